@@ -1,0 +1,5 @@
+"""Allow ``python -m modelyard``."""
+
+from modelyard.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP: routing, request parsing, response headers and error bodies -- nothing else."""

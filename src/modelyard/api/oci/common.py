@@ -1,0 +1,61 @@
+"""Helpers shared by the ``/v2`` handlers: the registry from the app, bodies, query parameters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.services.registry import Registry
+
+REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
+
+
+def registry_of(request: web.Request) -> Registry:
+    return request.app[REGISTRY]
+
+
+async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:
+    """The request body as it arrives, never buffered whole; a body that stalls is abandoned."""
+    content = request.content
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await content.readany()
+        except TimeoutError:
+            raise RegistryError(
+                ErrorCode.BLOB_UPLOAD_INVALID,
+                f"no body data arrived for {idle_timeout:g} s; the partial chunk was discarded, "
+                "resume from the upload's current offset",
+                status=408,
+            ) from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def has_body(request: web.Request) -> bool:
+    length = request.content_length
+    if length is not None:
+        return length > 0
+    return request.body_exists
+
+
+def query_limit(request: web.Request) -> int | None:
+    """The ``n`` pagination parameter: absent, or a non-negative integer."""
+    raw = request.query.get("n")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise RegistryError(ErrorCode.UNSUPPORTED, f"n must be a non-negative integer, not {raw[:20]!r}", status=400)
+    return int(raw)
+
+
+def next_link(path: str, limit: int | None, last: str, extra: str = "") -> str:
+    """An RFC 5988 ``Link`` header to the next page."""
+    from urllib.parse import quote
+
+    n = f"n={limit}&" if limit is not None else ""
+    return f'<{path}?{n}last={quote(last, safe="")}{extra}>; rel="next"'

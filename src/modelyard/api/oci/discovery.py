@@ -1,0 +1,47 @@
+"""Content discovery: ``/v2/``, ``/v2/_catalog``, tag lists and the referrers API."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from modelyard.api.oci.common import next_link, query_limit, registry_of
+from modelyard.api.oci.routing import V2Route
+from modelyard.domain import mediatypes
+from modelyard.domain.digest import Digest
+
+
+def _json(payload: object, headers: dict[str, str] | None = None, content_type: str = "application/json") -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), content_type=content_type, headers=headers)
+
+
+async def base(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``GET /v2/``: the registry implements the distribution spec."""
+    return _json({})
+
+
+async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
+    limit = query_limit(request)
+    page = registry_of(request).listing.tags(route.name, limit, request.query.get("last"))
+    headers = {}
+    if page.more and page.items:
+        headers["Link"] = next_link(f"/v2/{route.name}/tags/list", limit or len(page.items), page.items[-1])
+    return _json({"name": route.name, "tags": page.items}, headers)
+
+
+async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
+    limit = query_limit(request)
+    page = registry_of(request).listing.catalog(limit, request.query.get("last"))
+    headers = {}
+    if page.more and page.items:
+        headers["Link"] = next_link("/v2/_catalog", limit or len(page.items), page.items[-1])
+    return _json({"repositories": page.items}, headers)
+
+
+async def referrers(request: web.Request, route: V2Route) -> web.StreamResponse:
+    subject = Digest.parse(route.argument)
+    artifact_type = request.query.get("artifactType") or None
+    index = registry_of(request).listing.referrers(route.name, str(subject), artifact_type)
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    return _json(index, headers, content_type=mediatypes.OCI_INDEX)

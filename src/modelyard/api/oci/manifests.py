@@ -1,0 +1,62 @@
+"""``/v2/<name>/manifests/<reference>``: push, pull (with content negotiation) and delete."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from modelyard.api.oci.common import registry_of
+from modelyard.api.oci.routing import V2Route
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.services.manifests import ManifestService
+
+
+async def _read_limited(request: web.Request, service: ManifestService) -> bytes:
+    """Read a manifest body, refusing (413) as soon as it exceeds the limit."""
+    declared = request.content_length
+    if declared is not None and declared > service.max_bytes:
+        raise service.too_large(declared)
+    pieces: list[bytes] = []
+    total = 0
+    while chunk := await request.content.readany():
+        total += len(chunk)
+        if total > service.max_bytes:
+            raise service.too_large(total)
+        pieces.append(chunk)
+    return b"".join(pieces)
+
+
+async def get_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``GET``/``HEAD`` by tag or digest; ``If-None-Match`` on the digest answers 304."""
+    service = registry_of(request).manifests
+    record = service.negotiate(route.name, service.get(route.name, route.argument), request.headers.get("Accept"))
+    etag = f'"{record.digest}"'
+    headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(record.size)
+        headers["Content-Type"] = record.media_type
+        return web.Response(headers=headers)
+    return web.Response(body=record.content, headers={**headers, "Content-Type": record.media_type})
+
+
+async def put_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
+    service = registry_of(request).manifests
+    body = await _read_limited(request, service)
+    pushed = await service.put(route.name, route.argument, body, request.headers.get("Content-Type"))
+    headers = {
+        "Location": f"/v2/{route.name}/manifests/{pushed.digest}",
+        "Docker-Content-Digest": pushed.digest,
+        "Content-Length": "0",
+    }
+    if pushed.manifest.subject is not None:
+        headers["OCI-Subject"] = pushed.manifest.subject.digest
+    return web.Response(status=201, headers=headers)
+
+
+async def delete_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
+    registry = registry_of(request)
+    if not registry.settings.delete_enabled:
+        raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
+    await registry.manifests.delete(route.name, route.argument)
+    return web.Response(status=202, headers={"Content-Length": "0"})

@@ -1,0 +1,127 @@
+"""``/v2/<name>/blobs/uploads/``: start, mount, chunk, status, commit and cancel uploads."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from modelyard.api.oci.common import body_chunks, has_body, registry_of
+from modelyard.api.oci.routing import V2Route
+from modelyard.domain.digest import Digest
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.reference import validate_name
+from modelyard.metadata.base import UploadRecord
+from modelyard.services.uploads import ContentRange, range_header, upload_location
+
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+
+
+def _parse_content_range(value: str | None) -> ContentRange | None:
+    if value is None:
+        return None
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        raise RegistryError(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            f"Content-Range {value[:80]!r} is not of the form '<start>-<end>' (inclusive bytes)",
+            status=416,
+        )
+    start, end = int(match.group(1)), int(match.group(2))
+    if end < start:
+        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, f"Content-Range {value!r} ends before it starts", status=416)
+    return ContentRange(start, end)
+
+
+def _upload_id(route: V2Route) -> str:
+    """Upload ids are UUIDs; anything else cannot name a session (nor a path on disk)."""
+    try:
+        return str(uuid.UUID(route.argument))
+    except ValueError:
+        raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"{route.argument[:80]!r} is not an upload id") from None
+
+
+def _session_response(status: int, repository: str, record: UploadRecord, extra: dict[str, str] | None = None) -> web.Response:
+    headers = {
+        "Location": upload_location(repository, record.id),
+        "Range": range_header(record.offset),
+        "Docker-Upload-UUID": record.id,
+        "Content-Length": "0",
+        **(extra or {}),
+    }
+    return web.Response(status=status, headers=headers)
+
+
+def _created(repository: str, digest: Digest) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={
+            "Location": f"/v2/{repository}/blobs/{digest}",
+            "Docker-Content-Digest": str(digest),
+            "Content-Length": "0",
+        },
+    )
+
+
+async def start_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``POST``: mount (``?mount=&from=``), single-request upload (``?digest=``) or a new session."""
+    registry = registry_of(request)
+    query = request.query
+    if "mount" in query:
+        digest = Digest.parse(query["mount"])
+        source = query.get("from") or None
+        if source is not None:
+            validate_name(source)
+        if await registry.uploads.mount(route.name, digest, source) is not None:
+            return _created(route.name, digest)
+    if "digest" in query:
+        digest = Digest.parse(query["digest"])
+        record = await registry.uploads.start(route.name)
+        body = body_chunks(request, registry.settings.upload_idle_timeout)
+        await registry.uploads.commit(route.name, record.id, digest, body, None)
+        return _created(route.name, digest)
+    record = await registry.uploads.start(route.name)
+    return _session_response(
+        202, route.name, record, {"OCI-Chunk-Min-Length": str(registry.settings.chunk_min_length)}
+    )
+
+
+async def patch_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``PATCH``: append a chunk; out of order is 416 with the current ``Range``."""
+    registry = registry_of(request)
+    content_range = _parse_content_range(request.headers.get("Content-Range"))
+    record = await registry.uploads.append(
+        route.name,
+        _upload_id(route),
+        body_chunks(request, registry.settings.upload_idle_timeout),
+        content_range,
+    )
+    return _session_response(202, route.name, record)
+
+
+async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``PUT ?digest=``: close the session, with an optional final chunk."""
+    registry = registry_of(request)
+    upload_id = _upload_id(route)
+    raw_digest = request.query.get("digest")
+    if not raw_digest:
+        raise RegistryError(ErrorCode.DIGEST_INVALID, "closing an upload needs ?digest=<digest of the whole blob>")
+    digest = Digest.parse(raw_digest)
+    content_range = _parse_content_range(request.headers.get("Content-Range"))
+    body = body_chunks(request, registry.settings.upload_idle_timeout) if has_body(request) else None
+    await registry.uploads.commit(route.name, upload_id, digest, body, content_range)
+    return _created(route.name, digest)
+
+
+async def get_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """``GET``: where the upload stands (204 with ``Range``)."""
+    registry = registry_of(request)
+    record = registry.uploads.session(route.name, _upload_id(route))
+    return _session_response(204, route.name, record)
+
+
+async def delete_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
+    registry = registry_of(request)
+    await registry.uploads.cancel(route.name, _upload_id(route))
+    return web.Response(status=204)

@@ -1,0 +1,57 @@
+"""``create_app(settings)``: the one place that picks concrete backends and wires them.
+
+There are no module-level singletons: everything a request needs hangs off the
+``web.Application`` built here, so tests build as many independent registries as they like.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from modelyard.api import oci
+from modelyard.api.errors import error_middleware
+from modelyard.api.oci.common import REGISTRY
+from modelyard.config import Settings
+from modelyard.metadata.migrations import upgrade
+from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.services.blobs import BlobService
+from modelyard.services.listing import ListingService
+from modelyard.services.manifests import ManifestService
+from modelyard.services.registry import Registry
+from modelyard.services.runner import BlockingRunner
+from modelyard.services.uploads import UploadService
+from modelyard.storage.filesystem import FilesystemBlobStore
+
+READ_BUFFER_BYTES = 1024 * 1024
+
+
+def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataStore:
+    """The metadata store the settings name, migrated to the current schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_metadata_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+    return SqlMetadataStore(engine)
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
+    metadata = open_metadata(settings, migrate=migrate)
+    store = FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
+    runner = BlockingRunner()
+    registry = Registry(
+        settings=settings,
+        uploads=UploadService(metadata, store, runner),
+        blobs=BlobService(metadata, store, runner),
+        manifests=ManifestService(metadata, runner, max_bytes=settings.manifest_max_bytes),
+        listing=ListingService(metadata),
+    )
+    app = web.Application(middlewares=[error_middleware], handler_args={"read_bufsize": READ_BUFFER_BYTES})
+    app[REGISTRY] = registry
+    oci.add_routes(app)
+
+    async def close(_app: web.Application) -> None:
+        runner.shutdown()
+        metadata.close()
+
+    app.on_cleanup.append(close)
+    return app

@@ -1,0 +1,72 @@
+"""``modelyard``: serve the registry (and, as the project grows, manage it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pydantic
+import typer
+
+from modelyard import __version__
+from modelyard.config import format_validation_error, load_settings
+
+app = typer.Typer(
+    name="modelyard",
+    help="A self-hosted OCI registry for versioning AI model containers and artifacts.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """modelyard command line."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 5000].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [default: ./modelyard-data].")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file (env vars and flags override it).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Metadata database URL (sqlite:// or postgresql://).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes sharing the port.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log each request.")] = None,
+) -> None:
+    """Start the registry (SQLite + local files under the data directory by default)."""
+    from modelyard.server import run
+
+    try:
+        settings = load_settings(
+            config,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            workers=workers,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            access_log=access_log,
+        )
+    except pydantic.ValidationError as exc:
+        typer.echo(f"modelyard: {format_validation_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"modelyard: {exc}", err=True)
+        raise typer.Exit(2) from None
+    run(settings)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""One typed :class:`Settings` model, read from defaults, a TOML file, ``MODELYARD_*`` env vars
+and command-line flags (each overriding the one before), and validated at start.
+
+A bad setting stops the server with a one-line message naming the setting; see
+:func:`format_validation_error`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelyard.storage.paths import sqlite_path
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting of the registry (see the README's configuration reference)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(5000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    data_dir: Path = Field(Path("./modelyard-data"), description="Where blobs, uploads and SQLite live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the metadata database; default SQLite in the data dir."
+    )
+    storage_backend: Literal["filesystem"] = Field("filesystem", description="Where blob bytes live.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port (SO_REUSEPORT).")
+    tls_cert: Path | None = Field(None, description="PEM certificate; serve HTTPS when set with tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
+    manifest_max_bytes: int = Field(4 * MiB, ge=1024, description="Largest manifest accepted.")
+    chunk_min_length: int = Field(0, ge=0, description="OCI-Chunk-Min-Length advertised for chunked uploads.")
+    upload_idle_timeout: float = Field(300.0, gt=0, description="Seconds an upload body may stall.")
+    fsync: bool = Field(True, description="fsync blobs and metadata before acknowledging them.")
+    delete_enabled: bool = Field(True, description="Allow DELETE of blobs and manifests on /v2.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(True, description="Log one line per request.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        if self.database_url is not None and not self.database_url.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must start with sqlite:// or postgresql://")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{sqlite_path(self.data_dir.resolve())}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults < TOML ``config_file`` < ``MODELYARD_*`` env vars < ``overrides`` (CLI flags)."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(config_file.read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {config_file} is not valid TOML: {exc}") from None
+    from_env = Settings()
+    env_values = from_env.model_dump(include=from_env.model_fields_set)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**{**file_values, **env_values, **given})
+
+
+def format_validation_error(exc: pydantic.ValidationError) -> str:
+    """One line per problem: ``invalid setting 'port': Input should be ...``."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"invalid setting {field!r}: {err['msg']}")
+    return "; ".join(lines)

@@ -1,0 +1,49 @@
+"""Repository names and tags, validated by the distribution spec's grammar.
+
+A name that fails the grammar is ``NAME_INVALID`` and a tag ``TAG_INVALID``; since the grammar
+only admits ``[a-z0-9]`` components joined by ``.``, ``_``, ``__``, ``-`` and ``/``, a
+path-traversal attempt (``..``, ``%2e``, absolute paths) is simply an invalid name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.domain.errors import ErrorCode, RegistryError
+
+NAME_MAX_LENGTH = 255
+TAG_MAX_LENGTH = 128
+
+_NAME = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid repository name, else raise ``NAME_INVALID``."""
+    if len(name) > NAME_MAX_LENGTH:
+        raise RegistryError(
+            ErrorCode.NAME_INVALID,
+            f"repository name is {len(name)} characters long; the limit is {NAME_MAX_LENGTH}",
+        )
+    if not _NAME.match(name):
+        raise RegistryError(
+            ErrorCode.NAME_INVALID,
+            f"invalid repository name {name[:100]!r}: use lowercase letters, digits and "
+            "separators '.', '_', '__', '-' between them, with '/' between path components",
+        )
+    return name
+
+
+def is_valid_tag(tag: str) -> bool:
+    return _TAG.match(tag) is not None
+
+
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` if valid, else raise ``TAG_INVALID``."""
+    if not is_valid_tag(tag):
+        raise RegistryError(
+            ErrorCode.TAG_INVALID,
+            f"invalid tag {tag[:150]!r}: up to {TAG_MAX_LENGTH} characters of letters, digits, "
+            "'_', '.' and '-', not starting with '.' or '-'",
+        )
+    return tag

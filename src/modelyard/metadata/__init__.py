@@ -1,0 +1,1 @@
+"""Registry metadata (repositories, blob links, uploads, manifests, tags) behind small protocols."""

@@ -1,0 +1,122 @@
+"""The SQLAlchemy 2.0 schema, shared by SQLite and PostgreSQL.
+
+Names and tags sort with the ``C`` collation on PostgreSQL so that pagination (``last``)
+orders the same way on both backends, whatever the database's locale.
+Tags are history (as in Quay): a row is one lifetime of a tag; the current one has
+``lifetime_end IS NULL``, which a partial unique index keeps to one per tag.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeEngine
+
+
+def sortable_string(length: int) -> TypeEngine[str]:
+    """A string that compares bytewise on every backend."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", sortable_string(255), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(200), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(200), ForeignKey("blobs.digest"), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("digest", String(200), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("artifact_type", String(255)),
+    Column("subject_digest", String(200)),
+    Column("annotations", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("repository_id", "digest"),
+    Index(None, "repository_id", "subject_digest"),
+)
+
+manifest_references = Table(
+    "manifest_references",
+    metadata,
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("digest", String(200), primary_key=True),
+    Column("is_manifest", Integer, nullable=False),
+    Index(None, "digest"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("name", sortable_string(128), nullable=False),
+    Column("manifest_digest", String(200), nullable=False),
+    Column("lifetime_start", DateTime(timezone=True), nullable=False),
+    Column("lifetime_end", DateTime(timezone=True)),
+    Index(None, "repository_id", "name"),
+    Index(None, "repository_id", "manifest_digest"),
+)
+
+Index(
+    "uq_tags_current",
+    tags.c.repository_id,
+    tags.c.name,
+    unique=True,
+    sqlite_where=tags.c.lifetime_end.is_(None),
+    postgresql_where=tags.c.lifetime_end.is_(None),
+)

@@ -1,0 +1,86 @@
+"""Running the app: one process, or several workers sharing the port with ``SO_REUSEPORT``.
+
+Migrations run once in the parent before any worker starts. Workers are independent
+processes: an upload started on one continues on another because its state lives in the
+metadata store and the data directory, not in a worker's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+import ssl
+import sys
+
+from aiohttp import web
+
+from modelyard.app import create_app, open_metadata
+from modelyard.config import Settings
+
+log = logging.getLogger("modelyard")
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def _serve(settings: Settings, reuse_port: bool) -> None:
+    app = create_app(settings, migrate=False)
+    runner = web.AppRunner(app, access_log=logging.getLogger("modelyard.access") if settings.access_log else None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.host, settings.port, ssl_context=_ssl_context(settings), reuse_port=reuse_port or None,
+        backlog=1024,
+    )
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _worker(settings: Settings) -> None:
+    _configure_logging(settings)
+    asyncio.run(_serve(settings, reuse_port=True))
+
+
+def run(settings: Settings) -> None:
+    """Migrate, then serve until SIGINT/SIGTERM."""
+    _configure_logging(settings)
+    open_metadata(settings).close()
+    scheme = "https" if settings.tls_cert else "http"
+    log.info(
+        "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",
+        scheme, settings.host, settings.port, settings.data_dir.resolve(), settings.workers,
+    )
+    if settings.workers == 1:
+        asyncio.run(_serve(settings, reuse_port=False))
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(settings,), daemon=True) for _ in range(settings.workers)]
+    for process in workers:
+        process.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for process in workers:
+            if process.pid is not None and process.is_alive():
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for process in workers:
+        process.join()

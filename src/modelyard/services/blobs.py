@@ -1,0 +1,46 @@
+"""Reading and deleting blobs as seen through one repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.domain.digest import Digest
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.metadata.base import MetadataStore
+from modelyard.services.runner import BlockingRunner
+from modelyard.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    path: Path | None
+
+
+def _unknown(repository: str, digest: Digest) -> RegistryError:
+    return RegistryError(
+        ErrorCode.BLOB_UNKNOWN,
+        f"blob {digest} is not in repository {repository}",
+        detail={"digest": str(digest)},
+    )
+
+
+class BlobService:
+    def __init__(self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner) -> None:
+        self._meta = metadata
+        self._store = store
+        self._run = runner.run
+
+    def stat(self, repository: str, digest: Digest) -> BlobInfo:
+        """A blob linked into ``repository``; a blob stored for another repository is unknown here."""
+        size = self._meta.blobs.linked_size(repository, str(digest))
+        if size is None:
+            raise _unknown(repository, digest)
+        return BlobInfo(digest, size, self._store.local_path(digest))
+
+    async def delete(self, repository: str, digest: Digest) -> None:
+        """Unlink the blob from the repository; the bytes go at garbage collection."""
+        if not await self._run(self._meta.blobs.unlink, repository, str(digest)):
+            raise _unknown(repository, digest)

@@ -1,0 +1,141 @@
+"""Pushing, pulling and deleting manifests, with the checks that keep a repository whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.domain import mediatypes
+from modelyard.domain.digest import Digest, is_digest
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.manifest import ParsedManifest, parse_manifest
+from modelyard.domain.reference import validate_tag
+from modelyard.metadata.base import ManifestRecord, MetadataStore, NewManifest
+from modelyard.services.runner import BlockingRunner
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    manifest: ParsedManifest
+
+
+def _unknown(repository: str, reference: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.MANIFEST_UNKNOWN,
+        f"manifest {reference} is not in repository {repository}",
+        detail={"name": repository, "reference": reference},
+    )
+
+
+def accepts(accept: str | None, media_type: str) -> bool:
+    """Whether an ``Accept`` header admits ``media_type`` (no header admits everything)."""
+    if not accept:
+        return True
+    for item in accept.split(","):
+        wanted = mediatypes.strip_parameters(item)
+        if wanted in (media_type, "*/*", "application/*", ""):
+            return True
+    return False
+
+
+class ManifestService:
+    def __init__(self, metadata: MetadataStore, runner: BlockingRunner, *, max_bytes: int) -> None:
+        self._meta = metadata
+        self._run = runner.run
+        self.max_bytes = max_bytes
+
+    def get(self, repository: str, reference: str) -> ManifestRecord:
+        """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``."""
+        if is_digest(reference):
+            record = self._meta.manifests.get(repository, str(Digest.parse(reference)))
+        else:
+            record = self._meta.manifests.resolve_tag(repository, validate_tag(reference))
+        if record is None:
+            raise _unknown(repository, reference)
+        return record
+
+    def negotiate(self, repository: str, record: ManifestRecord, accept: str | None) -> ManifestRecord:
+        """Apply the client's ``Accept`` header.
+
+        A client that cannot take an index (an old Docker asking only for schema-2) gets the
+        ``linux/amd64`` image of it, as CNCF Distribution does; otherwise a manifest of a type
+        the client did not accept is answered ``MANIFEST_UNKNOWN``, naming the type it is.
+        """
+        if accepts(accept, record.media_type):
+            return record
+        if record.media_type in mediatypes.INDEXES:
+            parsed = parse_manifest(record.content, record.media_type)
+            for child in parsed.children:
+                platform = child.platform or {}
+                if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+                    if accepts(accept, child.media_type):
+                        found = self._meta.manifests.get(repository, child.digest)
+                        if found is not None:
+                            return found
+        raise RegistryError(
+            ErrorCode.MANIFEST_UNKNOWN,
+            f"the manifest is of type {record.media_type}, which the request's Accept header does not "
+            "include; add it to Accept",
+            detail={"mediaType": record.media_type},
+        )
+
+    async def put(self, repository: str, reference: str, body: bytes, content_type: str | None) -> PushedManifest:
+        """Validate and store a manifest, tagging it when ``reference`` is a tag."""
+        if len(body) > self.max_bytes:
+            raise self.too_large(len(body))
+        parsed = parse_manifest(body, content_type)
+        tag: str | None = None
+        if is_digest(reference):
+            wanted = Digest.parse(reference)
+            digest = str(Digest.of(body, wanted.algorithm))
+            if digest != str(wanted):
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    f"the manifest's content has digest {digest}, not {reference}",
+                    detail={"expected": reference, "actual": digest},
+                )
+        else:
+            tag = validate_tag(reference)
+            digest = str(Digest.of(body))
+        self._check_references(repository, parsed)
+        record = NewManifest(
+            digest=digest,
+            media_type=parsed.media_type,
+            content=body,
+            artifact_type=parsed.referrer_artifact_type(),
+            subject=parsed.subject.digest if parsed.subject else None,
+            annotations=parsed.annotations,
+            blob_refs=parsed.required_blobs(),
+            manifest_refs=parsed.required_manifests(),
+        )
+        await self._run(self._meta.manifests.put, repository, record, tag)
+        return PushedManifest(digest, parsed)
+
+    def too_large(self, size: int) -> RegistryError:
+        return RegistryError(
+            ErrorCode.MANIFEST_INVALID,
+            f"manifest is {size} bytes; this registry accepts manifests up to {self.max_bytes} bytes",
+            status=413,
+            detail={"size": size, "limit": self.max_bytes},
+        )
+
+    def _check_references(self, repository: str, parsed: ParsedManifest) -> None:
+        missing_blobs = self._meta.blobs.missing(repository, parsed.required_blobs())
+        missing_manifests = self._meta.manifests.missing(repository, parsed.required_manifests())
+        if missing_blobs or missing_manifests:
+            names = missing_blobs + missing_manifests
+            raise RegistryError(
+                ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                f"the manifest refers to {len(names)} blob(s) or manifest(s) not in repository "
+                f"{repository}: push them first ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+                detail={"blobs": missing_blobs, "manifests": missing_manifests},
+            )
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """Delete a tag (only the tag) or a manifest by digest (and every tag on it)."""
+        if is_digest(reference):
+            found = await self._run(self._meta.manifests.delete, repository, str(Digest.parse(reference)))
+        else:
+            found = await self._run(self._meta.tags.delete, repository, validate_tag(reference))
+        if not found:
+            raise _unknown(repository, reference)

@@ -1,0 +1,20 @@
+"""The bundle of services the OCI API calls, built once by ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.config import Settings
+from modelyard.services.blobs import BlobService
+from modelyard.services.listing import ListingService
+from modelyard.services.manifests import ManifestService
+from modelyard.services.uploads import UploadService
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    settings: Settings
+    uploads: UploadService
+    blobs: BlobService
+    manifests: ManifestService
+    listing: ListingService

@@ -1,0 +1,276 @@
+"""Blob uploads: sessions, chunks, commit, cancel and cross-repository mounts.
+
+How bytes move: the request body arrives in pieces of whatever size the socket gives; they are
+gathered into batches of about 1 MiB, and each batch is hashed and written (one vectored
+write) in a worker thread while the next batch is being received. One batch is in flight at
+a time, so memory per upload is bounded by two batches whatever the blob size.
+
+Resumability: the acknowledged offset is stored with the session after the bytes up to it
+are fsynced, so an upload continues after a restart or on another worker. The SHA-256 state
+itself cannot be serialised with ``hashlib``; a worker keeps it in memory between chunks of
+the same upload, and any other worker (or the same one after a restart) rebuilds it by
+re-hashing the acknowledged bytes (~1 s/GB, measured in ``../shared/PERF-NOTES.md``) --
+correct everywhere, and free in the common single-worker case.
+
+A chunk that fails half-way (client gone, stalled body, wrong length) is cut back to the
+last acknowledged offset, so a retry continues from a state the client was told about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.domain.digest import Digest
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.metadata.base import MetadataStore, UploadRecord
+from modelyard.services.runner import BlockingRunner
+from modelyard.storage.base import BlobStore, UploadBusyError, UploadMissingError, UploadWriter
+
+BATCH_BYTES = 1024 * 1024
+_MAX_CACHED_HASHERS = 4096
+
+
+@dataclass(slots=True)
+class _HashState:
+    offset: int
+    hasher: Any  # hashlib's hash object has no public type
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRange:
+    """An inclusive byte range ``start-end`` from a chunk's ``Content-Range`` header."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def range_header(offset: int) -> str:
+    """The ``Range: 0-<last byte>`` value for ``offset`` acknowledged bytes (``0-0`` when none)."""
+    return f"0-{max(offset - 1, 0)}"
+
+
+def upload_location(repository: str, upload_id: str) -> str:
+    return f"/v2/{repository}/blobs/uploads/{upload_id}"
+
+
+def _out_of_order(repository: str, record: UploadRecord, message: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.BLOB_UPLOAD_INVALID,
+        message,
+        status=416,
+        detail={"offset": record.offset},
+        headers={
+            "Range": range_header(record.offset),
+            "Location": upload_location(repository, record.id),
+            "Docker-Upload-UUID": record.id,
+        },
+    )
+
+
+class UploadService:
+    def __init__(self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner) -> None:
+        self._meta = metadata
+        self._store = store
+        self._run = runner.run
+        self._submit = runner.submit
+        self._hashers: OrderedDict[str, _HashState] = OrderedDict()
+
+    async def start(self, repository: str) -> UploadRecord:
+        """Open a session with an unguessable id (a random UUID4) bound to ``repository``."""
+        upload_id = str(uuid.uuid4())
+        await self._run(self._store.start_upload, upload_id)
+        return await self._run(self._meta.uploads.create, upload_id, repository)
+
+    def session(self, repository: str, upload_id: str) -> UploadRecord:
+        """The session, if it exists *and* belongs to ``repository``: ids don't cross repositories."""
+        record = self._meta.uploads.get(upload_id)
+        if record is None or record.repository != repository:
+            raise RegistryError(
+                ErrorCode.BLOB_UPLOAD_UNKNOWN,
+                f"upload {upload_id} is unknown in repository {repository}: it may have been "
+                "completed, cancelled or expired; start a new upload with POST /v2/<name>/blobs/uploads/",
+            )
+        return record
+
+    async def append(
+        self,
+        repository: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        content_range: ContentRange | None,
+    ) -> UploadRecord:
+        """Append one chunk (``PATCH``) and return the session with its new offset."""
+        record = self.session(repository, upload_id)
+        self._check_range(repository, record, content_range)
+        writer = await self._open(repository, record)
+        try:
+            offset = await self._receive(record, writer, body, content_range)
+        finally:
+            writer.close()
+        return UploadRecord(record.id, repository, offset, record.created_at, record.updated_at)
+
+    async def commit(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterator[bytes] | None,
+        content_range: ContentRange | None,
+    ) -> int:
+        """Close the session (``PUT ?digest=``), with an optional last chunk; return the size.
+
+        The blob becomes visible only once its digest matched and it was moved into place.
+        On a digest mismatch the session stays open, untouched, so nothing is lost.
+        """
+        record = self.session(repository, upload_id)
+        self._check_range(repository, record, content_range)
+        writer = await self._open(repository, record)
+        try:
+            offset = record.offset
+            if body is not None:
+                offset = await self._receive(record, writer, body, content_range)
+            actual = await self._digest_of(upload_id, offset, digest.algorithm)
+            if actual != digest.hex:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID,
+                    f"the {offset} bytes uploaded hash to {digest.algorithm}:{actual}, not {digest}; "
+                    "the upload is still open: resend the missing or corrupt data, or cancel it",
+                    detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}", "size": offset},
+                )
+            await self._run(self._store.commit_upload, upload_id, digest)
+        finally:
+            writer.close()
+        await self._run(self._meta.uploads.complete, upload_id, str(digest), offset)
+        self._hashers.pop(upload_id, None)
+        return offset
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        self.session(repository, upload_id)
+        await self._run(self._meta.uploads.delete, upload_id)
+        await self._run(self._store.abort_upload, upload_id)
+        self._hashers.pop(upload_id, None)
+
+    async def mount(self, repository: str, digest: Digest, source: str | None) -> int | None:
+        """Link an existing blob into ``repository``; its size, or ``None`` if not mountable.
+
+        With ``source`` the blob must be in that repository; without it, any blob the registry
+        stores can be mounted (callers check the caller may read it).
+        """
+        key = str(digest)
+        size = self._meta.blobs.linked_size(repository, key)
+        if size is not None:
+            return size
+        size = self._meta.blobs.linked_size(source, key) if source else self._meta.blobs.stored_size(key)
+        if size is None or self._store.size(digest) is None:
+            return None
+        await self._run(self._meta.blobs.link, repository, key, size)
+        return size
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_range(self, repository: str, record: UploadRecord, content_range: ContentRange | None) -> None:
+        if content_range is not None and content_range.start != record.offset:
+            raise _out_of_order(
+                repository,
+                record,
+                f"chunk starts at byte {content_range.start} but the upload has {record.offset} bytes; "
+                f"send the next chunk from byte {record.offset}",
+            )
+
+    async def _open(self, repository: str, record: UploadRecord) -> UploadWriter:
+        try:
+            return await self._run(self._store.open_upload, record.id, record.offset)
+        except UploadBusyError:
+            raise _out_of_order(repository, record, "another request is writing to this upload; retry") from None
+        except UploadMissingError:
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} has no data any more") from None
+
+    async def _hash_state(self, upload_id: str, offset: int) -> _HashState:
+        state = self._hashers.pop(upload_id, None)
+        if state is None or state.offset != offset:
+            hasher = await self._run(self._rehash, upload_id, offset, "sha256")
+            state = _HashState(offset, hasher)
+        return state
+
+    def _rehash(self, upload_id: str, length: int, algorithm: str) -> Any:
+        hasher = hashlib.new(algorithm)
+        for piece in self._store.read_upload(upload_id, length):
+            hasher.update(piece)
+        return hasher
+
+    async def _digest_of(self, upload_id: str, offset: int, algorithm: str) -> str:
+        if algorithm == "sha256":
+            state = await self._hash_state(upload_id, offset)
+            self._remember(upload_id, state)
+            return str(state.hasher.hexdigest())
+        hasher = await self._run(self._rehash, upload_id, offset, algorithm)
+        return str(hasher.hexdigest())
+
+    def _remember(self, upload_id: str, state: _HashState) -> None:
+        self._hashers[upload_id] = state
+        while len(self._hashers) > _MAX_CACHED_HASHERS:
+            self._hashers.popitem(last=False)
+
+    @staticmethod
+    def _write_batch(writer: UploadWriter, hasher: Any, batch: Sequence[bytes]) -> None:
+        for piece in batch:
+            hasher.update(piece)
+        writer.write(batch)
+
+    async def _receive(
+        self,
+        record: UploadRecord,
+        writer: UploadWriter,
+        body: AsyncIterator[bytes],
+        content_range: ContentRange | None,
+    ) -> int:
+        """Stream ``body`` into the upload; return the new acknowledged offset."""
+        state = await self._hash_state(record.id, record.offset)
+        received = 0
+        pending: asyncio.Future[None] | None = None
+        try:
+            batch: list[bytes] = []
+            batch_size = 0
+            async for piece in body:
+                batch.append(piece)
+                batch_size += len(piece)
+                if batch_size >= BATCH_BYTES:
+                    if pending is not None:
+                        await pending
+                    pending = self._submit(self._write_batch, writer, state.hasher, batch)
+                    received += batch_size
+                    batch, batch_size = [], 0
+            if pending is not None:
+                await pending
+                pending = None
+            if batch:
+                await self._run(self._write_batch, writer, state.hasher, batch)
+                received += batch_size
+            if content_range is not None and content_range.length != received:
+                raise RegistryError(
+                    ErrorCode.SIZE_INVALID,
+                    f"Content-Range announced {content_range.length} bytes but the body had {received}",
+                )
+            new_offset = record.offset + received
+            await self._run(writer.sync)
+            if not await self._run(self._meta.uploads.set_offset, record.id, record.offset, new_offset):
+                raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} ended while writing")
+        except BaseException:
+            # Undo the partial chunk so the session stays at an offset the client knows.
+            if pending is not None:
+                await asyncio.wait([pending])
+            await self._run(writer.truncate, record.offset)
+            raise
+        state.offset = new_offset
+        self._remember(record.id, state)
+        return new_offset

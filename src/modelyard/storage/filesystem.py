@@ -1,0 +1,148 @@
+"""Blobs on a local filesystem: the embedded default.
+
+Writes go to ``uploads/<id>``; a commit fsyncs the file, renames it to its content address
+and fsyncs the directory, so a crash at any instant leaves either no blob or the whole
+verified blob, never a torn one. Downloads are served by the API with ``sendfile`` straight
+from :meth:`FilesystemBlobStore.local_path`.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from modelyard.domain.digest import Digest
+from modelyard.storage import paths
+from modelyard.storage.base import UploadBusyError, UploadMissingError
+
+_READ_SIZE = 4 * 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileUploadWriter:
+    """An exclusive (``flock``) writer on one upload file."""
+
+    def __init__(self, fd: int, fsync: bool) -> None:
+        self._fd = fd
+        self._fsync = fsync
+
+    def write(self, chunks: Sequence[bytes]) -> None:
+        pending = [memoryview(c) for c in chunks if c]
+        while pending:
+            written = os.writev(self._fd, pending[:1024])
+            # writev may write less than asked: drop what went out and go on.
+            while written and pending:
+                head = pending[0]
+                if written >= len(head):
+                    written -= len(head)
+                    pending.pop(0)
+                else:
+                    pending[0] = head[written:]
+                    written = 0
+
+    def sync(self) -> None:
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._fd, size)
+        os.lseek(self._fd, size, os.SEEK_SET)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = -1
+
+
+class FilesystemBlobStore:
+    """:class:`~modelyard.storage.base.BlobStore` over a directory tree."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self._fsync = fsync
+        paths.uploads_dir(root).mkdir(parents=True, exist_ok=True)
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+
+    def local_path(self, digest: Digest) -> Path | None:
+        return paths.blob_path(self.root, digest)
+
+    def size(self, digest: Digest) -> int | None:
+        try:
+            return paths.blob_path(self.root, digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def delete(self, digest: Digest) -> None:
+        try:
+            paths.blob_path(self.root, digest).unlink()
+        except FileNotFoundError:
+            pass
+
+    def start_upload(self, upload_id: str) -> None:
+        fd = os.open(paths.upload_path(self.root, upload_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+    def open_upload(self, upload_id: str, offset: int) -> FileUploadWriter:
+        try:
+            fd = os.open(paths.upload_path(self.root, upload_id), os.O_WRONLY)
+        except FileNotFoundError:
+            raise UploadMissingError(upload_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UploadBusyError(upload_id) from None
+            raise
+        writer = FileUploadWriter(fd, self._fsync)
+        # Bytes past the acknowledged offset are from a request that died half-way.
+        writer.truncate(offset)
+        return writer
+
+    def read_upload(self, upload_id: str, length: int) -> Iterator[bytes]:
+        try:
+            handle = open(paths.upload_path(self.root, upload_id), "rb", buffering=0)  # noqa: SIM115
+        except FileNotFoundError:
+            raise UploadMissingError(upload_id) from None
+        with handle:
+            remaining = length
+            while remaining > 0:
+                piece = handle.read(min(_READ_SIZE, remaining))
+                if not piece:
+                    raise UploadMissingError(f"{upload_id} is shorter than its acknowledged offset")
+                remaining -= len(piece)
+                yield piece
+
+    def commit_upload(self, upload_id: str, digest: Digest) -> None:
+        source = paths.upload_path(self.root, upload_id)
+        target = paths.blob_path(self.root, digest)
+        if self._fsync:
+            fd = os.open(source, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            # The same bytes are stored already: content addressing means nothing to do.
+            source.unlink()
+            return
+        os.replace(source, target)
+        if self._fsync:
+            _fsync_dir(target.parent)
+
+    def abort_upload(self, upload_id: str) -> None:
+        try:
+            paths.upload_path(self.root, upload_id).unlink()
+        except FileNotFoundError:
+            pass
