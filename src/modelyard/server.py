@@ -35,7 +35,11 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
     runner = web.AppRunner(app, access_log=logging.getLogger("modelyard.access") if settings.access_log else None)
     await runner.setup()
     site = web.TCPSite(
-        runner, settings.host, settings.port, ssl_context=_ssl_context(settings), reuse_port=reuse_port or None,
+        runner,
+        settings.host,
+        settings.port,
+        ssl_context=_ssl_context(settings),
+        reuse_port=reuse_port or None,
         backlog=1024,
     )
     await site.start()
@@ -65,7 +69,11 @@ def run(settings: Settings) -> None:
     scheme = "https" if settings.tls_cert else "http"
     log.info(
         "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",
-        scheme, settings.host, settings.port, settings.data_dir.resolve(), settings.workers,
+        scheme,
+        settings.host,
+        settings.port,
+        settings.data_dir.resolve(),
+        settings.workers,
     )
     if settings.workers == 1:
         asyncio.run(_serve(settings, reuse_port=False))

@@ -58,5 +58,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         request_id = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
         return error_response(
-            RegistryError(ErrorCode.UNKNOWN, f"internal error; the server log has details under request id {request_id}")
+            RegistryError(
+                ErrorCode.UNKNOWN, f"internal error; the server log has details under request id {request_id}"
+            )
         )

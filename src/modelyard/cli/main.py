@@ -27,7 +27,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     """modelyard command line."""
 
@@ -38,7 +40,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port [default: 5000].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory [default: ./modelyard-data].")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file (env vars and flags override it).")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Metadata database URL (sqlite:// or postgresql://).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Metadata database URL (sqlite:// or postgresql://).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes sharing the port.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,

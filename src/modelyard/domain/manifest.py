@@ -115,25 +115,20 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     try:
         raw = _ManifestBody.model_validate_json(body)
     except pydantic.ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:10]
-        ]
+        problems = [f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:10]]
         raise _invalid("manifest is not valid JSON of a supported schema: " + "; ".join(problems)) from None
     header_type = mediatypes.strip_parameters(content_type) if content_type else None
     if header_type in ("", "application/octet-stream", "application/json"):
         header_type = None
     media_type = raw.media_type or header_type
     if raw.media_type and header_type and raw.media_type != header_type:
-        raise _invalid(
-            f"Content-Type {header_type!r} does not match the manifest's mediaType {raw.media_type!r}"
-        )
+        raise _invalid(f"Content-Type {header_type!r} does not match the manifest's mediaType {raw.media_type!r}")
     if media_type is None:
         # An OCI manifest may omit mediaType; infer it from its shape.
         media_type = mediatypes.OCI_INDEX if raw.manifests is not None else mediatypes.OCI_MANIFEST
     if media_type not in mediatypes.MANIFESTS:
         raise _invalid(
-            f"unsupported manifest media type {media_type!r}; supported: "
-            + ", ".join(sorted(mediatypes.MANIFESTS))
+            f"unsupported manifest media type {media_type!r}; supported: " + ", ".join(sorted(mediatypes.MANIFESTS))
         )
     if raw.schema_version != 2:
         raise _invalid(f"schemaVersion must be 2, not {raw.schema_version}")

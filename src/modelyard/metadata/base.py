@@ -138,11 +138,20 @@ class Tags(Protocol):
 
 
 class MetadataStore(Protocol):
-    repositories: Repositories
-    blobs: BlobLinks
-    uploads: Uploads
-    manifests: Manifests
-    tags: Tags
+    @property
+    def repositories(self) -> Repositories: ...
+
+    @property
+    def blobs(self) -> BlobLinks: ...
+
+    @property
+    def uploads(self) -> Uploads: ...
+
+    @property
+    def manifests(self) -> Manifests: ...
+
+    @property
+    def tags(self) -> Tags: ...
 
     def close(self) -> None: ...
 

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
-    Row,
     and_,
     create_engine,
     delete,
@@ -198,9 +197,7 @@ class SqlUploads(_Base):
         def work(conn: Connection) -> None:
             repo_id = self._ensure_repo(conn, repository)
             conn.execute(
-                insert(t.uploads).values(
-                    id=upload_id, repository_id=repo_id, offset=0, created_at=now, updated_at=now
-                )
+                insert(t.uploads).values(id=upload_id, repository_id=repo_id, offset=0, created_at=now, updated_at=now)
             )
 
         self._store.write(work)
@@ -249,7 +246,7 @@ class SqlUploads(_Base):
         )
 
 
-def _manifest_record(row: Row[Any]) -> ManifestRecord:
+def _manifest_record(row: Any) -> ManifestRecord:
     return ManifestRecord(
         digest=row.digest,
         media_type=row.media_type,
@@ -396,9 +393,7 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: dateti
         if current.manifest_digest == digest:
             return
         conn.execute(update(t.tags).where(t.tags.c.id == current.id).values(lifetime_end=now))
-    conn.execute(
-        insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now)
-    )
+    conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
 
 
 class SqlTags(_Base):

@@ -67,11 +67,11 @@ class ManifestService:
             parsed = parse_manifest(record.content, record.media_type)
             for child in parsed.children:
                 platform = child.platform or {}
-                if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
-                    if accepts(accept, child.media_type):
-                        found = self._meta.manifests.get(repository, child.digest)
-                        if found is not None:
-                            return found
+                is_default = platform.get("os") == "linux" and platform.get("architecture") == "amd64"
+                if is_default and accepts(accept, child.media_type):
+                    found = self._meta.manifests.get(repository, child.digest)
+                    if found is not None:
+                        return found
         raise RegistryError(
             ErrorCode.MANIFEST_UNKNOWN,
             f"the manifest is of type {record.media_type}, which the request's Accept header does not "

@@ -83,10 +83,7 @@ class FilesystemBlobStore:
             return None
 
     def delete(self, digest: Digest) -> None:
-        try:
-            paths.blob_path(self.root, digest).unlink()
-        except FileNotFoundError:
-            pass
+        paths.blob_path(self.root, digest).unlink(missing_ok=True)
 
     def start_upload(self, upload_id: str) -> None:
         fd = os.open(paths.upload_path(self.root, upload_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -142,7 +139,4 @@ class FilesystemBlobStore:
             _fsync_dir(target.parent)
 
     def abort_upload(self, upload_id: str) -> None:
-        try:
-            paths.upload_path(self.root, upload_id).unlink()
-        except FileNotFoundError:
-            pass
+        paths.upload_path(self.root, upload_id).unlink(missing_ok=True)

@@ -12,7 +12,9 @@ from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
 
 
-def _json(payload: object, headers: dict[str, str] | None = None, content_type: str = "application/json") -> web.Response:
+def _json(
+    payload: object, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> web.Response:
     return web.Response(body=json.dumps(payload).encode(), content_type=content_type, headers=headers)
 
 

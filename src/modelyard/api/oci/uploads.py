@@ -42,7 +42,9 @@ def _upload_id(route: V2Route) -> str:
         raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"{route.argument[:80]!r} is not an upload id") from None
 
 
-def _session_response(status: int, repository: str, record: UploadRecord, extra: dict[str, str] | None = None) -> web.Response:
+def _session_response(
+    status: int, repository: str, record: UploadRecord, extra: dict[str, str] | None = None
+) -> web.Response:
     headers = {
         "Location": upload_location(repository, record.id),
         "Range": range_header(record.offset),
@@ -82,9 +84,7 @@ async def start_upload(request: web.Request, route: V2Route) -> web.StreamRespon
         await registry.uploads.commit(route.name, record.id, digest, body, None)
         return _created(route.name, digest)
     record = await registry.uploads.start(route.name)
-    return _session_response(
-        202, route.name, record, {"OCI-Chunk-Min-Length": str(registry.settings.chunk_min_length)}
-    )
+    return _session_response(202, route.name, record, {"OCI-Chunk-Min-Length": str(registry.settings.chunk_min_length)})
 
 
 async def patch_upload(request: web.Request, route: V2Route) -> web.StreamResponse:

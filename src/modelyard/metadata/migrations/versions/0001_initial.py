@@ -44,7 +44,9 @@ def upgrade() -> None:
         sa.Column("created_at", tz, nullable=False),
         sa.PrimaryKeyConstraint("repository_id", "digest", name="pk_repository_blobs"),
         sa.ForeignKeyConstraint(
-            ["repository_id"], ["repositories.id"], ondelete="CASCADE",
+            ["repository_id"],
+            ["repositories.id"],
+            ondelete="CASCADE",
             name="fk_repository_blobs_repository_id_repositories",
         ),
         sa.ForeignKeyConstraint(["digest"], ["blobs.digest"], name="fk_repository_blobs_digest_blobs"),
