@@ -15,9 +15,11 @@ from modelyard.config import Settings
 from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.services.blobs import BlobService
+from modelyard.services.compartments import CompartmentService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.registry import Registry
+from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.uploads import UploadService
 from modelyard.storage.filesystem import FilesystemBlobStore
@@ -38,12 +40,16 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     metadata = open_metadata(settings, migrate=migrate)
     store = FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
     runner = BlockingRunner()
+    compartments = CompartmentService(metadata, runner)
+    repositories = RepositoryService(metadata, compartments, runner)
     registry = Registry(
         settings=settings,
-        uploads=UploadService(metadata, store, runner),
+        uploads=UploadService(metadata, store, runner, repositories),
         blobs=BlobService(metadata, store, runner),
-        manifests=ManifestService(metadata, runner, max_bytes=settings.manifest_max_bytes),
+        manifests=ManifestService(metadata, runner, repositories, max_bytes=settings.manifest_max_bytes),
         listing=ListingService(metadata),
+        compartments=compartments,
+        repositories=repositories,
     )
     app = web.Application(middlewares=[error_middleware], handler_args={"read_bufsize": READ_BUFFER_BYTES})
     app[REGISTRY] = registry

@@ -4,8 +4,14 @@ Services raise :class:`RegistryError`; exactly one handler (``api/errors.py``) r
 the spec's ``{"errors": [{"code", "message", "detail"}]}`` body. Nothing else maps errors to
 statuses, so a code can never answer with two different statuses in two places.
 
-The codes are those of the OCI distribution spec (``code-1`` .. ``code-14``), plus the few
-that CNCF Distribution also uses and clients know (``TAG_INVALID``, ``UNKNOWN``).
+The ``/v2`` codes are those of the OCI distribution spec (``code-1`` .. ``code-14``), plus the
+few that CNCF Distribution also uses and clients know (``TAG_INVALID``, ``UNKNOWN``). The admin
+API adds ``NOT_FOUND``, ``CONFLICT`` and ``VALIDATION_FAILED``.
+
+An immutable tag that a push would move, or a delete would remove, is refused with ``DENIED``
+and status ``409 Conflict`` (detail ``reason: TAG_IMMUTABLE``): ``DENIED`` because every OCI
+client prints its message, 409 because the request conflicts with the repository's state
+rather than the caller's permissions.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ class ErrorCode(enum.Enum):
     UNSUPPORTED = (405, "the operation is unsupported")
     TOOMANYREQUESTS = (429, "too many requests")
     UNKNOWN = (500, "unknown error")
+    # The admin API (/api/v1) shares the error body; these codes are its own.
+    NOT_FOUND = (404, "resource not found")
+    CONFLICT = (409, "resource conflict")
+    VALIDATION_FAILED = (422, "request validation failed")
 
     @property
     def status(self) -> int:

@@ -16,9 +16,103 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True, slots=True)
 class RepositoryRecord:
+    """A repository as the push and pull paths need it: identity plus access and tag policy."""
+
     id: int
     name: str
     created_at: datetime
+    is_public: bool = False
+    is_immutable: bool = False
+    immutable_tag_patterns: tuple[str, ...] = ()
+    mutable_tag_exclusions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySettings:
+    """The writable settings of a repository (create and update)."""
+
+    description: str = ""
+    is_public: bool = False
+    is_immutable: bool = False
+    immutable_tag_patterns: tuple[str, ...] = ()
+    mutable_tag_exclusions: tuple[str, ...] = ()
+    readme_content: str = ""
+    readme_format: str = "TEXT_MARKDOWN"
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryDetails:
+    """The full control-plane view of a repository, with statistics computed on read."""
+
+    id: int
+    name: str
+    compartment: str | None
+    display_name: str
+    settings: RepositorySettings
+    created_by: str | None
+    lifecycle_state: str
+    created_at: datetime
+    time_last_pushed: datetime | None
+    image_count: int
+    layer_count: int
+    layers_size_in_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryFilter:
+    compartment: str | None = None
+    is_public: bool | None = None
+    name_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """A current tag and the manifest it names."""
+
+    tag: str
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str] | None
+    created_at: datetime
+    tagged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CompartmentRecord:
+    id: int
+    name: str
+    description: str
+    create_repository_on_first_push: bool | None
+    created_at: datetime
+    updated_at: datetime
+    repository_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfigRecord:
+    create_repository_on_first_push: bool
+    create_compartment_on_first_push: bool
+    updated_at: datetime | None
+
+
+class ImmutableTagError(Exception):
+    """A push would move an immutable tag; carries the digest the tag points to."""
+
+    def __init__(self, tag: str, current_digest: str) -> None:
+        super().__init__(f"{tag} -> {current_digest}")
+        self.tag = tag
+        self.current_digest = current_digest
+
+
+class AlreadyExistsError(Exception):
+    """A create named something that exists."""
+
+
+class NotEmptyError(Exception):
+    """A delete of something that still holds children."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +208,13 @@ class Manifests(Protocol):
 
     def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None: ...
 
-    def put(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
-        """In one transaction: store the manifest (if new) and point ``tag`` at it."""
+    def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
+        """In one transaction: store the manifest (if new) and point ``tag`` at it.
+
+        With ``tag_immutable`` a tag that already points elsewhere is not moved: the whole
+        transaction is refused with :class:`ImmutableTagError` (checked inside the transaction,
+        so two racing pushes cannot both win).
+        """
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` that are not manifests of the repository."""
@@ -136,8 +235,60 @@ class Tags(Protocol):
     def history(self, repository: str, tag: str) -> list[TagRecord]:
         """Every lifetime of a tag, newest first."""
 
+    def pointing_to(self, repository: str, digest: str) -> list[str]:
+        """Current tags that name ``digest``."""
+
+
+class Compartments(Protocol):
+    def get(self, name: str) -> CompartmentRecord | None: ...
+
+    def page(self, limit: int | None, last: str | None) -> list[CompartmentRecord]: ...
+
+    def create(self, name: str, description: str, create_on_first_push: bool | None) -> CompartmentRecord:
+        """Raises :class:`AlreadyExistsError`."""
+
+    def update(self, name: str, changes: dict[str, Any]) -> CompartmentRecord | None: ...
+
+    def delete(self, name: str) -> bool:
+        """Raises :class:`NotEmptyError` while it holds repositories."""
+
+
+class RegistryConfigStore(Protocol):
+    def get(self) -> RegistryConfigRecord: ...
+
+    def put(self, create_repository: bool, create_compartment: bool) -> RegistryConfigRecord: ...
+
+
+class RepositoryAdmin(Protocol):
+    """Creating, configuring and deleting repositories (the control plane)."""
+
+    def create(
+        self, name: str, settings: RepositorySettings, created_by: str | None, *, create_compartment: bool
+    ) -> RepositoryDetails:
+        """Raises :class:`AlreadyExistsError`, or :class:`LookupError` for a missing compartment."""
+
+    def update(self, name: str, changes: dict[str, Any]) -> RepositoryDetails | None: ...
+
+    def delete(self, name: str) -> bool:
+        """Remove the repository, its tags, manifests, links and uploads (blob bytes stay for GC)."""
+
+    def details(self, name: str) -> RepositoryDetails | None: ...
+
+    def search(self, where: RepositoryFilter, limit: int | None, last: str | None) -> list[RepositoryDetails]: ...
+
+    def versions(self, name: str, limit: int | None, last: str | None) -> list[VersionRecord]: ...
+
 
 class MetadataStore(Protocol):
+    @property
+    def compartments(self) -> Compartments: ...
+
+    @property
+    def registry_config(self) -> RegistryConfigStore: ...
+
+    @property
+    def repo_admin(self) -> RepositoryAdmin: ...
+
     @property
     def repositories(self) -> Repositories: ...
 

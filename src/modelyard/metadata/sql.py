@@ -36,6 +36,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelyard.metadata import tables as t
 from modelyard.metadata.base import (
+    ImmutableTagError,
     ManifestRecord,
     NewManifest,
     RepositoryRecord,
@@ -49,6 +50,59 @@ _WRITE_ATTEMPTS = 5
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def split_name(name: str) -> tuple[str | None, str]:
+    """``acme/team/llm`` -> (``acme``, ``team/llm``); a single component is in the root compartment."""
+    if "/" not in name:
+        return None, name
+    compartment, rest = name.split("/", 1)
+    return compartment, rest
+
+
+def insert_repository(conn: Connection, name: str, *, created_by: str | None, values: dict[str, Any]) -> int:
+    """Insert a repository row, creating its compartment row if needed; returns the id.
+
+    Whether creating is *allowed* is the services' decision; this only keeps rows consistent.
+    """
+    now = utcnow()
+    compartment, display_name = split_name(name)
+    compartment_id = None
+    if compartment is not None:
+        c = t.compartments.c
+        compartment_id = conn.execute(select(c.id).where(c.name == compartment)).scalar()
+        if compartment_id is None:
+            compartment_id = conn.execute(
+                insert(t.compartments)
+                .values(name=compartment, description="", created_at=now, updated_at=now)
+                .returning(c.id)
+            ).scalar_one()
+    row = {
+        "description": "",
+        "is_public": False,
+        "is_immutable": False,
+        "immutable_tag_patterns": [],
+        "mutable_tag_exclusions": [],
+        "readme_content": "",
+        "readme_format": "TEXT_MARKDOWN",
+        "labels": {},
+        "lifecycle_state": "AVAILABLE",
+        **values,
+    }
+    return int(
+        conn.execute(
+            insert(t.repositories)
+            .values(
+                name=name,
+                compartment_id=compartment_id,
+                display_name=display_name,
+                created_by=created_by,
+                created_at=now,
+                **row,
+            )
+            .returning(t.repositories.c.id)
+        ).scalar_one()
+    )
 
 
 def _aware(value: datetime) -> datetime:
@@ -99,9 +153,7 @@ class _Base:
     def _ensure_repo(self, conn: Connection, name: str) -> int:
         repo_id = self._repo_id(conn, name)
         if repo_id is None:
-            repo_id = conn.execute(
-                insert(t.repositories).values(name=name, created_at=utcnow()).returning(t.repositories.c.id)
-            ).scalar_one()
+            repo_id = insert_repository(conn, name, created_by=None, values={})
         return repo_id
 
     def _link_blob(self, conn: Connection, repository: str, digest: str, size: int) -> None:
@@ -119,9 +171,23 @@ class _Base:
 
 class SqlRepositories(_Base):
     def get(self, name: str) -> RepositoryRecord | None:
+        r = t.repositories.c
+        query = select(
+            r.id, r.name, r.created_at, r.is_public, r.is_immutable, r.immutable_tag_patterns, r.mutable_tag_exclusions
+        ).where(r.name == name)
         with self._read() as conn:
-            row = conn.execute(select(t.repositories).where(t.repositories.c.name == name)).first()
-        return None if row is None else RepositoryRecord(row.id, row.name, _aware(row.created_at))
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return RepositoryRecord(
+            row.id,
+            row.name,
+            _aware(row.created_at),
+            is_public=bool(row.is_public),
+            is_immutable=bool(row.is_immutable),
+            immutable_tag_patterns=tuple(row.immutable_tag_patterns or ()),
+            mutable_tag_exclusions=tuple(row.mutable_tag_exclusions or ()),
+        )
 
     def ensure(self, name: str) -> RepositoryRecord:
         def work(conn: Connection) -> None:
@@ -300,7 +366,7 @@ class SqlManifests(_Base):
             row = conn.execute(query).first()
         return None if row is None else _manifest_record(row)
 
-    def put(self, repository: str, manifest: NewManifest, tag: str | None) -> None:
+    def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
         def work(conn: Connection) -> None:
             now = utcnow()
             repo_id = self._ensure_repo(conn, repository)
@@ -330,7 +396,8 @@ class SqlManifests(_Base):
                 if refs:
                     conn.execute(insert(t.manifest_references), refs)
             if tag is not None:
-                _move_tag(conn, repo_id, tag, manifest.digest, now)
+                _move_tag(conn, repo_id, tag, manifest.digest, now, immutable=tag_immutable)
+            conn.execute(update(t.repositories).where(t.repositories.c.id == repo_id).values(time_last_pushed=now))
 
         self._store.write(work)
 
@@ -382,7 +449,7 @@ class SqlManifests(_Base):
             return [_manifest_record(row) for row in conn.execute(query)]
 
 
-def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: datetime) -> None:
+def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: datetime, *, immutable: bool) -> None:
     """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept)."""
     current = conn.execute(
         select(t.tags.c.id, t.tags.c.manifest_digest).where(
@@ -392,6 +459,8 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: dateti
     if current is not None:
         if current.manifest_digest == digest:
             return
+        if immutable:
+            raise ImmutableTagError(tag, current.manifest_digest)
         conn.execute(update(t.tags).where(t.tags.c.id == current.id).values(lifetime_end=now))
     conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
 
@@ -428,6 +497,20 @@ class SqlTags(_Base):
 
         return self._store.write(work)
 
+    def pointing_to(self, repository: str, digest: str) -> list[str]:
+        query = (
+            select(t.tags.c.name)
+            .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+            .where(
+                t.repositories.c.name == repository,
+                t.tags.c.manifest_digest == digest,
+                t.tags.c.lifetime_end.is_(None),
+            )
+            .order_by(t.tags.c.name)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
     def history(self, repository: str, tag: str) -> list[TagRecord]:
         query = (
             select(t.tags)
@@ -461,6 +544,11 @@ class SqlMetadataStore:
         self.uploads = SqlUploads(self)
         self.manifests = SqlManifests(self)
         self.tags = SqlTags(self)
+        from modelyard.metadata.sql_control import SqlCompartments, SqlRegistryConfig, SqlRepositoryAdmin
+
+        self.compartments = SqlCompartments(self)
+        self.registry_config = SqlRegistryConfig(self)
+        self.repo_admin = SqlRepositoryAdmin(self)
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one transaction, retrying when it lost a race with another writer."""

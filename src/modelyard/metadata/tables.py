@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeEngine
@@ -39,12 +41,47 @@ metadata = MetaData(
     }
 )
 
+registry_config = Table(
+    "registry_config",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("create_repository_on_first_push", Boolean, nullable=False),
+    Column("create_compartment_on_first_push", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+compartments = Table(
+    "compartments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", sortable_string(255), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    # NULL: inherit the registry-level default.
+    Column("create_repository_on_first_push", Boolean),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 repositories = Table(
     "repositories",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", sortable_string(255), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # NULL compartment: the root compartment (single-component names).
+    Column("compartment_id", Integer, ForeignKey("compartments.id", ondelete="RESTRICT"), index=True),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("is_public", Boolean, nullable=False, default=False),
+    Column("is_immutable", Boolean, nullable=False, default=False),
+    Column("immutable_tag_patterns", JSON, nullable=False, default=list),
+    Column("mutable_tag_exclusions", JSON, nullable=False, default=list),
+    Column("readme_content", Text, nullable=False, default=""),
+    Column("readme_format", String(32), nullable=False, default="TEXT_MARKDOWN"),
+    Column("labels", JSON, nullable=False, default=dict),
+    Column("created_by", String(255)),
+    Column("lifecycle_state", String(32), nullable=False, default="AVAILABLE"),
+    Column("time_last_pushed", DateTime(timezone=True)),
 )
 
 blobs = Table(

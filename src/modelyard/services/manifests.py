@@ -9,7 +9,9 @@ from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.reference import validate_tag
-from modelyard.metadata.base import ManifestRecord, MetadataStore, NewManifest
+from modelyard.metadata.base import ImmutableTagError, ManifestRecord, MetadataStore, NewManifest
+from modelyard.policy.immutability import tag_is_immutable
+from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 
 
@@ -27,6 +29,18 @@ def _unknown(repository: str, reference: str) -> RegistryError:
     )
 
 
+def immutable_tag_refusal(repository: str, tag: str, digest: str, action: str) -> RegistryError:
+    """``DENIED`` / 409: the tag is immutable (see ``domain/errors.py`` for why this code)."""
+    return RegistryError(
+        ErrorCode.DENIED,
+        f"tag {tag} of {repository} is immutable and points to {digest}; it cannot be {action}. "
+        "Push this content under a new tag (e.g. a new version), or change the repository's "
+        "immutability settings",
+        status=409,
+        detail={"reason": "TAG_IMMUTABLE", "repository": repository, "tag": tag, "digest": digest},
+    )
+
+
 def accepts(accept: str | None, media_type: str) -> bool:
     """Whether an ``Accept`` header admits ``media_type`` (no header admits everything)."""
     if not accept:
@@ -39,8 +53,11 @@ def accepts(accept: str | None, media_type: str) -> bool:
 
 
 class ManifestService:
-    def __init__(self, metadata: MetadataStore, runner: BlockingRunner, *, max_bytes: int) -> None:
+    def __init__(
+        self, metadata: MetadataStore, runner: BlockingRunner, repositories: RepositoryService, *, max_bytes: int
+    ) -> None:
         self._meta = metadata
+        self._repositories = repositories
         self._run = runner.run
         self.max_bytes = max_bytes
 
@@ -98,6 +115,7 @@ class ManifestService:
             tag = validate_tag(reference)
             digest = str(Digest.of(body))
         self._check_references(repository, parsed)
+        repo = await self._repositories.require_for_push(repository)
         record = NewManifest(
             digest=digest,
             media_type=parsed.media_type,
@@ -108,7 +126,11 @@ class ManifestService:
             blob_refs=parsed.required_blobs(),
             manifest_refs=parsed.required_manifests(),
         )
-        await self._run(self._meta.manifests.put, repository, record, tag)
+        immutable = tag is not None and tag_is_immutable(repo, tag)
+        try:
+            await self._run(self._meta.manifests.put, repository, record, tag, tag_immutable=immutable)
+        except ImmutableTagError as exc:
+            raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
         return PushedManifest(digest, parsed)
 
     def too_large(self, size: int) -> RegistryError:
@@ -132,10 +154,24 @@ class ManifestService:
             )
 
     async def delete(self, repository: str, reference: str) -> None:
-        """Delete a tag (only the tag) or a manifest by digest (and every tag on it)."""
+        """Delete a tag (only the tag) or a manifest by digest (and every tag on it).
+
+        Neither an immutable tag nor a manifest an immutable tag names can be deleted.
+        """
+        repo = self._meta.repositories.get(repository)
         if is_digest(reference):
-            found = await self._run(self._meta.manifests.delete, repository, str(Digest.parse(reference)))
+            digest = str(Digest.parse(reference))
+            if repo is not None:
+                for tag in self._meta.tags.pointing_to(repository, digest):
+                    if tag_is_immutable(repo, tag):
+                        raise immutable_tag_refusal(repository, tag, digest, "left without its manifest")
+            found = await self._run(self._meta.manifests.delete, repository, digest)
         else:
-            found = await self._run(self._meta.tags.delete, repository, validate_tag(reference))
+            tag = validate_tag(reference)
+            if repo is not None and tag_is_immutable(repo, tag):
+                current = self._meta.manifests.resolve_tag(repository, tag)
+                if current is not None:
+                    raise immutable_tag_refusal(repository, tag, current.digest, "deleted")
+            found = await self._run(self._meta.tags.delete, repository, tag)
         if not found:
             raise _unknown(repository, reference)

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.services.blobs import BlobService
+from modelyard.services.compartments import CompartmentService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
+from modelyard.services.repositories import RepositoryService
 from modelyard.services.uploads import UploadService
 
 
@@ -18,3 +20,5 @@ class Registry:
     blobs: BlobService
     manifests: ManifestService
     listing: ListingService
+    compartments: CompartmentService
+    repositories: RepositoryService

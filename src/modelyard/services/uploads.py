@@ -29,6 +29,7 @@ from typing import Any
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.base import MetadataStore, UploadRecord
+from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 from modelyard.storage.base import BlobStore, UploadBusyError, UploadMissingError, UploadWriter
 
@@ -78,8 +79,11 @@ def _out_of_order(repository: str, record: UploadRecord, message: str) -> Regist
 
 
 class UploadService:
-    def __init__(self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner) -> None:
+    def __init__(
+        self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner, repositories: RepositoryService
+    ) -> None:
         self._meta = metadata
+        self._repositories = repositories
         self._store = store
         self._run = runner.run
         self._submit = runner.submit
@@ -87,6 +91,7 @@ class UploadService:
 
     async def start(self, repository: str) -> UploadRecord:
         """Open a session with an unguessable id (a random UUID4) bound to ``repository``."""
+        await self._repositories.require_for_push(repository)
         upload_id = str(uuid.uuid4())
         await self._run(self._store.start_upload, upload_id)
         return await self._run(self._meta.uploads.create, upload_id, repository)
@@ -173,6 +178,7 @@ class UploadService:
         size = self._meta.blobs.linked_size(source, key) if source else self._meta.blobs.stored_size(key)
         if size is None or self._store.size(digest) is None:
             return None
+        await self._repositories.require_for_push(repository)
         await self._run(self._meta.blobs.link, repository, key, size)
         return size
 

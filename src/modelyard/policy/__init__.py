@@ -1,0 +1,1 @@
+"""Pure decisions over records: who may do what, which tags may move. No I/O."""

@@ -1,0 +1,131 @@
+"""Repositories: the control plane (create, configure, delete, list, versions) and the push gate
+that decides whether a push may create a repository that does not exist yet."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.reference import validate_name
+from modelyard.metadata.base import (
+    AlreadyExistsError,
+    MetadataStore,
+    RepositoryDetails,
+    RepositoryFilter,
+    RepositoryRecord,
+    RepositorySettings,
+    VersionRecord,
+)
+from modelyard.metadata.sql import split_name
+from modelyard.services.compartments import CompartmentService
+from modelyard.services.runner import BlockingRunner
+
+
+def repository_not_found(name: str) -> RegistryError:
+    return RegistryError(ErrorCode.NOT_FOUND, f"repository {name!r} does not exist", detail={"repository": name})
+
+
+class RepositoryService:
+    def __init__(self, metadata: MetadataStore, compartments: CompartmentService, runner: BlockingRunner) -> None:
+        self._meta = metadata
+        self._compartments = compartments
+        self._run = runner.run
+
+    # -- the push gate ---------------------------------------------------------------------
+
+    async def require_for_push(self, name: str, pushed_by: str | None = None) -> RepositoryRecord:
+        """The repository a push writes to, created now if its compartment allows that.
+
+        Refused with ``NAME_UNKNOWN`` and a message saying how to create the repository or
+        change the setting.
+        """
+        record = self._meta.repositories.get(name)
+        if record is not None:
+            return record
+        self._check_create_on_push(name)
+        with contextlib.suppress(AlreadyExistsError):  # another push may have created it first
+            await self._run(
+                self._meta.repo_admin.create, name, RepositorySettings(), pushed_by, create_compartment=True
+            )
+        record = self._meta.repositories.get(name)
+        assert record is not None
+        return record
+
+    def _check_create_on_push(self, name: str) -> None:
+        compartment, _ = split_name(name)
+        config = self._meta.registry_config.get()
+        how = f"create it first (modelyard repo create {name})"
+        if compartment is None:
+            if not config.create_repository_on_first_push:
+                raise RegistryError(
+                    ErrorCode.NAME_UNKNOWN,
+                    f"repository {name} does not exist and the registry does not create root-compartment "
+                    f"repositories on first push: {how}, or enable it "
+                    "(modelyard config set --create-on-first-push)",
+                    detail={"name": name},
+                )
+            return
+        record = self._meta.compartments.get(compartment)
+        if record is None:
+            if not config.create_compartment_on_first_push:
+                raise RegistryError(
+                    ErrorCode.NAME_UNKNOWN,
+                    f"compartment {compartment} does not exist and the registry does not create compartments on "
+                    f"first push: create it (modelyard compartment create {compartment}), or enable it "
+                    "(modelyard config set --create-compartment-on-first-push)",
+                    detail={"name": name, "compartment": compartment},
+                )
+            allowed = config.create_repository_on_first_push
+        else:
+            allowed = self._compartments.creates_on_first_push(record)
+        if not allowed:
+            raise RegistryError(
+                ErrorCode.NAME_UNKNOWN,
+                f"repository {name} does not exist and compartment {compartment} does not create repositories "
+                f"on first push: {how}, or enable it "
+                f"(modelyard compartment update {compartment} --create-on-first-push)",
+                detail={"name": name, "compartment": compartment},
+            )
+
+    # -- the control plane -----------------------------------------------------------------
+
+    def get(self, name: str) -> RepositoryDetails:
+        record = self._meta.repo_admin.details(name)
+        if record is None:
+            raise repository_not_found(name)
+        return record
+
+    def search(self, where: RepositoryFilter, limit: int | None, last: str | None) -> list[RepositoryDetails]:
+        return self._meta.repo_admin.search(where, limit, last)
+
+    async def create(self, name: str, settings: RepositorySettings, created_by: str | None) -> RepositoryDetails:
+        """Create explicitly; the compartment must exist (a root-compartment name needs none)."""
+        validate_name(name)
+        try:
+            return await self._run(self._meta.repo_admin.create, name, settings, created_by, create_compartment=False)
+        except AlreadyExistsError:
+            raise RegistryError(
+                ErrorCode.CONFLICT, f"repository {name!r} already exists", detail={"repository": name}
+            ) from None
+        except LookupError:
+            compartment, _ = split_name(name)
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"compartment {compartment!r} does not exist; create it first",
+                detail={"compartment": compartment},
+            ) from None
+
+    async def update(self, name: str, changes: dict[str, Any]) -> RepositoryDetails:
+        record = await self._run(self._meta.repo_admin.update, name, changes)
+        if record is None:
+            raise repository_not_found(name)
+        return record
+
+    async def delete(self, name: str) -> None:
+        if not await self._run(self._meta.repo_admin.delete, name):
+            raise repository_not_found(name)
+
+    def versions(self, name: str, limit: int | None, last: str | None) -> list[VersionRecord]:
+        self.get(name)
+        return self._meta.repo_admin.versions(name, limit, last)
