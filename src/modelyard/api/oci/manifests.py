@@ -28,7 +28,10 @@ async def _read_limited(request: web.Request, service: ManifestService) -> bytes
 async def get_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``/``HEAD`` by tag or digest; ``If-None-Match`` on the digest answers 304."""
     service = registry_of(request).manifests
-    record = service.negotiate(route.name, service.get(route.name, route.argument), request.headers.get("Accept"))
+    # Go clients (containers/image: skopeo, podman) send one ``Accept`` line per media type;
+    # per RFC 9110 they mean the same as one comma-separated line.
+    accept = ", ".join(request.headers.getall("Accept", [])) or None
+    record = service.negotiate(route.name, service.get(route.name, route.argument), accept)
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
     if request.headers.get("If-None-Match") == etag:
