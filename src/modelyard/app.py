@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelyard.api import oci
+from modelyard.api import admin, oci
 from modelyard.api.errors import error_middleware
 from modelyard.api.oci.common import REGISTRY
 from modelyard.config import Settings
@@ -25,6 +25,8 @@ from modelyard.services.uploads import UploadService
 from modelyard.storage.filesystem import FilesystemBlobStore
 
 READ_BUFFER_BYTES = 1024 * 1024
+# Only admin JSON bodies are read whole; /v2 bodies stream and never hit this limit.
+ADMIN_BODY_MAX_BYTES = 4 * 1024 * 1024
 
 
 def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataStore:
@@ -51,9 +53,14 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
         compartments=compartments,
         repositories=repositories,
     )
-    app = web.Application(middlewares=[error_middleware], handler_args={"read_bufsize": READ_BUFFER_BYTES})
+    app = web.Application(
+        middlewares=[error_middleware],
+        handler_args={"read_bufsize": READ_BUFFER_BYTES},
+        client_max_size=ADMIN_BODY_MAX_BYTES,
+    )
     app[REGISTRY] = registry
     oci.add_routes(app)
+    admin.add_routes(app)
 
     async def close(_app: web.Application) -> None:
         runner.shutdown()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the metadata database; default SQLite in the data dir."
     )
+    public_host: str | None = Field(
+        None, description="host[:port] clients use to reach the registry (repository URLs); default: the Host header."
+    )
     storage_backend: Literal["filesystem"] = Field("filesystem", description="Where blob bytes live.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port (SO_REUSEPORT).")
     tls_cert: Path | None = Field(None, description="PEM certificate; serve HTTPS when set with tls_key.")

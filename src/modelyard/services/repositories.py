@@ -96,6 +96,10 @@ class RepositoryService:
             raise repository_not_found(name)
         return record
 
+    def policy(self, name: str) -> RepositoryRecord | None:
+        """The access and tag policy of a repository (``None`` if it does not exist)."""
+        return self._meta.repositories.get(name)
+
     def search(self, where: RepositoryFilter, limit: int | None, last: str | None) -> list[RepositoryDetails]:
         return self._meta.repo_admin.search(where, limit, last)
 

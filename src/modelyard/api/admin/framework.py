@@ -1,0 +1,138 @@
+"""A small typed operation table for the admin API.
+
+Each :class:`Operation` names its method, path, body model, response model and query
+parameters once; the same table registers the aiohttp routes and generates the OpenAPI
+document (``openapi.py``), so the description can never drift from what is served. Handlers
+take a :class:`Call` and return a pydantic model (or ``None`` for 204).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pydantic
+from aiohttp import web
+
+from modelyard.api.oci.common import registry_of
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.services.registry import Registry
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    name: str
+    kind: Literal["string", "integer", "boolean"]
+    description: str
+
+
+LIMIT = QueryParam("limit", "integer", f"Page size, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).")
+PAGE = QueryParam("page", "string", "The next_page value of the previous response.")
+
+
+def validation_error(problems: Sequence[tuple[str, str]]) -> RegistryError:
+    """422 naming each field and why."""
+    detail = [{"field": name, "message": message} for name, message in problems]
+    summary = "; ".join(f"{name}: {message}" for name, message in problems[:5])
+    return RegistryError(ErrorCode.VALIDATION_FAILED, f"invalid request: {summary}", detail=detail)
+
+
+def from_pydantic(exc: pydantic.ValidationError, prefix: str = "") -> RegistryError:
+    problems = []
+    for err in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in err["loc"]) or "body"
+        problems.append((prefix + location, err["msg"]))
+    return validation_error(problems)
+
+
+@dataclass(slots=True)
+class Call:
+    """One admin request: path and query access with validation, the parsed body, the services."""
+
+    request: web.Request
+    registry: Registry
+    body: Any = None
+
+    def path(self, name: str) -> str:
+        return self.request.match_info[name]
+
+    def query_str(self, name: str) -> str | None:
+        value = self.request.query.get(name)
+        return value if value else None
+
+    def query_bool(self, name: str) -> bool | None:
+        value = self.request.query.get(name)
+        if value is None or value == "":
+            return None
+        if value.lower() in ("true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise validation_error([(name, "must be true or false")])
+
+    def limit(self) -> int:
+        raw = self.request.query.get("limit")
+        if raw is None or raw == "":
+            return DEFAULT_PAGE_SIZE
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+            raise validation_error([("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")])
+        return int(raw)
+
+    def host(self) -> str:
+        return self.registry.settings.public_host or self.request.host
+
+
+Handler = Callable[[Call], Awaitable[pydantic.BaseModel | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    handler: Handler
+    body: type[pydantic.BaseModel] | None = None
+    response: type[pydantic.BaseModel] | None = None
+    status: int = 200
+    query: tuple[QueryParam, ...] = ()
+    errors: tuple[int, ...] = field(default=(404, 422))
+
+    @property
+    def openapi_path(self) -> str:
+        """``{repository:.+}`` (aiohttp) -> ``{repository}`` (OpenAPI)."""
+        return self.path.replace(":.+}", "}")
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")]
+
+
+async def _run(operation: Operation, request: web.Request) -> web.StreamResponse:
+    call = Call(request, registry_of(request))
+    if operation.body is not None:
+        raw = await request.read()
+        try:
+            call.body = operation.body.model_validate_json(raw or b"{}")
+        except pydantic.ValidationError as exc:
+            raise from_pydantic(exc) from None
+    result = await operation.handler(call)
+    if result is None:
+        return web.Response(status=204)
+    return web.Response(
+        status=operation.status, body=result.model_dump_json().encode(), content_type="application/json"
+    )
+
+
+def add_operations(app: web.Application, operations: Sequence[Operation]) -> None:
+    for operation in operations:
+
+        async def handler(request: web.Request, operation: Operation = operation) -> web.StreamResponse:
+            return await _run(operation, request)
+
+        app.router.add_route(operation.method, operation.path, handler)

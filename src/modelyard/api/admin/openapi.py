@@ -1,0 +1,98 @@
+"""The OpenAPI 3.1 document and a plain HTML reference page, both built from the operation table."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from modelyard import __version__
+from modelyard.api.admin.framework import Operation
+from modelyard.api.admin.schemas import ErrorBody
+
+_ERROR_TEXT = {404: "Not found", 409: "Conflict", 413: "Body too large", 422: "Validation failed"}
+
+
+def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
+    models: dict[tuple[type[pydantic.BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
+    for op in operations:
+        if op.body is not None:
+            models[(op.body, "validation")] = None
+        if op.response is not None:
+            models[(op.response, "serialization")] = None
+    refs, schemas = models_json_schema(list(models), ref_template="#/components/schemas/{model}")
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "May contain '/'." if name == "repository" else ""}
+            for name in op.path_params
+        ]  # fmt: skip
+        parameters += [
+            {"name": q.name, "in": "query", "required": False, "schema": {"type": q.kind}, "description": q.description}
+            for q in op.query
+        ]
+        responses: dict[str, Any] = {}
+        if op.response is not None:
+            responses[str(op.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+            }
+        else:
+            responses[str(op.status)] = {"description": "Done"}
+        for status in op.errors:
+            responses[str(status)] = {
+                "description": _ERROR_TEXT[status],
+                "content": {"application/json": {"schema": refs[(ErrorBody, "serialization")]}},
+            }
+        entry: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": parameters,
+            "responses": responses,
+        }
+        if op.body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            }
+        paths.setdefault(op.openapi_path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "modelyard admin API",
+            "version": __version__,
+            "description": "Compartments, repositories and configuration of a modelyard registry. "
+            'Errors use the OCI error body: {"errors": [{"code", "message", "detail"}]}.',
+        },
+        "paths": paths,
+        "components": {"schemas": schemas.get("$defs", {})},
+    }
+
+
+def docs_page(operations: Sequence[Operation]) -> str:
+    """A dependency-free reference page (no CDN: registries often run air-gapped)."""
+    rows = []
+    for op in operations:
+        body = op.body.__name__ if op.body else ""
+        response = op.response.__name__ if op.response else f"{op.status}"
+        query = ", ".join(q.name for q in op.query)
+        rows.append(
+            f"<tr><td><code>{op.method}</code></td><td><code>{html.escape(op.openapi_path)}</code></td>"
+            f"<td>{html.escape(op.summary)}</td><td>{html.escape(query)}</td>"
+            f"<td>{html.escape(body)}</td><td>{html.escape(response)}</td></tr>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>modelyard admin API</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}</style></head><body>"
+        "<h1>modelyard admin API</h1><p>Machine-readable description: "
+        "<a href='/api/v1/openapi.json'>/api/v1/openapi.json</a> (OpenAPI 3.1).</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>query</th><th>body</th><th>response</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

@@ -1,0 +1,118 @@
+"""``/api/v1/repositories``: create, list, show, update, delete, and a repository's versions.
+
+Repository names contain ``/``, so the path parameter spans several segments; the versions
+sub-resource sits behind ``/-/`` (as GitLab does), which no repository name can contain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelyard.api.admin import schemas, views
+from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam, validation_error
+from modelyard.domain.errors import RegistryError
+from modelyard.domain.reference import validate_name
+from modelyard.metadata.base import RepositoryFilter, RepositorySettings
+from modelyard.policy.immutability import tag_is_immutable
+
+
+def _full_name(body: schemas.RepositoryCreate) -> str:
+    display_name = body.display_name
+    if display_name != display_name.lower():
+        raise validation_error(
+            [("display_name", f"must be lowercase, as OCI clients require: use {display_name.lower()!r}")]
+        )
+    if body.compartment_id is None:
+        if "/" in display_name:
+            raise validation_error(
+                [("display_name", "a root-compartment repository is one path component; set compartment_id")]
+            )
+        name = display_name
+    else:
+        name = f"{body.compartment_id}/{display_name}"
+    try:
+        return validate_name(name)
+    except RegistryError as exc:
+        raise validation_error([("display_name", exc.message)]) from None
+
+
+async def create_repository(call: Call) -> schemas.Repository:
+    body: schemas.RepositoryCreate = call.body
+    settings = RepositorySettings(
+        description=body.description,
+        is_public=body.is_public,
+        is_immutable=body.is_immutable,
+        immutable_tag_patterns=tuple(body.immutable_tag_patterns),
+        mutable_tag_exclusions=tuple(body.mutable_tag_exclusions),
+        readme_content=body.readme.text() if body.readme else "",
+        readme_format=body.readme.format if body.readme else "TEXT_MARKDOWN",
+        labels=dict(body.labels),
+    )
+    record = await call.registry.repositories.create(_full_name(body), settings, created_by=None)
+    return views.repository(record, call.host())
+
+
+async def list_repositories(call: Call) -> schemas.RepositoryPage:
+    limit = call.limit()
+    where = RepositoryFilter(
+        compartment=call.query_str("compartment_id"),
+        is_public=call.query_bool("is_public"),
+        name_prefix=call.query_str("name_prefix"),
+    )
+    records = call.registry.repositories.search(where, limit + 1, call.query_str("page"))
+    host = call.host()
+    items = [views.repository(r, host) for r in records[:limit]]
+    return schemas.RepositoryPage(items=items, next_page=items[-1].name if len(records) > limit else None)
+
+
+async def get_repository(call: Call) -> schemas.Repository:
+    return views.repository(call.registry.repositories.get(call.path("repository")), call.host())
+
+
+async def update_repository(call: Call) -> schemas.Repository:
+    body: schemas.RepositoryUpdate = call.body
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"readme"})
+    if body.readme is not None:
+        changes["readme_content"] = body.readme.text()
+        changes["readme_format"] = body.readme.format
+    record = await call.registry.repositories.update(call.path("repository"), changes)
+    return views.repository(record, call.host())
+
+
+async def delete_repository(call: Call) -> None:
+    await call.registry.repositories.delete(call.path("repository"))
+
+
+async def list_versions(call: Call) -> schemas.VersionPage:
+    name = call.path("repository")
+    limit = call.limit()
+    service = call.registry.repositories
+    records = service.versions(name, limit + 1, call.query_str("page"))
+    policy = service.policy(name)
+    items = [views.version(r, policy is not None and tag_is_immutable(policy, r.tag)) for r in records[:limit]]
+    return schemas.VersionPage(items=items, next_page=items[-1].tag if len(records) > limit else None)
+
+
+BASE = "/api/v1/repositories"
+ONE = BASE + "/{repository:.+}"
+TAG = "repositories"
+FILTERS = (
+    QueryParam("compartment_id", "string", "Only repositories of this compartment."),
+    QueryParam("is_public", "boolean", "Only public (true) or private (false) repositories."),
+    QueryParam("name_prefix", "string", "Only repositories whose full name starts with this."),
+)
+
+OPERATIONS = [
+    Operation("GET", BASE, "listRepositories", "List repositories", TAG, list_repositories,
+              response=schemas.RepositoryPage, query=(*FILTERS, LIMIT, PAGE), errors=(422,)),
+    Operation("POST", BASE, "createRepository", "Create a repository", TAG, create_repository,
+              body=schemas.RepositoryCreate, response=schemas.Repository, status=201, errors=(404, 409, 422)),
+    Operation("GET", ONE + "/-/versions", "listVersions", "List a repository's versions (tags)", TAG, list_versions,
+              response=schemas.VersionPage, query=(LIMIT, PAGE)),
+    Operation("GET", ONE, "getRepository", "Get a repository", TAG, get_repository,
+              response=schemas.Repository, errors=(404,)),
+    Operation("PATCH", ONE, "updateRepository", "Update a repository's settings", TAG, update_repository,
+              body=schemas.RepositoryUpdate, response=schemas.Repository),
+    Operation("DELETE", ONE, "deleteRepository", "Delete a repository, its tags and manifests", TAG,
+              delete_repository, status=204, errors=(404,)),
+]  # fmt: skip

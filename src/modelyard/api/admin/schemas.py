@@ -1,0 +1,197 @@
+"""The admin API's request and response models (JSON in snake_case).
+
+They are shared by the server (validation, OpenAPI) and by ``modelyard.client`` (typed
+results), so both ends agree on one definition.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ReadmeFormat = Literal["TEXT_MARKDOWN", "TEXT_PLAIN"]
+TagPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")]
+README_MAX_BYTES = 1024 * 1024
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Readme(_Model):
+    """A repository README: ``content`` is base64 (as in Oracle's API), ``format`` its markup."""
+
+    content: str = Field("", description="Base64 of the UTF-8 README text.")
+    format: ReadmeFormat = "TEXT_MARKDOWN"
+
+    @field_validator("content")
+    @classmethod
+    def _base64_utf8(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("content must be base64 (the CLI encodes plain text for you)") from None
+        if len(raw) > README_MAX_BYTES:
+            raise ValueError(f"README is {len(raw)} bytes; the limit is {README_MAX_BYTES}")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("README must be UTF-8 text") from None
+        return value
+
+    def text(self) -> str:
+        return base64.b64decode(self.content).decode("utf-8")
+
+    @classmethod
+    def from_text(cls, text: str, format: ReadmeFormat = "TEXT_MARKDOWN") -> Readme:
+        return cls(content=base64.b64encode(text.encode()).decode(), format=format)
+
+
+class CompartmentCreate(_Model):
+    name: str = Field(description="One path component: lowercase letters, digits and . _ -.", max_length=255)
+    description: str = Field("", max_length=4096)
+    is_repository_created_on_first_push: bool | None = Field(
+        None, description="null inherits the registry-level default."
+    )
+
+
+class CompartmentUpdate(_Model):
+    description: str | None = Field(None, max_length=4096)
+
+
+class Compartment(_Model):
+    id: str
+    name: str
+    description: str
+    repository_count: int
+    time_created: datetime
+    time_updated: datetime
+
+
+class CompartmentConfiguration(_Model):
+    """A compartment's configuration (Oracle's ``ContainerConfiguration``)."""
+
+    is_repository_created_on_first_push: bool | None = Field(
+        None, description="Create repositories on first push; null inherits the registry default."
+    )
+
+
+class CompartmentConfigurationView(CompartmentConfiguration):
+    compartment_id: str
+    effective_is_repository_created_on_first_push: bool = Field(
+        description="The value in force, after inheriting the registry default."
+    )
+
+
+class RegistryConfiguration(_Model):
+    is_repository_created_on_first_push: bool = Field(
+        description="Default for compartments that don't set it, and the rule for root-compartment repositories."
+    )
+    is_compartment_created_on_first_push: bool = Field(
+        description="Whether a push to a compartment that does not exist creates it."
+    )
+
+
+class _RepositoryFields(_Model):
+    description: str = Field("", max_length=4096)
+    is_public: bool = Field(False, description="Readable by anyone, including anonymous clients.")
+    is_immutable: bool = Field(False, description="Every tag, once pushed, can never move or be deleted.")
+    immutable_tag_patterns: list[TagPattern] = Field(
+        default_factory=list, max_length=50, description="Globs of tags that are immutable (e.g. 'v*')."
+    )
+    mutable_tag_exclusions: list[TagPattern] = Field(
+        default_factory=list, max_length=50, description="Globs of tags that stay mutable (e.g. 'latest')."
+    )
+    readme: Readme | None = None
+    labels: dict[LabelKey, Annotated[str, StringConstraints(max_length=256)]] = Field(
+        default_factory=dict, max_length=64
+    )
+
+
+class RepositoryCreate(_RepositoryFields):
+    compartment_id: str | None = Field(
+        None, description="The compartment (first path component); null for the root compartment."
+    )
+    display_name: str = Field(
+        description="The repository's path inside its compartment; may contain '/'. Lowercase, as OCI names are.",
+        min_length=1,
+        max_length=255,
+    )
+
+
+class RepositoryUpdate(_Model):
+    """Fields to change; absent fields keep their value."""
+
+    description: str | None = Field(None, max_length=4096)
+    is_public: bool | None = None
+    is_immutable: bool | None = None
+    immutable_tag_patterns: list[TagPattern] | None = Field(None, max_length=50)
+    mutable_tag_exclusions: list[TagPattern] | None = Field(None, max_length=50)
+    readme: Readme | None = None
+    labels: dict[LabelKey, Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=64)
+
+
+class Repository(_Model):
+    id: str
+    name: str = Field(description="The full path: compartment/display_name.")
+    compartment_id: str | None
+    display_name: str
+    url: str = Field(description="What `docker push` takes: host:port/name.")
+    description: str
+    is_public: bool
+    is_immutable: bool
+    immutable_tag_patterns: list[str]
+    mutable_tag_exclusions: list[str]
+    readme: Readme
+    labels: dict[str, str]
+    image_count: int
+    layer_count: int
+    layers_size_in_bytes: int
+    time_created: datetime
+    time_last_pushed: datetime | None
+    created_by: str | None
+    lifecycle_state: Literal["AVAILABLE", "DELETING", "DELETED"]
+
+
+class Version(_Model):
+    """A tag of a repository and the manifest it names."""
+
+    tag: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    annotations: dict[str, str]
+    time_created: datetime
+    time_tagged: datetime
+    immutable: bool
+
+
+class CompartmentPage(_Model):
+    items: list[Compartment]
+    next_page: str | None = Field(description="Pass as ?page= for the next page; null on the last.")
+
+
+class RepositoryPage(_Model):
+    items: list[Repository]
+    next_page: str | None
+
+
+class VersionPage(_Model):
+    items: list[Version]
+    next_page: str | None
+
+
+class ErrorItem(BaseModel):
+    code: str
+    message: str
+    detail: object | None = None
+
+
+class ErrorBody(BaseModel):
+    errors: list[ErrorItem]
