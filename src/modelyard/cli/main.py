@@ -9,6 +9,8 @@ import pydantic
 import typer
 
 from modelyard import __version__
+from modelyard.cli.compartments import compartment_app, config_app
+from modelyard.cli.repos import repo_app
 from modelyard.config import format_validation_error, load_settings
 
 app = typer.Typer(
@@ -17,6 +19,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.add_typer(compartment_app, name="compartment")
+app.add_typer(repo_app, name="repo")
+app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:

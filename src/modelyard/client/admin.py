@@ -1,0 +1,182 @@
+"""A typed client for the admin API (``/api/v1``), on httpx.
+
+Results are the API's own pydantic models (``modelyard.api.admin.schemas``); every refusal
+becomes an :class:`ApiError` carrying the status, the error code and the server's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from modelyard.api.admin import schemas
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class ApiError(Exception):
+    """The registry refused a request."""
+
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+class RegistryUnreachableError(Exception):
+    """The registry could not be reached at all."""
+
+
+def _repo_path(name: str) -> str:
+    return "/api/v1/repositories/" + quote(name, safe="/")
+
+
+class AdminClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise RegistryUnreachableError(f"cannot reach the registry at {self.base_url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                first = response.json()["errors"][0]
+                raise ApiError(response.status_code, first["code"], first["message"], first.get("detail"))
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise ApiError(response.status_code, "UNKNOWN", response.text[:500] or response.reason_phrase) from None
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _get(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> M:
+        return model.model_validate(self._request("GET", path, params=params))
+
+    @staticmethod
+    def _params(**values: Any) -> dict[str, Any]:
+        return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in values.items() if v is not None}
+
+    # -- registry configuration ------------------------------------------------------------
+
+    def get_configuration(self) -> schemas.RegistryConfiguration:
+        return self._get(schemas.RegistryConfiguration, "/api/v1/configuration")
+
+    def set_configuration(self, config: schemas.RegistryConfiguration) -> schemas.RegistryConfiguration:
+        data = self._request("PUT", "/api/v1/configuration", json=config.model_dump())
+        return schemas.RegistryConfiguration.model_validate(data)
+
+    # -- compartments ----------------------------------------------------------------------
+
+    def list_compartments(self, *, limit: int | None = None, page: str | None = None) -> schemas.CompartmentPage:
+        return self._get(schemas.CompartmentPage, "/api/v1/compartments", self._params(limit=limit, page=page))
+
+    def iter_compartments(self) -> Iterator[schemas.Compartment]:
+        page: str | None = None
+        while True:
+            result = self.list_compartments(page=page)
+            yield from result.items
+            if result.next_page is None:
+                return
+            page = result.next_page
+
+    def create_compartment(self, spec: schemas.CompartmentCreate) -> schemas.Compartment:
+        data = self._request("POST", "/api/v1/compartments", json=spec.model_dump(exclude_unset=True))
+        return schemas.Compartment.model_validate(data)
+
+    def get_compartment(self, name: str) -> schemas.Compartment:
+        return self._get(schemas.Compartment, f"/api/v1/compartments/{quote(name)}")
+
+    def update_compartment(self, name: str, changes: schemas.CompartmentUpdate) -> schemas.Compartment:
+        data = self._request(
+            "PATCH", f"/api/v1/compartments/{quote(name)}", json=changes.model_dump(exclude_unset=True)
+        )
+        return schemas.Compartment.model_validate(data)
+
+    def delete_compartment(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/compartments/{quote(name)}")
+
+    def get_compartment_configuration(self, name: str) -> schemas.CompartmentConfigurationView:
+        return self._get(schemas.CompartmentConfigurationView, f"/api/v1/compartments/{quote(name)}/configuration")
+
+    def set_compartment_configuration(
+        self, name: str, config: schemas.CompartmentConfiguration
+    ) -> schemas.CompartmentConfigurationView:
+        data = self._request("PUT", f"/api/v1/compartments/{quote(name)}/configuration", json=config.model_dump())
+        return schemas.CompartmentConfigurationView.model_validate(data)
+
+    # -- repositories ----------------------------------------------------------------------
+
+    def list_repositories(
+        self,
+        *,
+        compartment: str | None = None,
+        is_public: bool | None = None,
+        name_prefix: str | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> schemas.RepositoryPage:
+        params = self._params(
+            compartment_id=compartment, is_public=is_public, name_prefix=name_prefix, limit=limit, page=page
+        )
+        return self._get(schemas.RepositoryPage, "/api/v1/repositories", params)
+
+    def iter_repositories(self, **filters: Any) -> Iterator[schemas.Repository]:
+        page: str | None = None
+        while True:
+            result = self.list_repositories(page=page, **filters)
+            yield from result.items
+            if result.next_page is None:
+                return
+            page = result.next_page
+
+    def create_repository(self, spec: schemas.RepositoryCreate) -> schemas.Repository:
+        data = self._request("POST", "/api/v1/repositories", json=spec.model_dump(mode="json", exclude_unset=True))
+        return schemas.Repository.model_validate(data)
+
+    def get_repository(self, name: str) -> schemas.Repository:
+        return self._get(schemas.Repository, _repo_path(name))
+
+    def update_repository(self, name: str, changes: schemas.RepositoryUpdate) -> schemas.Repository:
+        data = self._request("PATCH", _repo_path(name), json=changes.model_dump(mode="json", exclude_unset=True))
+        return schemas.Repository.model_validate(data)
+
+    def delete_repository(self, name: str) -> None:
+        self._request("DELETE", _repo_path(name))
+
+    def list_versions(self, name: str, *, limit: int | None = None, page: str | None = None) -> schemas.VersionPage:
+        return self._get(schemas.VersionPage, _repo_path(name) + "/-/versions", self._params(limit=limit, page=page))
+
+    def iter_versions(self, name: str) -> Iterator[schemas.Version]:
+        page: str | None = None
+        while True:
+            result = self.list_versions(name, page=page)
+            yield from result.items
+            if result.next_page is None:
+                return
+            page = result.next_page
