@@ -71,16 +71,20 @@ class ManifestService:
             raise _unknown(repository, reference)
         return record
 
-    def negotiate(self, repository: str, record: ManifestRecord, accept: str | None) -> ManifestRecord:
+    def negotiate(
+        self, repository: str, record: ManifestRecord, accept: str | None, *, by_digest: bool = False
+    ) -> ManifestRecord:
         """Apply the client's ``Accept`` header.
 
         A client that cannot take an index (an old Docker asking only for schema-2) gets the
-        ``linux/amd64`` image of it, as CNCF Distribution does; otherwise a manifest of a type
-        the client did not accept is answered ``MANIFEST_UNKNOWN``, naming the type it is.
+        ``linux/amd64`` image of it when it asked by tag, as CNCF Distribution does; a digest
+        names exact bytes, so asked ``by_digest`` nothing else is ever answered. Otherwise a
+        manifest of a type the client did not accept is answered ``MANIFEST_UNKNOWN``, naming
+        the type it is.
         """
         if accepts(accept, record.media_type):
             return record
-        if record.media_type in mediatypes.INDEXES:
+        if record.media_type in mediatypes.INDEXES and not by_digest:
             parsed = parse_manifest(record.content, record.media_type)
             for child in parsed.children:
                 platform = child.platform or {}

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
+from modelyard.domain.digest import is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.services.manifests import ManifestService
 
@@ -31,7 +32,9 @@ async def get_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
     # Go clients (containers/image: skopeo, podman) send one ``Accept`` line per media type;
     # per RFC 9110 they mean the same as one comma-separated line.
     accept = ", ".join(request.headers.getall("Accept", [])) or None
-    record = service.negotiate(route.name, service.get(route.name, route.argument), accept)
+    record = service.negotiate(
+        route.name, service.get(route.name, route.argument), accept, by_digest=is_digest(route.argument)
+    )
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
     if request.headers.get("If-None-Match") == etag:
