@@ -1,0 +1,365 @@
+"""The workloads. Each has an untimed ``setup`` (what must already be in the registry) and a timed
+``run`` returning its metrics; :func:`measure` wraps ``run`` with the server's CPU and peak RSS.
+
+Clients are the real tools: ``curl -T`` for uploads (streams the file; never ``--data-binary @``),
+``curl -o /dev/null`` for downloads, ``wrk`` for request rates, ``skopeo copy`` for image push/pull.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+from common import (
+    GB,
+    MB,
+    OCI_MANIFEST,
+    CommandError,
+    Http,
+    header_value,
+    log,
+    run,
+    status_of,
+    with_query,
+)
+from inputs import BlobFile, ImageInfo, small_image
+from registries import Server
+
+Metrics = dict[str, float]
+
+
+@dataclass
+class Context:
+    """Everything the workloads need: inputs on disk and the knobs from the command line."""
+
+    work: Path
+    blob: BlobFile
+    chunks: list[Path]
+    chunk_size: int
+    big: BlobFile | None
+    model_layout: Path | None
+    model: ImageInfo | None
+    parallel_layout: Path | None
+    parallel: list[ImageInfo] = field(default_factory=list)
+    wrk_seconds: float = 5
+    wrk_threads: int = 2
+    wrk_connections: int = 32
+    tags: int = 10
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    concurrent: bool  # served by the multi-worker modelyard instance
+    description: str
+    metrics: tuple[Metric, ...]
+    run: Callable[[Context, Server], Metrics]
+    setup: Callable[[Context, Server], None] = lambda ctx, server: None
+
+
+MBPS = Metric("MBps", "MB/s", True)
+CPU_GB = Metric("cpu_s_per_GB", "server CPU-s/GB", False)
+CPU_REQ = Metric("cpu_ms_per_req", "server CPU-ms/req", False)
+RSS = Metric("peak_rss_mib", "server peak RSS MiB", False)
+REQS = Metric("req_s", "req/s", True)
+P99 = Metric("p99_ms", "p99 latency ms", False)
+
+
+def measure(server: Server, work: Callable[[], Metrics]) -> Metrics:
+    """Run ``work`` with the server's CPU time and peak RSS measured around it.
+
+    ``os.sync()`` first, so the previous run's dirty pages are not written back on this one's time.
+    ``work`` returns its metrics plus ``_bytes`` or ``_requests`` to divide the CPU time by.
+    """
+    os.sync()
+    server.refresh_pids()
+    server.reset_peak_rss()
+    cpu_before = server.cpu_seconds()
+    metrics = work()
+    cpu = server.cpu_seconds() - cpu_before
+    metrics["server_cpu_s"] = cpu
+    metrics["peak_rss_mib"] = server.peak_rss_mib()
+    if "_bytes" in metrics:
+        metrics["cpu_s_per_GB"] = cpu / (metrics.pop("_bytes") / GB)
+    if "_requests" in metrics:
+        metrics["cpu_ms_per_req"] = cpu * 1000 / metrics.pop("_requests")
+    return metrics
+
+
+# -- curl-driven blob transfers ------------------------------------------------------------------
+
+_CURL = ["curl", "-sS", "--noproxy", "*", "--max-time", "900"]
+
+
+def _start_upload(server: Server, repository: str) -> str:
+    out = run([*_CURL, "-X", "POST", "-H", "Content-Length: 0", "-D", "-", "-o", "/dev/null",
+               f"{server.base_url}/v2/{repository}/blobs/uploads/"]).stdout  # fmt: skip
+    location = header_value(out, "Location")
+    if status_of(out) != 202 or not location:
+        raise CommandError(f"{server.label}: POST upload answered {status_of(out)}: {out[:500]}")
+    return urljoin(server.base_url, location)
+
+
+def _put_file(server: Server, url: str, path: Path | None) -> None:
+    """``PUT`` the upload closed, streaming ``path`` as its body (``curl -T``), or with no body."""
+    body = ["-T", str(path), "-H", "Content-Type: application/octet-stream"] if path else ["-H", "Content-Length: 0"]
+    # "Expect:" turns off curl's 100-continue handshake (a possible 1 s stall on either server).
+    out = run([*_CURL, "-X", "PUT", *body, "-H", "Expect:", "-o", "/dev/null", "-w", "%{http_code}", url]).stdout
+    if out.strip() != "201":
+        raise CommandError(f"{server.label}: PUT {url[:120]} answered {out.strip()}")
+
+
+def upload_monolithic(server: Server, repository: str, blob: BlobFile) -> float:
+    """POST, then PUT ?digest= with the whole file streamed; returns seconds."""
+    start = time.perf_counter()
+    url = _start_upload(server, repository)
+    _put_file(server, with_query(url, digest=blob.digest), blob.path)
+    return time.perf_counter() - start
+
+
+def upload_chunked(server: Server, repository: str, blob: BlobFile, chunks: list[Path]) -> float:
+    """POST, one PATCH per chunk file (``Content-Range``), then PUT ?digest= without a body."""
+    start = time.perf_counter()
+    url = _start_upload(server, repository)
+    offset = 0
+    for part in chunks:
+        size = part.stat().st_size
+        out = run([*_CURL, "-X", "PATCH", "-T", str(part), "-H", "Content-Type: application/octet-stream",
+                   "-H", f"Content-Range: {offset}-{offset + size - 1}", "-H", "Expect:",
+                   "-D", "-", "-o", "/dev/null", url]).stdout  # fmt: skip
+        location = header_value(out, "Location")
+        if status_of(out) != 202 or not location:
+            raise CommandError(f"{server.label}: PATCH at {offset} answered {status_of(out)}: {out[:500]}")
+        url = urljoin(server.base_url, location)
+        offset += size
+    _put_file(server, with_query(url, digest=blob.digest), None)
+    return time.perf_counter() - start
+
+
+def download(server: Server, repository: str, blob: BlobFile, byte_range: tuple[int, int] | None = None) -> float:
+    """GET the blob (or an inclusive byte range of it) into /dev/null; returns seconds."""
+    url = f"{server.base_url}/v2/{repository}/blobs/{blob.digest}"
+    extra = ["-r", f"{byte_range[0]}-{byte_range[1]}"] if byte_range else []
+    expected_status = "206" if byte_range else "200"
+    expected_size = byte_range[1] - byte_range[0] + 1 if byte_range else blob.size
+    start = time.perf_counter()
+    out = run([*_CURL, *extra, "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url]).stdout.split()
+    elapsed = time.perf_counter() - start
+    if out != [expected_status, str(expected_size)]:
+        raise CommandError(f"{server.label}: GET {url} gave {out}, wanted {expected_status} {expected_size}")
+    return elapsed
+
+
+def _ensure_blob(ctx: Context, server: Server) -> None:
+    if "blob" not in server.state:
+        log(f"{server.label}: setup upload of the blob for the download workloads")
+        upload_monolithic(server, "bench/blob", ctx.blob)
+        server.state["blob"] = True
+
+
+def run_upload_mono(ctx: Context, server: Server) -> Metrics:
+    seconds = upload_monolithic(server, "bench/blob", ctx.blob)
+    server.state["blob"] = True
+    return {"MBps": ctx.blob.size / seconds / MB, "seconds": seconds, "_bytes": ctx.blob.size}
+
+
+def run_upload_chunked(ctx: Context, server: Server) -> Metrics:
+    seconds = upload_chunked(server, "bench/chunked", ctx.blob, ctx.chunks)
+    return {"MBps": ctx.blob.size / seconds / MB, "seconds": seconds, "_bytes": ctx.blob.size}
+
+
+def run_blob_get(ctx: Context, server: Server) -> Metrics:
+    seconds = download(server, "bench/blob", ctx.blob)
+    return {"MBps": ctx.blob.size / seconds / MB, "seconds": seconds, "_bytes": ctx.blob.size}
+
+
+def run_range_get(ctx: Context, server: Server) -> Metrics:
+    half = ctx.blob.size // 2
+    length = ctx.blob.size - half
+    seconds = download(server, "bench/blob", ctx.blob, (half, ctx.blob.size - 1))
+    return {"MBps": length / seconds / MB, "seconds": seconds, "_bytes": length}
+
+
+def run_big_transfer(ctx: Context, server: Server) -> Metrics:
+    assert ctx.big is not None
+    up = upload_monolithic(server, "bench/big", ctx.big)
+    down = download(server, "bench/big", ctx.big)
+    return {
+        "upload_MBps": ctx.big.size / up / MB,
+        "download_MBps": ctx.big.size / down / MB,
+        "_bytes": 2 * ctx.big.size,
+    }
+
+
+# -- wrk-driven small requests -------------------------------------------------------------------
+
+
+def _setup_small(ctx: Context, server: Server) -> None:
+    if "small" in server.state:
+        return
+    config, layer, manifest = small_image()
+    client = Http(server.base_url)
+    try:
+        for data in (config, layer):
+            client.upload_blob("bench/small", data, f"sha256:{hashlib.sha256(data).hexdigest()}")
+        for index in range(ctx.tags):
+            client.put_manifest("bench/small", f"t{index}", manifest, OCI_MANIFEST)
+        check = client.request("GET", "/v2/bench/small/manifests/t0", headers={"Accept": OCI_MANIFEST})
+        if check.status != 200 or check.body != manifest:
+            raise CommandError(f"{server.label}: manifest GET check failed: {check.status}")
+    finally:
+        client.close()
+    server.state["small"] = True
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"wrk latency {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(out: str) -> Metrics:
+    requests = re.search(r"(\d+) requests in", out)
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)
+    if not (requests and rate and p99 and p50):
+        raise CommandError(f"cannot parse wrk output:\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "req_s": float(rate.group(1)),
+        "p99_ms": _ms(p99.group(1)),
+        "p50_ms": _ms(p50.group(1)),
+        "_requests": float(requests.group(1)),
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": float(sum(int(g) for g in errors.groups())) if errors else 0.0,
+    }
+
+
+def _wrk(ctx: Context, server: Server, path: str, headers: dict[str, str]) -> Metrics:
+    argv = ["wrk", f"-t{ctx.wrk_threads}", f"-c{ctx.wrk_connections}", f"-d{ctx.wrk_seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    out = run([*argv, server.base_url + path], timeout=ctx.wrk_seconds + 60).stdout
+    metrics = parse_wrk(out)
+    if metrics["non_2xx"]:
+        raise CommandError(f"{server.label}: {metrics['non_2xx']:g} error responses under wrk on {path}")
+    return metrics
+
+
+def run_manifest_get(ctx: Context, server: Server) -> Metrics:
+    return _wrk(ctx, server, "/v2/bench/small/manifests/t0", {"Accept": OCI_MANIFEST})
+
+
+def run_tags_list(ctx: Context, server: Server) -> Metrics:
+    return _wrk(ctx, server, "/v2/bench/small/tags/list", {})
+
+
+# -- skopeo --------------------------------------------------------------------------------------
+
+_SKOPEO = ["skopeo", "copy", "--insecure-policy", "--retry-times", "0"]
+
+
+def _push_argv(layout: Path, ref: str, server: Server, repository: str) -> list[str]:
+    return [*_SKOPEO, "--preserve-digests", "--dest-tls-verify=false",
+            f"oci:{layout}:{ref}", f"docker://{server.host}/{repository}:v1"]  # fmt: skip
+
+
+def run_skopeo_push(ctx: Context, server: Server) -> Metrics:
+    assert ctx.model_layout is not None and ctx.model is not None
+    start = time.perf_counter()
+    run(_push_argv(ctx.model_layout, "model", server, "bench/model"))
+    seconds = time.perf_counter() - start
+    server.state["model"] = True
+    return {"MBps": ctx.model.total_bytes / seconds / MB, "seconds": seconds, "_bytes": ctx.model.total_bytes}
+
+
+def _setup_pull(ctx: Context, server: Server) -> None:
+    if "model" not in server.state:
+        log(f"{server.label}: setup push of the model image for the pull workload")
+        run_skopeo_push(ctx, server)
+
+
+def run_skopeo_pull(ctx: Context, server: Server) -> Metrics:
+    assert ctx.model is not None
+    target = ctx.work / f"pull-{server.label}"
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        start = time.perf_counter()
+        run([*_SKOPEO, "--src-tls-verify=false", f"docker://{server.host}/bench/model:v1", f"dir:{target}"])
+        seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    return {"MBps": ctx.model.total_bytes / seconds / MB, "seconds": seconds, "_bytes": ctx.model.total_bytes}
+
+
+def run_parallel_push(ctx: Context, server: Server) -> Metrics:
+    assert ctx.parallel_layout is not None
+    total = sum(image.total_bytes for image in ctx.parallel)
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            _push_argv(ctx.parallel_layout, image.ref, server, f"bench/par-{image.ref}"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for image in ctx.parallel
+    ]
+    failures = []
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if proc.returncode != 0:
+            failures.append(err.decode(errors="replace")[-500:])
+    seconds = time.perf_counter() - start
+    if failures:
+        raise CommandError(f"{server.label}: {len(failures)} parallel push(es) failed: {failures[0]}")
+    return {"MBps": total / seconds / MB, "seconds": seconds, "_bytes": total}
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("upload-mono", False, "monolithic blob upload: POST + PUT ?digest= streaming the blob (curl -T)",
+             (MBPS, CPU_GB, RSS), run_upload_mono),
+    Workload("upload-chunked", False, "chunked upload: POST, one PATCH per --chunk (curl -T), PUT ?digest=",
+             (MBPS, CPU_GB, RSS), run_upload_chunked),
+    Workload("blob-get", False, "GET of the whole blob into /dev/null (curl)",
+             (MBPS, CPU_GB, RSS), run_blob_get, _ensure_blob),
+    Workload("range-get", False, "Range GET of the blob's second half (curl -r)",
+             (MBPS, CPU_GB, RSS), run_range_get, _ensure_blob),
+    Workload("manifest-get", True, "manifest GET by tag under wrk (Accept: OCI manifest)",
+             (REQS, P99, CPU_REQ, RSS), run_manifest_get, _setup_small),
+    Workload("tags-list", True, "GET /v2/<name>/tags/list under wrk (--tags tags)",
+             (REQS, P99, CPU_REQ, RSS), run_tags_list, _setup_small),
+    Workload("skopeo-push", False, "skopeo copy oci: -> docker:// of the model image (weights + small layers)",
+             (MBPS, CPU_GB, RSS), run_skopeo_push),
+    Workload("skopeo-pull", False, "skopeo copy docker:// -> dir: of the model image",
+             (MBPS, CPU_GB, RSS), run_skopeo_pull, _setup_pull),
+    Workload("parallel-push", True, "--parallel concurrent skopeo pushes of distinct --parallel-size images",
+             (MBPS, CPU_GB, RSS), run_parallel_push),
+    Workload("big-transfer", False, "upload then GET of a --big-size blob: peak RSS on big transfers",
+             (RSS, Metric("upload_MBps", "upload MB/s", True), Metric("download_MBps", "download MB/s", True),
+              CPU_GB), run_big_transfer),
+)  # fmt: skip

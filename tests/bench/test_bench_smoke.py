@@ -1,0 +1,62 @@
+"""The benchmark suite works: ``bench/run.py --smoke`` runs every workload against both registries.
+
+Only that it works -- never its numbers (the machine is shared and noisy; see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKLOADS = [
+    "upload-mono",
+    "upload-chunked",
+    "blob-get",
+    "range-get",
+    "manifest-get",
+    "tags-list",
+    "skopeo-push",
+    "skopeo-pull",
+    "parallel-push",
+    "big-transfer",
+]
+LIMITS = ["sha256_openssl", "sha256_hashlib", "disk_write_fsync", "loopback_sendfile"]
+
+
+@pytest.mark.timeout(180)
+def test_smoke_run_prints_the_table_and_writes_json_for_every_workload(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--json", str(out),
+         "--work-dir", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "Distribution" in done.stdout and "modelyard" in done.stdout
+    assert "ratio my/dist" in done.stdout
+    assert "targets (issue #5)" in done.stdout
+
+    result = json.loads(out.read_text())
+    assert sorted(result["workloads"]) == sorted(WORKLOADS)
+    for name, entry in result["workloads"].items():
+        for registry in ("distribution", "modelyard"):
+            medians = entry[registry]
+            assert medians["peak_rss_mib"] > 0, (name, registry)
+            assert medians["server_cpu_s"] >= 0, (name, registry)
+            primary = "req_s" if name in ("manifest-get", "tags-list") else "MBps"
+            if name == "big-transfer":
+                assert medians["upload_MBps"] > 0 and medians["download_MBps"] > 0, registry
+            else:
+                assert medians[primary] > 0, (name, registry)
+            assert len(entry["samples"][registry]) == 1
+    assert all(result["limits"]["median_MBps"][key] > 0 for key in LIMITS)
+    assert len(result["targets"]) >= 10
+    assert result["meta"]["workers"] == 2 and result["meta"]["blob_workers"] == 1
