@@ -48,7 +48,8 @@ def query_limit(request: web.Request) -> int | None:
     raw = request.query.get("n")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # ``isdigit`` alone admits non-ASCII digits: "²" makes ``int`` raise (a 500), others parse.
+    if not (raw.isascii() and raw.isdigit()):
         raise RegistryError(ErrorCode.UNSUPPORTED, f"n must be a non-negative integer, not {raw[:20]!r}", status=400)
     return int(raw)
 
