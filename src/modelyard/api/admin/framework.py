@@ -78,7 +78,8 @@ class Call:
         raw = self.request.query.get("limit")
         if raw is None or raw == "":
             return DEFAULT_PAGE_SIZE
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        # ``isdigit`` alone admits "²", which ``int`` rejects: ASCII digits only.
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
             raise validation_error([("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")])
         return int(raw)
 
