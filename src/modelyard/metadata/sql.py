@@ -396,7 +396,7 @@ class SqlManifests(_Base):
                 if refs:
                     conn.execute(insert(t.manifest_references), refs)
             if tag is not None:
-                _move_tag(conn, repo_id, tag, manifest.digest, now, immutable=tag_immutable)
+                _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable)
             conn.execute(update(t.repositories).where(t.repositories.c.id == repo_id).values(time_last_pushed=now))
 
         self._store.write(work)
@@ -449,8 +449,18 @@ class SqlManifests(_Base):
             return [_manifest_record(row) for row in conn.execute(query)]
 
 
-def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: datetime, *, immutable: bool) -> None:
-    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept)."""
+def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> None:
+    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept).
+
+    Tag moves in one repository queue on its row: without that, on PostgreSQL N writers racing
+    for one tag all read the same current row and all but one fail on ``uq_tags_current`` each
+    round, so a loser could exhaust the write retries. ``FOR NO KEY UPDATE`` does not block the
+    foreign-key checks of concurrent inserts; SQLite ignores it (``BEGIN IMMEDIATE`` serializes).
+    The time is read once the lock is held, so lifetimes start in the order the moves happened
+    (a time taken at the start of the transaction could end a newer lifetime before it began).
+    """
+    conn.execute(select(t.repositories.c.id).where(t.repositories.c.id == repo_id).with_for_update(key_share=True))
+    now = utcnow()
     current = conn.execute(
         select(t.tags.c.id, t.tags.c.manifest_digest).where(
             t.tags.c.repository_id == repo_id, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None)
@@ -461,7 +471,10 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, now: dateti
             return
         if immutable:
             raise ImmutableTagError(tag, current.manifest_digest)
-        conn.execute(update(t.tags).where(t.tags.c.id == current.id).values(lifetime_end=now))
+        # ``lifetime_end IS NULL``: a concurrent tag delete may have ended it; keep its end time.
+        conn.execute(
+            update(t.tags).where(t.tags.c.id == current.id, t.tags.c.lifetime_end.is_(None)).values(lifetime_end=now)
+        )
     conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
 
 
@@ -549,6 +562,14 @@ class SqlMetadataStore:
         self.compartments = SqlCompartments(self)
         self.registry_config = SqlRegistryConfig(self)
         self.repo_admin = SqlRepositoryAdmin(self)
+        from modelyard.metadata import sql_identity as ident
+
+        self.principals = ident.SqlPrincipals(self)
+        self.api_keys = ident.SqlApiKeys(self)
+        self.policies = ident.SqlPolicies(self)
+        self.login_throttle = ident.SqlLoginThrottle(self)
+        self.audit = ident.SqlAuditLog(self)
+        self.secrets = ident.SqlSecrets(self)
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one transaction, retrying when it lost a race with another writer."""
