@@ -3,6 +3,10 @@
 Migrations run once in the parent before any worker starts. Workers are independent
 processes: an upload started on one continues on another because its state lives in the
 metadata store and the data directory, not in a worker's memory.
+
+What stops the start (a data directory that cannot be created, an address already in use)
+is raised as :class:`ServeError`, whose message is one line for the operator; with several
+workers the parent probes the address first, so the error is reported once, not per worker.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import ssl
 import sys
@@ -20,6 +25,26 @@ from modelyard.app import create_app, open_metadata
 from modelyard.config import Settings
 
 log = logging.getLogger("modelyard")
+
+
+class ServeError(Exception):
+    """The registry could not start (or a worker died); the message is one line naming the cause."""
+
+
+def _listen_error(settings: Settings, exc: OSError) -> ServeError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return ServeError(f"cannot listen on {settings.host}:{settings.port} (settings 'host'/'port'): {reason}")
+
+
+async def _probe_address(settings: Settings) -> None:
+    """Bind the address the way the workers will, and let it go again."""
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(asyncio.Protocol, settings.host, settings.port, reuse_port=True)
+    except OSError as exc:
+        raise _listen_error(settings, exc) from None
+    server.close()
+    await server.wait_closed()
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -42,7 +67,11 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
         reuse_port=reuse_port or None,
         backlog=1024,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise _listen_error(settings, exc) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,13 +88,20 @@ def _configure_logging(settings: Settings) -> None:
 
 def _worker(settings: Settings) -> None:
     _configure_logging(settings)
-    asyncio.run(_serve(settings, reuse_port=True))
+    try:
+        asyncio.run(_serve(settings, reuse_port=True))
+    except ServeError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
 
 
 def run(settings: Settings) -> None:
     """Migrate, then serve until SIGINT/SIGTERM."""
     _configure_logging(settings)
-    open_metadata(settings).close()
+    try:
+        open_metadata(settings).close()
+    except OSError as exc:
+        raise ServeError(f"invalid setting 'data_dir': cannot use {settings.data_dir}: {exc.strerror or exc}") from None
     scheme = "https" if settings.tls_cert else "http"
     log.info(
         "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",
@@ -78,6 +114,7 @@ def run(settings: Settings) -> None:
     if settings.workers == 1:
         asyncio.run(_serve(settings, reuse_port=False))
         return
+    asyncio.run(_probe_address(settings))
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(settings,), daemon=True) for _ in range(settings.workers)]
     for process in workers:
@@ -92,3 +129,6 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGINT, forward)
     for process in workers:
         process.join()
+    failed = [p.exitcode for p in workers if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    if failed:
+        raise ServeError(f"{len(failed)} of {len(workers)} workers failed (exit codes {failed}); see the log above")

@@ -56,7 +56,7 @@ def serve(
     access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log each request.")] = None,
 ) -> None:
     """Start the registry (SQLite + local files under the data directory by default)."""
-    from modelyard.server import run
+    from modelyard.server import ServeError, run
 
     try:
         settings = load_settings(
@@ -76,7 +76,11 @@ def serve(
     except ValueError as exc:
         typer.echo(f"modelyard: {exc}", err=True)
         raise typer.Exit(2) from None
-    run(settings)
+    try:
+        run(settings)
+    except ServeError as exc:
+        typer.echo(f"modelyard: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:
