@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from modelyard.metadata.identity import ApiKeys, AuditLog, LoginThrottle, Policies, Principals, Secrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,24 @@ class RepositoryAdmin(Protocol):
 
 
 class MetadataStore(Protocol):
+    @property
+    def principals(self) -> Principals: ...
+
+    @property
+    def api_keys(self) -> ApiKeys: ...
+
+    @property
+    def policies(self) -> Policies: ...
+
+    @property
+    def login_throttle(self) -> LoginThrottle: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def secrets(self) -> Secrets: ...
+
     @property
     def compartments(self) -> Compartments: ...
 

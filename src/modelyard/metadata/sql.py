@@ -562,6 +562,14 @@ class SqlMetadataStore:
         self.compartments = SqlCompartments(self)
         self.registry_config = SqlRegistryConfig(self)
         self.repo_admin = SqlRepositoryAdmin(self)
+        from modelyard.metadata import sql_identity as ident
+
+        self.principals = ident.SqlPrincipals(self)
+        self.api_keys = ident.SqlApiKeys(self)
+        self.policies = ident.SqlPolicies(self)
+        self.login_throttle = ident.SqlLoginThrottle(self)
+        self.audit = ident.SqlAuditLog(self)
+        self.secrets = ident.SqlSecrets(self)
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one transaction, retrying when it lost a race with another writer."""

@@ -108,6 +108,8 @@ uploads = Table(
     Column("offset", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The principal that opened the upload; only it may continue it.
+    Column("owner", String(160)),
 )
 
 manifests = Table(
@@ -156,4 +158,98 @@ Index(
     unique=True,
     sqlite_where=tags.c.lifetime_end.is_(None),
     postgresql_where=tags.c.lifetime_end.is_(None),
+)
+
+# -- identity, IAM and audit (migration 0003) ---------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", sortable_string(128), nullable=False, unique=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+service_accounts = Table(
+    "service_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", sortable_string(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", sortable_string(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    # "user:<name>" or "serviceAccount:<name>"
+    Column("principal", String(160), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+)
+
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    # "registry", "compartment:<name>" or "repository:<name>"
+    Column("resource", String(300), primary_key=True),
+    Column("bindings", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account", String(255), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Index(None, "account", "time"),
+    Index(None, "client_ip", "time"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("detail", JSON),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,121 @@
+"""Records and protocols of identity, IAM policies, login throttling, audit and server secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    name: str
+    email: str
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountRecord:
+    id: int
+    name: str
+    description: str
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    name: str
+    members: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    principal: str
+    secret_hash: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    resource: str
+    bindings: list[dict[str, Any]]
+    version: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    client_ip: str
+    detail: dict[str, Any] | None
+
+
+class VersionConflictError(Exception):
+    """A policy write named a version that is no longer current."""
+
+
+class Principals(Protocol):
+    def get_user(self, name_or_email: str) -> UserRecord | None: ...
+    def list_users(self) -> list[UserRecord]: ...
+    def create_user(self, name: str, email: str, password_hash: str) -> UserRecord: ...
+    def set_password(self, name: str, password_hash: str) -> bool: ...
+    def delete_user(self, name: str) -> bool: ...
+    def count_users(self) -> int: ...
+    def get_service_account(self, name: str) -> ServiceAccountRecord | None: ...
+    def list_service_accounts(self) -> list[ServiceAccountRecord]: ...
+    def create_service_account(self, name: str, description: str) -> ServiceAccountRecord: ...
+    def delete_service_account(self, name: str) -> bool: ...
+    def get_group(self, name: str) -> GroupRecord | None: ...
+    def list_groups(self) -> list[GroupRecord]: ...
+    def create_group(self, name: str) -> GroupRecord: ...
+    def set_group_members(self, name: str, users: list[str]) -> GroupRecord | None: ...
+    def delete_group(self, name: str) -> bool: ...
+
+
+class ApiKeys(Protocol):
+    def create(self, record: ApiKeyRecord) -> None: ...
+    def get(self, key_id: str) -> ApiKeyRecord | None: ...
+    def list_for(self, principal: str) -> list[ApiKeyRecord]: ...
+    def revoke(self, principal: str, key_id: str) -> bool: ...
+    def touch(self, key_id: str) -> None: ...
+
+
+class Policies(Protocol):
+    def get(self, resource: str) -> PolicyRecord: ...
+    def get_many(self, resources: list[str]) -> list[PolicyRecord]: ...
+    def put(self, resource: str, bindings: list[dict[str, Any]], expected_version: int | None) -> PolicyRecord:
+        """Raises :class:`VersionConflictError` unless ``expected_version`` is current (None: unchecked)."""
+
+    def delete(self, resource: str) -> None: ...
+
+
+class LoginThrottle(Protocol):
+    def record_failure(self, account: str, client_ip: str) -> None: ...
+    def failures_since(self, since: datetime, *, account: str | None, client_ip: str | None) -> int: ...
+    def clear(self, account: str) -> None: ...
+
+
+class AuditLog(Protocol):
+    def append(self, actor: str, action: str, resource: str, outcome: str, client_ip: str, detail: Any) -> None: ...
+    def query(self, limit: int, before_id: int | None, actor: str | None, action: str | None) -> list[AuditRecord]: ...
+
+
+class Secrets(Protocol):
+    def get_or_create(self, name: str, value: str) -> str:
+        """The stored value, storing ``value`` first if there is none (first writer wins)."""

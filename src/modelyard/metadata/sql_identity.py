@@ -1,0 +1,339 @@
+"""SQL implementation of the identity, IAM policy, throttle, audit and secret stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.metadata import tables as t
+from modelyard.metadata.base import AlreadyExistsError
+from modelyard.metadata.identity import (
+    ApiKeyRecord,
+    AuditRecord,
+    GroupRecord,
+    PolicyRecord,
+    ServiceAccountRecord,
+    UserRecord,
+    VersionConflictError,
+)
+from modelyard.metadata.sql import _aware, _Base, utcnow
+
+
+def _maybe(value: datetime | None) -> datetime | None:
+    return None if value is None else _aware(value)
+
+
+class SqlPrincipals(_Base):
+    def _groups_of(self, conn: Connection, user_id: int) -> tuple[str, ...]:
+        query = (
+            select(t.groups.c.name)
+            .join(t.group_members, t.group_members.c.group_id == t.groups.c.id)
+            .where(t.group_members.c.user_id == user_id)
+            .order_by(t.groups.c.name)
+        )
+        return tuple(conn.execute(query).scalars())
+
+    def _user(self, conn: Connection, row: Any) -> UserRecord:
+        return UserRecord(
+            row.id, row.name, row.email, row.password_hash, bool(row.disabled), _aware(row.created_at),
+            self._groups_of(conn, row.id),
+        )  # fmt: skip
+
+    def get_user(self, name_or_email: str) -> UserRecord | None:
+        u = t.users.c
+        with self._read() as conn:
+            row = conn.execute(select(t.users).where((u.name == name_or_email) | (u.email == name_or_email))).first()
+            return None if row is None else self._user(conn, row)
+
+    def list_users(self) -> list[UserRecord]:
+        with self._read() as conn:
+            return [self._user(conn, row) for row in conn.execute(select(t.users).order_by(t.users.c.name))]
+
+    def count_users(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.users)).scalar_one())
+
+    def create_user(self, name: str, email: str, password_hash: str) -> UserRecord:
+        values = {"name": name, "email": email, "password_hash": password_hash, "disabled": False,
+                  "created_at": utcnow()}  # fmt: skip
+        try:
+            self._store.write(lambda conn: conn.execute(insert(t.users).values(**values)))
+        except IntegrityError:
+            raise AlreadyExistsError(name) from None
+        record = self.get_user(name)
+        assert record is not None
+        return record
+
+    def set_password(self, name: str, password_hash: str) -> bool:
+        return self._store.write(
+            lambda conn: (
+                conn.execute(update(t.users).where(t.users.c.name == name).values(password_hash=password_hash)).rowcount
+                > 0
+            )
+        )
+
+    def delete_user(self, name: str) -> bool:
+        def work(conn: Connection) -> bool:
+            user_id = conn.execute(select(t.users.c.id).where(t.users.c.name == name)).scalar()
+            if user_id is None:
+                return False
+            conn.execute(delete(t.group_members).where(t.group_members.c.user_id == user_id))
+            conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"user:{name}"))
+            conn.execute(delete(t.users).where(t.users.c.id == user_id))
+            return True
+
+        return self._store.write(work)
+
+    @staticmethod
+    def _service_account(row: Any) -> ServiceAccountRecord:
+        return ServiceAccountRecord(row.id, row.name, row.description, bool(row.disabled), _aware(row.created_at))
+
+    def get_service_account(self, name: str) -> ServiceAccountRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.service_accounts).where(t.service_accounts.c.name == name)).first()
+        return None if row is None else self._service_account(row)
+
+    def list_service_accounts(self) -> list[ServiceAccountRecord]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.service_accounts).order_by(t.service_accounts.c.name))
+            return [self._service_account(row) for row in rows]
+
+    def create_service_account(self, name: str, description: str) -> ServiceAccountRecord:
+        values = {"name": name, "description": description, "disabled": False, "created_at": utcnow()}
+        try:
+            self._store.write(lambda conn: conn.execute(insert(t.service_accounts).values(**values)))
+        except IntegrityError:
+            raise AlreadyExistsError(name) from None
+        record = self.get_service_account(name)
+        assert record is not None
+        return record
+
+    def delete_service_account(self, name: str) -> bool:
+        def work(conn: Connection) -> bool:
+            conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"serviceAccount:{name}"))
+            return conn.execute(delete(t.service_accounts).where(t.service_accounts.c.name == name)).rowcount > 0
+
+        return self._store.write(work)
+
+    def _group(self, conn: Connection, row: Any) -> GroupRecord:
+        members = conn.execute(
+            select(t.users.c.name)
+            .join(t.group_members, t.group_members.c.user_id == t.users.c.id)
+            .where(t.group_members.c.group_id == row.id)
+            .order_by(t.users.c.name)
+        ).scalars()
+        return GroupRecord(row.name, tuple(members), _aware(row.created_at))
+
+    def get_group(self, name: str) -> GroupRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.groups).where(t.groups.c.name == name)).first()
+            return None if row is None else self._group(conn, row)
+
+    def list_groups(self) -> list[GroupRecord]:
+        with self._read() as conn:
+            return [self._group(conn, row) for row in conn.execute(select(t.groups).order_by(t.groups.c.name))]
+
+    def create_group(self, name: str) -> GroupRecord:
+        try:
+            self._store.write(lambda conn: conn.execute(insert(t.groups).values(name=name, created_at=utcnow())))
+        except IntegrityError:
+            raise AlreadyExistsError(name) from None
+        record = self.get_group(name)
+        assert record is not None
+        return record
+
+    def set_group_members(self, name: str, users: list[str]) -> GroupRecord | None:
+        def work(conn: Connection) -> bool:
+            group_id = conn.execute(select(t.groups.c.id).where(t.groups.c.name == name)).scalar()
+            if group_id is None:
+                return False
+            ids = {n: i for i, n in conn.execute(select(t.users.c.id, t.users.c.name).where(t.users.c.name.in_(users)))}
+            missing = [u for u in users if u not in ids]
+            if missing:
+                raise LookupError(", ".join(missing))
+            conn.execute(delete(t.group_members).where(t.group_members.c.group_id == group_id))
+            if ids:
+                conn.execute(insert(t.group_members), [{"group_id": group_id, "user_id": i} for i in ids.values()])
+            return True
+
+        return self.get_group(name) if self._store.write(work) else None
+
+    def delete_group(self, name: str) -> bool:
+        def work(conn: Connection) -> bool:
+            group_id = conn.execute(select(t.groups.c.id).where(t.groups.c.name == name)).scalar()
+            if group_id is None:
+                return False
+            conn.execute(delete(t.group_members).where(t.group_members.c.group_id == group_id))
+            conn.execute(delete(t.groups).where(t.groups.c.id == group_id))
+            return True
+
+        return self._store.write(work)
+
+
+class SqlApiKeys(_Base):
+    @staticmethod
+    def _record(row: Any) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            row.id, row.principal, row.secret_hash, row.description, _aware(row.created_at),
+            _maybe(row.expires_at), _maybe(row.revoked_at), _maybe(row.last_used_at),
+        )  # fmt: skip
+
+    def create(self, record: ApiKeyRecord) -> None:
+        self._store.write(
+            lambda conn: conn.execute(
+                insert(t.api_keys).values(
+                    id=record.id,
+                    principal=record.principal,
+                    secret_hash=record.secret_hash,
+                    description=record.description,
+                    created_at=record.created_at,
+                    expires_at=record.expires_at,
+                )
+            )
+        )
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
+        return None if row is None else self._record(row)
+
+    def list_for(self, principal: str) -> list[ApiKeyRecord]:
+        query = select(t.api_keys).where(t.api_keys.c.principal == principal).order_by(t.api_keys.c.created_at)
+        with self._read() as conn:
+            return [self._record(row) for row in conn.execute(query)]
+
+    def revoke(self, principal: str, key_id: str) -> bool:
+        k = t.api_keys.c
+        return self._store.write(
+            lambda conn: (
+                conn.execute(
+                    update(t.api_keys)
+                    .where(k.id == key_id, k.principal == principal, k.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                ).rowcount
+                > 0
+            )
+        )
+
+    def touch(self, key_id: str) -> None:
+        self._store.write(
+            lambda conn: conn.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=utcnow()))
+        )
+
+
+class SqlPolicies(_Base):
+    @staticmethod
+    def _record(resource: str, row: Any) -> PolicyRecord:
+        if row is None:
+            return PolicyRecord(resource, [], 0, None)
+        return PolicyRecord(resource, list(row.bindings), int(row.version), _aware(row.updated_at))
+
+    def get(self, resource: str) -> PolicyRecord:
+        with self._read() as conn:
+            row = conn.execute(select(t.iam_policies).where(t.iam_policies.c.resource == resource)).first()
+        return self._record(resource, row)
+
+    def get_many(self, resources: list[str]) -> list[PolicyRecord]:
+        with self._read() as conn:
+            rows = {
+                r.resource: r
+                for r in conn.execute(select(t.iam_policies).where(t.iam_policies.c.resource.in_(resources)))
+            }
+        return [self._record(resource, rows.get(resource)) for resource in resources]
+
+    def put(self, resource: str, bindings: list[dict[str, Any]], expected_version: int | None) -> PolicyRecord:
+        def work(conn: Connection) -> None:
+            p = t.iam_policies.c
+            current = conn.execute(select(p.version).where(p.resource == resource)).scalar()
+            version = current or 0
+            if expected_version is not None and expected_version != version:
+                raise VersionConflictError(resource)
+            if current is None:
+                conn.execute(
+                    insert(t.iam_policies).values(resource=resource, bindings=bindings, version=1, updated_at=utcnow())
+                )
+            else:
+                conn.execute(
+                    update(t.iam_policies)
+                    .where(p.resource == resource, p.version == current)
+                    .values(bindings=bindings, version=current + 1, updated_at=utcnow())
+                )
+
+        self._store.write(work)
+        return self.get(resource)
+
+    def delete(self, resource: str) -> None:
+        self._store.write(
+            lambda conn: conn.execute(delete(t.iam_policies).where(t.iam_policies.c.resource == resource))
+        )
+
+
+class SqlLoginThrottle(_Base):
+    def record_failure(self, account: str, client_ip: str) -> None:
+        self._store.write(
+            lambda conn: conn.execute(
+                insert(t.login_failures).values(account=account, client_ip=client_ip, time=utcnow())
+            )
+        )
+
+    def failures_since(self, since: datetime, *, account: str | None, client_ip: str | None) -> int:
+        f = t.login_failures.c
+        query = select(func.count()).where(f.time >= since)
+        if account is not None:
+            query = query.where(f.account == account)
+        if client_ip is not None:
+            query = query.where(f.client_ip == client_ip)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def clear(self, account: str) -> None:
+        self._store.write(
+            lambda conn: conn.execute(delete(t.login_failures).where(t.login_failures.c.account == account))
+        )
+
+
+class SqlAuditLog(_Base):
+    def append(self, actor: str, action: str, resource: str, outcome: str, client_ip: str, detail: Any) -> None:
+        self._store.write(
+            lambda conn: conn.execute(
+                insert(t.audit_events).values(
+                    time=utcnow(),
+                    actor=actor,
+                    action=action,
+                    resource=resource,
+                    outcome=outcome,
+                    client_ip=client_ip,
+                    detail=detail,
+                )
+            )
+        )
+
+    def query(self, limit: int, before_id: int | None, actor: str | None, action: str | None) -> list[AuditRecord]:
+        a = t.audit_events.c
+        query = select(t.audit_events).order_by(a.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(a.id < before_id)
+        if actor is not None:
+            query = query.where(a.actor == actor)
+        if action is not None:
+            query = query.where(a.action == action)
+        with self._read() as conn:
+            return [
+                AuditRecord(r.id, _aware(r.time), r.actor, r.action, r.resource, r.outcome, r.client_ip, r.detail)
+                for r in conn.execute(query)
+            ]
+
+
+class SqlSecrets(_Base):
+    def get_or_create(self, name: str, value: str) -> str:
+        def work(conn: Connection) -> str:
+            current = conn.execute(select(t.server_secrets.c.value).where(t.server_secrets.c.name == name)).scalar()
+            if current is not None:
+                return str(current)
+            conn.execute(insert(t.server_secrets).values(name=name, value=value, created_at=utcnow()))
+            return value
+
+        return self._store.write(work)

@@ -1,0 +1,166 @@
+"""Who may do what: roles as documented sets of permissions, and IAM bindings over principals.
+
+A binding ``{role, members}`` attached to the registry, a compartment or a repository grants
+the role's permissions to its members there and below. Permissions are kept separate from
+roles so custom roles can be added without touching the checks, which only ever ask for a
+permission.
+
+Roles:
+
+============  =====================================================================
+``reader``    pull, list tags and the catalog, read README and settings
+``pusher``    reader + push new tags and create repositories; never moves a tag
+              that exists (CI that may publish ``build-*`` but not move ``latest``)
+``writer``    pusher + move (overwrite) mutable tags
+``repoAdmin`` writer + delete tags/manifests/blobs, change repository settings,
+              delete the repository, read IAM policies
+``admin``     everything: IAM, compartments, registry configuration, principals, audit
+============  =====================================================================
+
+Members: ``user:<email or name>``, ``serviceAccount:<name>``, ``group:<name>``,
+``allUsers`` (anyone, including anonymous) and ``allAuthenticatedUsers``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+class Permission(enum.StrEnum):
+    CATALOG = "registry.catalog"
+    PULL = "repository.pull"
+    PUSH = "repository.push"
+    MOVE_TAG = "repository.tag.move"
+    CREATE = "repository.create"
+    DELETE = "repository.delete"
+    CONFIGURE = "repository.configure"
+    IAM_READ = "iam.read"
+    IAM_WRITE = "iam.write"
+    COMPARTMENT_MANAGE = "compartment.manage"
+    REGISTRY_CONFIGURE = "registry.configure"
+    PRINCIPALS_MANAGE = "principals.manage"
+    AUDIT_READ = "audit.read"
+
+
+_READER = frozenset({Permission.PULL, Permission.CATALOG})
+_PUSHER = _READER | {Permission.PUSH, Permission.CREATE}
+_WRITER = _PUSHER | {Permission.MOVE_TAG}
+_REPO_ADMIN = _WRITER | {Permission.DELETE, Permission.CONFIGURE, Permission.IAM_READ}
+
+ROLES: Mapping[str, frozenset[Permission]] = {
+    "reader": _READER,
+    "pusher": _PUSHER,
+    "writer": _WRITER,
+    "repoAdmin": _REPO_ADMIN,
+    "admin": frozenset(Permission),
+}
+
+MEMBER_PATTERN = re.compile(r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^\s:]{1,255})$")
+
+PrincipalKind = Literal["user", "serviceAccount", "anonymous"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a user (with email and groups), a service account, or anonymous."""
+
+    kind: PrincipalKind
+    name: str
+    email: str | None = None
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def subject(self) -> str:
+        """The token ``sub`` and audit actor: ``user:alice``, ``serviceAccount:ci@acme``, ``anonymous``."""
+        return "anonymous" if self.kind == "anonymous" else f"{self.kind}:{self.name}"
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+    def matches(self, member: str) -> bool:
+        if member == "allUsers":
+            return True
+        if member == "allAuthenticatedUsers":
+            return self.authenticated
+        kind, _, value = member.partition(":")
+        if kind == "user":
+            return self.kind == "user" and value in (self.name, self.email)
+        if kind == "serviceAccount":
+            return self.kind == "serviceAccount" and value == self.name
+        if kind == "group":
+            return value in self.groups
+        return False
+
+
+ANONYMOUS = Principal("anonymous", "anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    role: str
+    members: tuple[str, ...]
+
+
+PUBLIC_READER = Binding("reader", ("allUsers",))
+
+
+def granted(principal: Principal, bindings: Iterable[Binding]) -> frozenset[Permission]:
+    """The union of the permissions of every role bound to one of the principal's identities."""
+    permissions: set[Permission] = set()
+    for binding in bindings:
+        role = ROLES.get(binding.role)
+        if role and any(principal.matches(member) for member in binding.members):
+            permissions |= role
+    return frozenset(permissions)
+
+
+def binding_problems(bindings: Sequence[Binding]) -> list[tuple[str, str]]:
+    """Validation of a policy: ``(field, message)`` for each unknown role or malformed member."""
+    problems = []
+    for index, binding in enumerate(bindings):
+        if binding.role not in ROLES:
+            problems.append((f"bindings.{index}.role", f"unknown role {binding.role!r}; roles: {', '.join(ROLES)}"))
+        if not binding.members:
+            problems.append((f"bindings.{index}.members", "a binding needs at least one member"))
+        for member in binding.members:
+            if not MEMBER_PATTERN.match(member):
+                problems.append(
+                    (
+                        f"bindings.{index}.members",
+                        f"invalid member {member!r}: use user:EMAIL, serviceAccount:NAME, group:NAME, "
+                        "allUsers or allAuthenticatedUsers",
+                    )
+                )
+    return problems
+
+
+# -- token actions (Docker token auth) ------------------------------------------------------
+
+ACTION_PERMISSION: Mapping[str, Permission] = {
+    "pull": Permission.PULL,
+    "push": Permission.PUSH,
+    "delete": Permission.DELETE,
+}
+
+
+def token_actions(requested: Iterable[str], permissions: frozenset[Permission], *, exists: bool) -> list[str]:
+    """The actions of a ``repository`` scope a token may carry.
+
+    ``*`` asks for everything allowed. Pushing to a repository that does not exist also needs
+    ``repository.create``. A granted push carries ``overwrite`` too when the principal may move
+    tags, so ``/v2`` can enforce that without a lookup.
+    """
+    wanted = set(requested)
+    if "*" in wanted:
+        wanted = {"pull", "push", "delete"}
+    actions: list[str] = [a for a in ("pull", "push", "delete") if a in wanted and ACTION_PERMISSION[a] in permissions]
+    if "push" in actions and not exists and Permission.CREATE not in permissions:
+        actions.remove("push")
+    if "push" in actions and Permission.MOVE_TAG in permissions:
+        actions.append("overwrite")
+    return actions
