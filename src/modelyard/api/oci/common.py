@@ -43,6 +43,9 @@ def has_body(request: web.Request) -> bool:
     return request.body_exists
 
 
+_LIMIT_DIGITS = 18
+
+
 def query_limit(request: web.Request) -> int | None:
     """The ``n`` pagination parameter: absent, or a non-negative integer."""
     raw = request.query.get("n")
@@ -51,7 +54,10 @@ def query_limit(request: web.Request) -> int | None:
     # ``isdigit`` alone admits non-ASCII digits: "²" makes ``int`` raise (a 500), others parse.
     if not (raw.isascii() and raw.isdigit()):
         raise RegistryError(ErrorCode.UNSUPPORTED, f"n must be a non-negative integer, not {raw[:20]!r}", status=400)
-    return int(raw)
+    # Every n past the page maximum means the same; capping also keeps ``int`` away from its
+    # 4300-digit conversion limit (another 500).
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _LIMIT_DIGITS else 10**_LIMIT_DIGITS
 
 
 def next_link(path: str, limit: int | None, last: str, extra: str = "") -> str:
