@@ -14,6 +14,7 @@ from modelyard.domain.errors import RegistryError
 from modelyard.domain.reference import validate_name
 from modelyard.metadata.base import RepositoryFilter, RepositorySettings
 from modelyard.policy.immutability import tag_is_immutable
+from modelyard.services.compartments import validate_compartment_name
 
 
 def _full_name(body: schemas.RepositoryCreate) -> str:
@@ -29,6 +30,11 @@ def _full_name(body: schemas.RepositoryCreate) -> str:
             )
         name = display_name
     else:
+        # One component, or "a/b" + "c" would silently land in compartment "a" as "b/c".
+        try:
+            validate_compartment_name(body.compartment_id)
+        except RegistryError as exc:
+            raise validation_error([("compartment_id", exc.message)]) from None
         name = f"{body.compartment_id}/{display_name}"
     try:
         return validate_name(name)
