@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.interop.serverproc import ServerProcess
+from tests.interop.serverproc import ServerProcess, attach_server_logs, register_servers
 
 ServerFactory = Callable[..., ServerProcess]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    """A failing test gets the log of every server it started as a report section."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        for server in getattr(item, "_modelyard_servers", []):
-            report.sections.append((f"modelyard serve log (port {server.port})", server.log()))
+pytest_runtest_makereport = attach_server_logs
 
 
 @pytest.fixture
 def server_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerFactory]:
     """Start servers with given flags; each is stopped (by its own PID) at the end."""
     servers: list[ServerProcess] = []
-    request.node._modelyard_servers = servers
+    register_servers(request.node, servers)
 
     def start(*extra: str, name: str = "server", port: int | None = None) -> ServerProcess:
         server = ServerProcess(tmp_path / f"{name}-data", tmp_path / f"{name}.log", port=port, extra=extra)

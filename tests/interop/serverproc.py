@@ -17,7 +17,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 START_TIMEOUT = 20.0
 
@@ -135,3 +139,21 @@ class ServerProcess:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return "(no server log)"
+
+
+_SERVERS = pytest.StashKey[list[ServerProcess]]()
+
+
+def register_servers(item: pytest.Item, servers: list[ServerProcess]) -> None:
+    """Let :func:`attach_server_logs` find the servers a test started."""
+    item.stash[_SERVERS] = servers
+
+
+@pytest.hookimpl(hookwrapper=True)
+def attach_server_logs(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """``pytest_runtest_makereport`` for a conftest: a failing test gets every server's log."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in item.stash.get(_SERVERS, []):
+            report.sections.append((f"modelyard serve log (port {server.port})", server.log()))
