@@ -43,7 +43,7 @@ class RepositoryService:
         record = self._meta.repositories.get(name)
         if record is not None:
             return record
-        self._check_create_on_push(name)
+        self.check_push_allowed(name)
         with contextlib.suppress(AlreadyExistsError):  # another push may have created it first
             await self._run(
                 self._meta.repo_admin.create, name, RepositorySettings(), pushed_by, create_compartment=True
@@ -52,7 +52,14 @@ class RepositoryService:
         assert record is not None
         return record
 
-    def _check_create_on_push(self, name: str) -> None:
+    def check_push_allowed(self, name: str) -> None:
+        """Raise ``NAME_UNKNOWN`` if ``name`` does not exist and a push may not create it.
+
+        Creates nothing: a manifest push asks this before checking its blobs, so a push to a
+        repository that can never exist is told so rather than to push blobs first.
+        """
+        if self._meta.repositories.get(name) is not None:
+            return
         compartment, _ = split_name(name)
         config = self._meta.registry_config.get()
         how = f"create it first (modelyard repo create {name})"
@@ -68,18 +75,26 @@ class RepositoryService:
             return
         record = self._meta.compartments.get(compartment)
         if record is None:
+            missing = f"repository {name} does not exist, nor does its compartment {compartment}, and the registry"
             if not config.create_compartment_on_first_push:
                 raise RegistryError(
                     ErrorCode.NAME_UNKNOWN,
-                    f"compartment {compartment} does not exist and the registry does not create compartments on "
-                    f"first push: create it (modelyard compartment create {compartment}), or enable it "
+                    f"{missing} does not create compartments on first push: create it (modelyard compartment "
+                    f"create {compartment} --create-on-first-push), or enable it "
                     "(modelyard config set --create-compartment-on-first-push)",
                     detail={"name": name, "compartment": compartment},
                 )
-            allowed = config.create_repository_on_first_push
-        else:
-            allowed = self._compartments.creates_on_first_push(record)
-        if not allowed:
+            if not config.create_repository_on_first_push:
+                # Advice that names the compartment as existing would fail: it does not exist yet.
+                raise RegistryError(
+                    ErrorCode.NAME_UNKNOWN,
+                    f"{missing} does not create repositories on first push: create the compartment allowing it "
+                    f"(modelyard compartment create {compartment} --create-on-first-push), or enable it "
+                    "for the whole registry (modelyard config set --create-on-first-push)",
+                    detail={"name": name, "compartment": compartment},
+                )
+            return
+        if not self._compartments.creates_on_first_push(record):
             raise RegistryError(
                 ErrorCode.NAME_UNKNOWN,
                 f"repository {name} does not exist and compartment {compartment} does not create repositories "
