@@ -118,6 +118,7 @@ class ManifestService:
         else:
             tag = validate_tag(reference)
             digest = str(Digest.of(body))
+        self._repositories.check_push_allowed(repository)  # NAME_UNKNOWN before "push the blobs first"
         self._check_references(repository, parsed)
         repo = await self._repositories.require_for_push(repository)
         record = NewManifest(
