@@ -6,21 +6,27 @@ There are no module-level singletons: everything a request needs hangs off the
 
 from __future__ import annotations
 
+import secrets
+
 from aiohttp import web
 
-from modelyard.api import admin, oci
+from modelyard.api import admin, auth, oci
 from modelyard.api.errors import error_middleware
 from modelyard.api.oci.common import REGISTRY
 from modelyard.config import Settings
 from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.services.audit import AuditService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
+from modelyard.services.iam import IamService
+from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.registry import Registry
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
+from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
 from modelyard.storage.filesystem import FilesystemBlobStore
 
@@ -44,6 +50,12 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     runner = BlockingRunner()
     compartments = CompartmentService(metadata, runner)
     repositories = RepositoryService(metadata, compartments, runner)
+    secret = (
+        settings.token_secret.get_secret_value()
+        if settings.token_secret
+        else metadata.secrets.get_or_create("token-hmac", secrets.token_urlsafe(48))
+    )
+    tokens = TokenService(secret.encode(), settings.token_service, settings.token_ttl, settings.refresh_token_ttl)
     registry = Registry(
         settings=settings,
         uploads=UploadService(metadata, store, runner, repositories),
@@ -52,6 +64,10 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
         listing=ListingService(metadata),
         compartments=compartments,
         repositories=repositories,
+        identity=IdentityService(metadata, runner, settings),
+        iam=IamService(metadata, runner),
+        tokens=tokens,
+        audit=AuditService(metadata, runner),
     )
     app = web.Application(
         middlewares=[error_middleware],
@@ -61,6 +77,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     app[REGISTRY] = registry
     oci.add_routes(app)
     admin.add_routes(app)
+    auth.add_routes(app)
 
     async def close(_app: web.Application) -> None:
         runner.shutdown()

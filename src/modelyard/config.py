@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     upload_idle_timeout: float = Field(300.0, gt=0, description="Seconds an upload body may stall.")
     fsync: bool = Field(True, description="fsync blobs and metadata before acknowledging them.")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs and manifests on /v2.")
+    auth_enabled: bool = Field(
+        False, description="Require tokens on /v2 and credentials on /api/v1 (turn off only on a trusted network)."
+    )
+    admin_password: pydantic.SecretStr | None = Field(
+        None, description="Password of the first administrator 'admin'; generated and printed once if unset."
+    )
+    token_service: str = Field("modelyard", description="The 'service' of the token-auth challenge and tokens.")
+    token_ttl: int = Field(300, ge=30, le=86400, description="Lifetime of /v2 access tokens, seconds.")
+    refresh_token_ttl: int = Field(30 * 86400, ge=300, description="Lifetime of refresh (offline) tokens, seconds.")
+    token_secret: pydantic.SecretStr | None = Field(
+        None, description="HMAC key for tokens; default: generated once and kept in the metadata database."
+    )
+    login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
+    login_failures_per_address: int = Field(50, ge=1, description="Failed logins per client address per window.")
+    login_failure_window: int = Field(900, ge=10, description="The failed-login window, seconds.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="Log one line per request.")
 

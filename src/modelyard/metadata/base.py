@@ -127,6 +127,7 @@ class UploadRecord:
     offset: int
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ class BlobLinks(Protocol):
 
 
 class Uploads(Protocol):
-    def create(self, upload_id: str, repository: str) -> UploadRecord: ...
+    def create(self, upload_id: str, repository: str, owner: str | None = None) -> UploadRecord: ...
 
     def get(self, upload_id: str) -> UploadRecord | None: ...
 

@@ -257,7 +257,7 @@ class SqlBlobLinks(_Base):
 
 
 class SqlUploads(_Base):
-    def create(self, upload_id: str, repository: str) -> UploadRecord:
+    def create(self, upload_id: str, repository: str, owner: str | None = None) -> UploadRecord:
         now = utcnow()
 
         def work(conn: Connection) -> None:
@@ -267,7 +267,7 @@ class SqlUploads(_Base):
             )
 
         self._store.write(work)
-        return UploadRecord(upload_id, repository, 0, now, now)
+        return UploadRecord(upload_id, repository, 0, now, now, owner)
 
     def get(self, upload_id: str) -> UploadRecord | None:
         query = (
@@ -279,7 +279,7 @@ class SqlUploads(_Base):
             row = conn.execute(query).first()
         if row is None:
             return None
-        return UploadRecord(row.id, row.name, row.offset, _aware(row.created_at), _aware(row.updated_at))
+        return UploadRecord(row.id, row.name, row.offset, _aware(row.created_at), _aware(row.updated_at), row.owner)
 
     def set_offset(self, upload_id: str, expected: int, offset: int) -> bool:
         def work(conn: Connection) -> bool:

@@ -100,8 +100,20 @@ class ManifestService:
             detail={"mediaType": record.media_type},
         )
 
-    async def put(self, repository: str, reference: str, body: bytes, content_type: str | None) -> PushedManifest:
-        """Validate and store a manifest, tagging it when ``reference`` is a tag."""
+    async def put(
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        *,
+        pushed_by: str | None = None,
+        may_move_tags: bool = True,
+    ) -> PushedManifest:
+        """Validate and store a manifest, tagging it when ``reference`` is a tag.
+
+        A tag that exists is moved only if it is mutable and the caller may move tags.
+        """
         if len(body) > self.max_bytes:
             raise self.too_large(len(body))
         parsed = parse_manifest(body, content_type)
@@ -120,7 +132,7 @@ class ManifestService:
             digest = str(Digest.of(body))
         self._repositories.check_push_allowed(repository)  # NAME_UNKNOWN before "push the blobs first"
         self._check_references(repository, parsed)
-        repo = await self._repositories.require_for_push(repository)
+        repo = await self._repositories.require_for_push(repository, pushed_by)
         record = NewManifest(
             digest=digest,
             media_type=parsed.media_type,
@@ -133,9 +145,18 @@ class ManifestService:
         )
         immutable = tag is not None and tag_is_immutable(repo, tag)
         try:
-            await self._run(self._meta.manifests.put, repository, record, tag, tag_immutable=immutable)
+            await self._run(
+                self._meta.manifests.put, repository, record, tag, tag_immutable=immutable or not may_move_tags
+            )
         except ImmutableTagError as exc:
-            raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
+            if immutable:
+                raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
+            raise RegistryError(
+                ErrorCode.DENIED,
+                f"tag {exc.tag} of {repository} exists (it points to {exc.current_digest}) and you may push "
+                "new tags but not move existing ones; push under a new tag or ask for the writer role",
+                detail={"reason": "TAG_MOVE_DENIED", "tag": exc.tag, "digest": exc.current_digest},
+            ) from None
         return PushedManifest(digest, parsed)
 
     def too_large(self, size: int) -> RegistryError:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelyard.config import Settings
+from modelyard.services.audit import AuditService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
+from modelyard.services.iam import IamService
+from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.repositories import RepositoryService
+from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
 
 
@@ -22,3 +26,7 @@ class Registry:
     listing: ListingService
     compartments: CompartmentService
     repositories: RepositoryService
+    identity: IdentityService
+    iam: IamService
+    tokens: TokenService
+    audit: AuditService

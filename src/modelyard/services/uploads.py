@@ -89,17 +89,21 @@ class UploadService:
         self._submit = runner.submit
         self._hashers: OrderedDict[str, _HashState] = OrderedDict()
 
-    async def start(self, repository: str) -> UploadRecord:
-        """Open a session with an unguessable id (a random UUID4) bound to ``repository``."""
-        await self._repositories.require_for_push(repository)
+    async def start(self, repository: str, owner: str | None = None) -> UploadRecord:
+        """Open a session with an unguessable id (a random UUID4) bound to ``repository`` and ``owner``."""
+        await self._repositories.require_for_push(repository, owner)
         upload_id = str(uuid.uuid4())
         await self._run(self._store.start_upload, upload_id)
-        return await self._run(self._meta.uploads.create, upload_id, repository)
+        return await self._run(self._meta.uploads.create, upload_id, repository, owner)
 
-    def session(self, repository: str, upload_id: str) -> UploadRecord:
-        """The session, if it exists *and* belongs to ``repository``: ids don't cross repositories."""
+    def session(self, repository: str, upload_id: str, owner: str | None = None) -> UploadRecord:
+        """The session, if it exists *and* belongs to ``repository`` and to ``owner``.
+
+        Ids cross neither repositories nor principals; a foreign session answers exactly like a
+        missing one.
+        """
         record = self._meta.uploads.get(upload_id)
-        if record is None or record.repository != repository:
+        if record is None or record.repository != repository or record.owner != owner:
             raise RegistryError(
                 ErrorCode.BLOB_UPLOAD_UNKNOWN,
                 f"upload {upload_id} is unknown in repository {repository}: it may have been "
@@ -113,16 +117,17 @@ class UploadService:
         upload_id: str,
         body: AsyncIterator[bytes],
         content_range: ContentRange | None,
+        owner: str | None = None,
     ) -> UploadRecord:
         """Append one chunk (``PATCH``) and return the session with its new offset."""
-        record = self.session(repository, upload_id)
+        record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)
         writer = await self._open(repository, record)
         try:
             offset = await self._receive(record, writer, body, content_range)
         finally:
             writer.close()
-        return UploadRecord(record.id, repository, offset, record.created_at, record.updated_at)
+        return UploadRecord(record.id, repository, offset, record.created_at, record.updated_at, record.owner)
 
     async def commit(
         self,
@@ -131,13 +136,14 @@ class UploadService:
         digest: Digest,
         body: AsyncIterator[bytes] | None,
         content_range: ContentRange | None,
+        owner: str | None = None,
     ) -> int:
         """Close the session (``PUT ?digest=``), with an optional last chunk; return the size.
 
         The blob becomes visible only once its digest matched and it was moved into place.
         On a digest mismatch the session stays open, untouched, so nothing is lost.
         """
-        record = self.session(repository, upload_id)
+        record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)
         writer = await self._open(repository, record)
         try:
@@ -159,13 +165,13 @@ class UploadService:
         self._hashers.pop(upload_id, None)
         return offset
 
-    async def cancel(self, repository: str, upload_id: str) -> None:
-        self.session(repository, upload_id)
+    async def cancel(self, repository: str, upload_id: str, owner: str | None = None) -> None:
+        self.session(repository, upload_id, owner)
         await self._run(self._meta.uploads.delete, upload_id)
         await self._run(self._store.abort_upload, upload_id)
         self._hashers.pop(upload_id, None)
 
-    async def mount(self, repository: str, digest: Digest, source: str | None) -> int | None:
+    async def mount(self, repository: str, digest: Digest, source: str | None, owner: str | None = None) -> int | None:
         """Link an existing blob into ``repository``; its size, or ``None`` if not mountable.
 
         With ``source`` the blob must be in that repository; without it, any blob the registry
@@ -178,7 +184,7 @@ class UploadService:
         size = self._meta.blobs.linked_size(source, key) if source else self._meta.blobs.stored_size(key)
         if size is None or self._store.size(digest) is None:
             return None
-        await self._repositories.require_for_push(repository)
+        await self._repositories.require_for_push(repository, owner)
         await self._run(self._meta.blobs.link, repository, key, size)
         return size
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from modelyard.api.errors import API_VERSION_HEADER
 from modelyard.api.oci import blobs, discovery, manifests, uploads
+from modelyard.api.oci.access import authorize
 from modelyard.api.oci.routing import Endpoint, V2Route, parse_v2_path
 from modelyard.domain.errors import ErrorCode, RegistryError
 
@@ -51,6 +52,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             status=405,
             headers={"Allow": ", ".join(methods)},
         )
+    authorize(request, route)
     response = await handler(request, route)
     response.headers.update(API_VERSION_HEADER)
     return response

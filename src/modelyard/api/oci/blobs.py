@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelyard.api.auth import client_ip
+from modelyard.api.oci.access import actor_of
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
@@ -30,4 +32,5 @@ async def delete_blob(request: web.Request, route: V2Route) -> web.StreamRespons
     if not registry.settings.delete_enabled:
         raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
     await registry.blobs.delete(route.name, Digest.parse(route.argument))
+    await registry.audit.record(actor_of(request), "delete.blob", f"{route.name}@{route.argument}", client_ip(request))
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelyard.api.auth import client_ip
+from modelyard.api.oci.access import actor_of, claims_of
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import is_digest
@@ -47,9 +49,22 @@ async def get_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
 
 
 async def put_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
-    service = registry_of(request).manifests
+    registry = registry_of(request)
+    service = registry.manifests
     body = await _read_limited(request, service)
-    pushed = await service.put(route.name, route.argument, body, request.headers.get("Content-Type"))
+    claims = claims_of(request)
+    pushed = await service.put(
+        route.name,
+        route.argument,
+        body,
+        request.headers.get("Content-Type"),
+        pushed_by=None if claims is None else claims.subject,
+        may_move_tags=claims is None or claims.allows("repository", route.name, "overwrite"),
+    )
+    await registry.audit.record(
+        actor_of(request), "push", f"{route.name}:{route.argument}", client_ip(request),
+        detail={"digest": pushed.digest, "media_type": pushed.manifest.media_type},
+    )  # fmt: skip
     headers = {
         "Location": f"/v2/{route.name}/manifests/{pushed.digest}",
         "Docker-Content-Digest": pushed.digest,
@@ -65,4 +80,5 @@ async def delete_manifest(request: web.Request, route: V2Route) -> web.StreamRes
     if not registry.settings.delete_enabled:
         raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
     await registry.manifests.delete(route.name, route.argument)
+    await registry.audit.record(actor_of(request), "delete", f"{route.name}:{route.argument}", client_ip(request))
     return web.Response(status=202, headers={"Content-Length": "0"})

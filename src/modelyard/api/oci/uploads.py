@@ -7,6 +7,7 @@ import uuid
 
 from aiohttp import web
 
+from modelyard.api.oci.access import claims_of
 from modelyard.api.oci.common import body_chunks, has_body, registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
@@ -32,6 +33,26 @@ def _parse_content_range(value: str | None) -> ContentRange | None:
     if end < start:
         raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, f"Content-Range {value!r} ends before it starts", status=416)
     return ContentRange(start, end)
+
+
+def _owner(request: web.Request) -> str | None:
+    """The principal an upload belongs to (``None`` when auth is disabled)."""
+    claims = claims_of(request)
+    return None if claims is None else claims.subject
+
+
+def _may_read(request: web.Request, source: str | None) -> bool:
+    """A mount needs read access to where the blob comes from (any repository if unnamed).
+
+    Without a named source only callers who may read every repository can mount, since the
+    blob could come from one they cannot see.
+    """
+    claims = claims_of(request)
+    if claims is None:
+        return True
+    if source is None:
+        return False
+    return claims.allows("repository", source, "pull")
 
 
 def _upload_id(route: V2Route) -> str:
@@ -70,20 +91,21 @@ async def start_upload(request: web.Request, route: V2Route) -> web.StreamRespon
     """``POST``: mount (``?mount=&from=``), single-request upload (``?digest=``) or a new session."""
     registry = registry_of(request)
     query = request.query
+    owner = _owner(request)
     if "mount" in query:
         digest = Digest.parse(query["mount"])
         source = query.get("from") or None
         if source is not None:
             validate_name(source)
-        if await registry.uploads.mount(route.name, digest, source) is not None:
+        if _may_read(request, source) and await registry.uploads.mount(route.name, digest, source, owner) is not None:
             return _created(route.name, digest)
     if "digest" in query:
         digest = Digest.parse(query["digest"])
-        record = await registry.uploads.start(route.name)
+        record = await registry.uploads.start(route.name, owner)
         body = body_chunks(request, registry.settings.upload_idle_timeout)
-        await registry.uploads.commit(route.name, record.id, digest, body, None)
+        await registry.uploads.commit(route.name, record.id, digest, body, None, owner)
         return _created(route.name, digest)
-    record = await registry.uploads.start(route.name)
+    record = await registry.uploads.start(route.name, owner)
     return _session_response(202, route.name, record, {"OCI-Chunk-Min-Length": str(registry.settings.chunk_min_length)})
 
 
@@ -96,6 +118,7 @@ async def patch_upload(request: web.Request, route: V2Route) -> web.StreamRespon
         _upload_id(route),
         body_chunks(request, registry.settings.upload_idle_timeout),
         content_range,
+        _owner(request),
     )
     return _session_response(202, route.name, record)
 
@@ -110,18 +133,18 @@ async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse
     digest = Digest.parse(raw_digest)
     content_range = _parse_content_range(request.headers.get("Content-Range"))
     body = body_chunks(request, registry.settings.upload_idle_timeout) if has_body(request) else None
-    await registry.uploads.commit(route.name, upload_id, digest, body, content_range)
+    await registry.uploads.commit(route.name, upload_id, digest, body, content_range, _owner(request))
     return _created(route.name, digest)
 
 
 async def get_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``: where the upload stands (204 with ``Range``)."""
     registry = registry_of(request)
-    record = registry.uploads.session(route.name, _upload_id(route))
+    record = registry.uploads.session(route.name, _upload_id(route), _owner(request))
     return _session_response(204, route.name, record)
 
 
 async def delete_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
     registry = registry_of(request)
-    await registry.uploads.cancel(route.name, _upload_id(route))
+    await registry.uploads.cancel(route.name, _upload_id(route), _owner(request))
     return web.Response(status=204)

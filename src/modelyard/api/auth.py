@@ -1,0 +1,178 @@
+"""``/auth/token`` (Docker token auth, GET with Basic credentials or anonymous, and the OAuth2
+``POST`` form) and the ``WWW-Authenticate`` challenge of ``/v2``.
+
+A token's ``access`` claim holds only what the authorizer grants for each requested scope;
+asking for more is not an error, the token simply carries less (as the spec says).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from modelyard.api.oci.common import registry_of
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.reference import validate_name
+from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions
+from modelyard.services.registry import Registry
+from modelyard.services.tokens import IssuedToken
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(self.actions)}"
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """``repository:acme/llm:pull,push`` (several per parameter, space-separated, are allowed)."""
+    scopes = []
+    for value in values:
+        for item in value.split():
+            kind, _, rest = item.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind and name and actions:
+                scopes.append(Scope(kind, name, tuple(a for a in actions.split(",") if a)))
+    return scopes
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def challenge(request: web.Request, registry: Registry, scope: str | None, *, error: str | None = None) -> str:
+    host = registry.settings.public_host or request.host
+    parts = [f'realm="{request.scheme}://{host}/auth/token"', f'service="{registry.settings.token_service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RegistryError(ErrorCode.UNAUTHORIZED, "malformed Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise RegistryError(ErrorCode.UNAUTHORIZED, "malformed Basic credentials")
+    return username, password
+
+
+async def _login(request: web.Request, registry: Registry, username: str, password: str) -> Principal:
+    ip = client_ip(request)
+    try:
+        principal = await registry.identity.authenticate(username, password, ip)
+    except RegistryError as exc:
+        await registry.audit.record(
+            username or "(api key)", "login", "registry", ip, outcome="failure", detail={"reason": exc.code.name}
+        )
+        if exc.code is ErrorCode.UNAUTHORIZED:
+            exc.headers["WWW-Authenticate"] = f'Basic realm="{registry.settings.token_service}"'
+        raise
+    await registry.audit.record(principal.subject, "login", "registry", ip)
+    return principal
+
+
+def _grant(registry: Registry, principal: Principal, scopes: list[Scope]) -> list[dict[str, Any]]:
+    access = []
+    for scope in scopes:
+        if scope.type == "repository":
+            try:
+                validate_name(scope.name)
+            except RegistryError:
+                continue
+            permissions, exists = registry.iam.on_repository(principal, scope.name)
+            actions = token_actions(scope.actions, permissions, exists=exists)
+        elif scope.type == "registry" and scope.name == "catalog":
+            actions = ["*"]  # the catalog itself is filtered by what the caller may read
+        else:
+            continue
+        access.append({"type": scope.type, "name": scope.name, "actions": actions})
+    return access
+
+
+async def _issue(
+    request: web.Request, registry: Registry, principal: Principal, scopes: list[Scope], *, offline: bool
+) -> dict[str, Any]:
+    access = _grant(registry, principal, scopes)
+    token: IssuedToken = registry.tokens.issue_access(principal.subject, access)
+    body: dict[str, Any] = {
+        "token": token.token,
+        "access_token": token.token,
+        "expires_in": token.expires_in,
+        "issued_at": token.issued_at,
+    }
+    if offline and principal.authenticated:
+        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject).token
+    await registry.audit.record(
+        principal.subject, "token.issue", "registry", client_ip(request),
+        detail={"access": [f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access]},
+    )  # fmt: skip
+    return body
+
+
+def _check_service(registry: Registry, service: str | None) -> None:
+    if service and service != registry.settings.token_service:
+        raise RegistryError(
+            ErrorCode.DENIED, f"tokens here are for service {registry.settings.token_service!r}, not {service!r}"
+        )
+
+
+def _json(body: dict[str, Any]) -> web.Response:
+    return web.Response(body=json.dumps(body).encode(), content_type="application/json",
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+async def get_token(request: web.Request) -> web.StreamResponse:
+    """``GET /auth/token?service=…&scope=…`` with Basic credentials, or none for anonymous."""
+    registry = registry_of(request)
+    _check_service(registry, request.query.get("service"))
+    credentials = basic_credentials(request)
+    principal = ANONYMOUS if credentials is None else await _login(request, registry, *credentials)
+    scopes = parse_scopes(request.query.getall("scope", []))
+    offline = request.query.get("offline_token", "").lower() == "true"
+    return _json(await _issue(request, registry, principal, scopes, offline=offline))
+
+
+async def post_token(request: web.Request) -> web.StreamResponse:
+    """The OAuth2 form: ``grant_type=password`` or ``refresh_token``."""
+    registry = registry_of(request)
+    form = await request.post()
+    _check_service(registry, str(form.get("service") or "") or None)
+    grant = str(form.get("grant_type") or "")
+    if grant == "password":
+        principal = await _login(request, registry, str(form.get("username") or ""), str(form.get("password") or ""))
+    elif grant == "refresh_token":
+        subject = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
+        found = registry.identity.principal_for(subject)
+        if found is None or not found.authenticated:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "the refresh token's account no longer exists")
+        principal = found
+    else:
+        raise RegistryError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
+    scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
+    offline = str(form.get("access_type") or "") == "offline"
+    body = await _issue(request, registry, principal, scopes, offline=offline)
+    body.pop("token")
+    body["scope"] = " ".join(str(s) for s in scopes)
+    return _json(body)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/auth/token", get_token)
+    app.router.add_post("/auth/token", post_token)

@@ -1,0 +1,129 @@
+"""IAM policies (bindings with an etag) on the registry, compartments and repositories, and the
+permissions they give a principal on a resource.
+
+A repository's ``is_public`` and an ``allUsers`` reader binding on it are one fact seen two ways:
+the binding is never stored, it is shown when the repository is public, and writing a policy
+that contains it (or not) makes the repository public (or private).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.metadata.base import MetadataStore
+from modelyard.metadata.identity import VersionConflictError
+from modelyard.metadata.sql import split_name
+from modelyard.policy.authorizer import PUBLIC_READER, Binding, Permission, Principal, binding_problems, granted
+from modelyard.services.runner import BlockingRunner
+
+REGISTRY = "registry"
+
+
+def compartment_resource(name: str) -> str:
+    return f"compartment:{name}"
+
+
+def repository_resource(name: str) -> str:
+    return f"repository:{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    bindings: list[Binding]
+    etag: str
+
+
+def _bindings(raw: list[dict[str, object]]) -> list[Binding]:
+    result = []
+    for item in raw:
+        members = item.get("members")
+        result.append(
+            Binding(str(item.get("role")), tuple(str(m) for m in members) if isinstance(members, list) else ())
+        )
+    return result
+
+
+def _etag(version: int, public: bool) -> str:
+    return f"v{version}{'p' if public else ''}"
+
+
+class IamService:
+    def __init__(self, metadata: MetadataStore, runner: BlockingRunner) -> None:
+        self._meta = metadata
+        self._run = runner.run
+
+    # -- reading and writing policies ------------------------------------------------------
+
+    def _public(self, resource: str) -> bool:
+        if not resource.startswith("repository:"):
+            return False
+        repo = self._meta.repositories.get(resource.partition(":")[2])
+        return repo is not None and repo.is_public
+
+    def policy(self, resource: str) -> PolicyView:
+        record = self._meta.policies.get(resource)
+        public = self._public(resource)
+        bindings = _bindings(record.bindings)
+        if public:
+            bindings.append(PUBLIC_READER)
+        return PolicyView(bindings, _etag(record.version, public))
+
+    async def set_policy(self, resource: str, bindings: list[Binding], etag: str | None) -> PolicyView:
+        """Replace a policy; ``etag`` must be the one last read (optional only for a new policy)."""
+        problems = binding_problems(bindings)
+        if problems:
+            detail = [{"field": f, "message": m} for f, m in problems]
+            raise RegistryError(ErrorCode.VALIDATION_FAILED, f"invalid policy: {problems[0][1]}", detail=detail)
+        current = self._meta.policies.get(resource)
+        public_now = self._public(resource)
+        current_etag = _etag(current.version, public_now)
+        if etag is None and (current.version > 0 or public_now):
+            raise RegistryError(
+                ErrorCode.CONFLICT, f"this policy exists: send the etag you read ({current_etag}) to replace it"
+            )
+        if etag is not None and etag != current_etag:
+            raise RegistryError(
+                ErrorCode.CONFLICT,
+                f"the policy changed since it was read (etag {etag}, now {current_etag}); read it again and reapply",
+            )
+        stored = [b for b in bindings if b != PUBLIC_READER]
+        if resource == REGISTRY and not any(b.role == "admin" and b.members for b in stored):
+            raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
+        make_public = any(b == PUBLIC_READER for b in bindings)
+        payload = [{"role": b.role, "members": list(b.members)} for b in stored]
+        try:
+            await self._run(self._meta.policies.put, resource, payload, current.version)
+        except VersionConflictError:
+            raise RegistryError(ErrorCode.CONFLICT, "the policy changed while it was written; read it again") from None
+        if resource.startswith("repository:") and make_public != public_now:
+            await self._run(self._meta.repo_admin.update, resource.partition(":")[2], {"is_public": make_public})
+        return self.policy(resource)
+
+    # -- evaluating ------------------------------------------------------------------------
+
+    def _granted(self, principal: Principal, resources: list[str], public: bool) -> frozenset[Permission]:
+        bindings = [b for record in self._meta.policies.get_many(resources) for b in _bindings(record.bindings)]
+        if public:
+            bindings.append(PUBLIC_READER)
+        return granted(principal, bindings)
+
+    def on_registry(self, principal: Principal) -> frozenset[Permission]:
+        return self._granted(principal, [REGISTRY], False)
+
+    def on_compartment(self, principal: Principal, compartment: str | None) -> frozenset[Permission]:
+        resources = [REGISTRY] if compartment is None else [REGISTRY, compartment_resource(compartment)]
+        return self._granted(principal, resources, False)
+
+    def on_repository(self, principal: Principal, name: str) -> tuple[frozenset[Permission], bool]:
+        """Permissions on a repository (inherited from its compartment and the registry) and whether it exists."""
+        compartment, _ = split_name(name)
+        repo = self._meta.repositories.get(name)
+        resources = [REGISTRY]
+        if compartment is not None:
+            resources.append(compartment_resource(compartment))
+        resources.append(repository_resource(name))
+        return self._granted(principal, resources, repo is not None and repo.is_public), repo is not None
+
+    async def forget_repository(self, name: str) -> None:
+        await self._run(self._meta.policies.delete, repository_resource(name))

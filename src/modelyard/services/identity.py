@@ -1,0 +1,288 @@
+"""Principals and credentials: users (argon2 passwords), service accounts, groups, API keys,
+the first administrator, and the failed-login throttle.
+
+API keys look like ``myd_<id>_<secret>``: the id finds the record, the secret is compared with
+its SHA-256 (the secret is 256 random bits, so a slow hash adds nothing) and is shown only
+once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import argon2
+
+from modelyard.config import Settings
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.metadata.base import AlreadyExistsError, MetadataStore
+from modelyard.metadata.identity import ApiKeyRecord, GroupRecord, ServiceAccountRecord, UserRecord
+from modelyard.policy.authorizer import ANONYMOUS, Principal
+from modelyard.services.runner import BlockingRunner
+
+log = logging.getLogger("modelyard.identity")
+
+API_KEY_PREFIX = "myd"
+_API_KEY = re.compile(r"^myd_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SERVICE_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9][a-z0-9._-]{0,63})?$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+MIN_PASSWORD_LENGTH = 8
+ADMIN_NAME = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    record: ApiKeyRecord
+    secret: str
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _invalid(field: str, message: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.VALIDATION_FAILED,
+        f"invalid request: {field}: {message}",
+        detail=[{"field": field, "message": message}],
+    )
+
+
+def _conflict(what: str) -> RegistryError:
+    return RegistryError(ErrorCode.CONFLICT, f"{what} already exists")
+
+
+def _not_found(what: str) -> RegistryError:
+    return RegistryError(ErrorCode.NOT_FOUND, f"{what} does not exist")
+
+
+class IdentityService:
+    def __init__(self, metadata: MetadataStore, runner: BlockingRunner, settings: Settings) -> None:
+        self._meta = metadata
+        self._run = runner.run
+        self._settings = settings
+        self._hasher = argon2.PasswordHasher()
+        self._dummy: str | None = None
+
+    def _dummy_hash(self) -> str:
+        """A hash to verify against for unknown users, so their logins cost the same (made lazily:
+        hashing takes a noticeable fraction of a second)."""
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
+
+    # -- bootstrap -------------------------------------------------------------------------
+
+    async def bootstrap_admin(self) -> str | None:
+        """Create user ``admin`` (with the registry ``admin`` role) on a registry without users.
+
+        Returns the generated password, to be shown once, or ``None`` when none was generated.
+        """
+        if self._meta.principals.count_users():
+            return None
+        configured = self._settings.admin_password
+        password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
+        try:
+            await self._run(
+                self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", self._hasher.hash(password)
+            )
+        except AlreadyExistsError:
+            return None  # another worker was first
+        await self._run(
+            self._meta.policies.put, "registry", [{"role": "admin", "members": [f"user:{ADMIN_NAME}"]}], None
+        )
+        return None if configured else password
+
+    # -- authentication --------------------------------------------------------------------
+
+    def _check_throttle(self, account: str, client_ip: str) -> None:
+        since = datetime.now(UTC) - timedelta(seconds=self._settings.login_failure_window)
+        throttle = self._meta.login_throttle
+        if (
+            throttle.failures_since(since, account=account, client_ip=None) >= self._settings.login_failures_per_account
+            or throttle.failures_since(since, account=None, client_ip=client_ip)
+            >= self._settings.login_failures_per_address
+        ):
+            raise RegistryError(
+                ErrorCode.TOOMANYREQUESTS,
+                "too many failed logins; try again later",
+                headers={"Retry-After": str(self._settings.login_failure_window)},
+            )
+
+    async def authenticate(self, username: str, password: str, client_ip: str) -> Principal:
+        """Check a username with a password or API key; throttled per account and per address."""
+        account = username or "(api key)"
+        self._check_throttle(account, client_ip)
+        principal = await self._verify(username, password)
+        if principal is None:
+            await self._run(self._meta.login_throttle.record_failure, account, client_ip)
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
+        return principal
+
+    async def _verify(self, username: str, password: str) -> Principal | None:
+        match = _API_KEY.match(password)
+        if match is not None:
+            return await self._verify_api_key(username, match.group(1), match.group(2))
+        user = self._meta.principals.get_user(username) if username else None
+        stored = user.password_hash if user is not None else self._dummy_hash()  # same cost either way
+        try:
+            await self._run(self._hasher.verify, stored, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return None
+        if user is None or user.disabled:
+            return None
+        return Principal("user", user.name, user.email, frozenset(user.groups))
+
+    async def _verify_api_key(self, username: str, key_id: str, secret: str) -> Principal | None:
+        record = self._meta.api_keys.get(key_id)
+        if record is None or not hmac.compare_digest(record.secret_hash, _sha256(secret)):
+            return None
+        now = datetime.now(UTC)
+        if record.revoked_at is not None or (record.expires_at is not None and record.expires_at <= now):
+            return None
+        principal = self.principal_for(record.principal)
+        if principal is None or not principal.authenticated:
+            return None
+        if username and username not in (principal.name, principal.email):
+            return None
+        await self._run(self._meta.api_keys.touch, key_id)
+        return principal
+
+    def principal_for(self, subject: str) -> Principal | None:
+        """Load the current principal behind a token subject (``None`` if gone or disabled)."""
+        if subject == "anonymous":
+            return ANONYMOUS
+        kind, _, name = subject.partition(":")
+        if kind == "user":
+            user = self._meta.principals.get_user(name)
+            if user is None or user.disabled or user.name != name:
+                return None
+            return Principal("user", user.name, user.email, frozenset(user.groups))
+        if kind == "serviceAccount":
+            account = self._meta.principals.get_service_account(name)
+            if account is None or account.disabled:
+                return None
+            return Principal("serviceAccount", account.name)
+        return None
+
+    # -- users -----------------------------------------------------------------------------
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise _invalid("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+
+    async def create_user(self, name: str, email: str, password: str) -> UserRecord:
+        if not USER_NAME.match(name):
+            raise _invalid("name", "lowercase letters, digits, '.', '_' and '-', up to 64 characters")
+        if not EMAIL.match(email):
+            raise _invalid("email", "must be an email address")
+        self._check_password(password)
+        digest = await self._run(self._hasher.hash, password)
+        try:
+            return await self._run(self._meta.principals.create_user, name, email, digest)
+        except AlreadyExistsError:
+            raise _conflict(f"a user named {name!r} or with email {email!r}") from None
+
+    def users(self) -> list[UserRecord]:
+        return self._meta.principals.list_users()
+
+    def user(self, name: str) -> UserRecord:
+        record = self._meta.principals.get_user(name)
+        if record is None or record.name != name:
+            raise _not_found(f"user {name!r}")
+        return record
+
+    async def set_password(self, name: str, password: str) -> None:
+        self._check_password(password)
+        digest = await self._run(self._hasher.hash, password)
+        if not await self._run(self._meta.principals.set_password, name, digest):
+            raise _not_found(f"user {name!r}")
+        await self._run(self._meta.login_throttle.clear, name)
+
+    async def delete_user(self, name: str) -> None:
+        if name == ADMIN_NAME and self._meta.principals.count_users() == 1:
+            raise RegistryError(ErrorCode.CONFLICT, "the last user cannot be deleted")
+        if not await self._run(self._meta.principals.delete_user, name):
+            raise _not_found(f"user {name!r}")
+
+    # -- service accounts ------------------------------------------------------------------
+
+    async def create_service_account(self, name: str, description: str) -> ServiceAccountRecord:
+        if not SERVICE_ACCOUNT_NAME.match(name):
+            raise _invalid("name", "like 'ci-bot' or 'ci-bot@acme': lowercase letters, digits, '.', '_', '-'")
+        try:
+            return await self._run(self._meta.principals.create_service_account, name, description)
+        except AlreadyExistsError:
+            raise _conflict(f"service account {name!r}") from None
+
+    def service_accounts(self) -> list[ServiceAccountRecord]:
+        return self._meta.principals.list_service_accounts()
+
+    def service_account(self, name: str) -> ServiceAccountRecord:
+        record = self._meta.principals.get_service_account(name)
+        if record is None:
+            raise _not_found(f"service account {name!r}")
+        return record
+
+    async def delete_service_account(self, name: str) -> None:
+        if not await self._run(self._meta.principals.delete_service_account, name):
+            raise _not_found(f"service account {name!r}")
+
+    # -- API keys --------------------------------------------------------------------------
+
+    async def create_api_key(self, principal: str, description: str, expires_in_days: int | None) -> NewApiKey:
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        record = ApiKeyRecord(
+            id=key_id, principal=principal, secret_hash=_sha256(secret), description=description, created_at=now,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None, revoked_at=None,
+            last_used_at=None,
+        )  # fmt: skip
+        await self._run(self._meta.api_keys.create, record)
+        return NewApiKey(record, f"{API_KEY_PREFIX}_{key_id}_{secret}")
+
+    def api_keys(self, principal: str) -> list[ApiKeyRecord]:
+        return self._meta.api_keys.list_for(principal)
+
+    async def revoke_api_key(self, principal: str, key_id: str) -> None:
+        if not await self._run(self._meta.api_keys.revoke, principal, key_id):
+            raise _not_found(f"active API key {key_id!r} of {principal}")
+
+    # -- groups ----------------------------------------------------------------------------
+
+    async def create_group(self, name: str) -> GroupRecord:
+        if not USER_NAME.match(name):
+            raise _invalid("name", "lowercase letters, digits, '.', '_' and '-'")
+        try:
+            return await self._run(self._meta.principals.create_group, name)
+        except AlreadyExistsError:
+            raise _conflict(f"group {name!r}") from None
+
+    def groups(self) -> list[GroupRecord]:
+        return self._meta.principals.list_groups()
+
+    def group(self, name: str) -> GroupRecord:
+        record = self._meta.principals.get_group(name)
+        if record is None:
+            raise _not_found(f"group {name!r}")
+        return record
+
+    async def set_group_members(self, name: str, members: list[str]) -> GroupRecord:
+        try:
+            record = await self._run(self._meta.principals.set_group_members, name, members)
+        except LookupError as exc:
+            raise _invalid("members", f"unknown users: {exc}") from None
+        if record is None:
+            raise _not_found(f"group {name!r}")
+        return record
+
+    async def delete_group(self, name: str) -> None:
+        if not await self._run(self._meta.principals.delete_group, name):
+            raise _not_found(f"group {name!r}")

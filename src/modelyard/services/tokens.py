@@ -1,0 +1,84 @@
+"""Docker token auth: signed JWT access tokens for ``/v2`` and refresh (offline) tokens.
+
+Tokens are HS256 JWTs: the registry is both issuer and verifier, so one secret shared by all
+workers and replicas (kept in the metadata database unless configured) is all it needs.
+Verification pins the algorithm, so ``alg: none`` and tokens signed with another key are
+rejected; ``/v2`` needs no database lookup to refuse a request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from modelyard.domain.errors import ErrorCode, RegistryError
+
+ISSUER = "modelyard"
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    subject: str
+    access: dict[tuple[str, str], frozenset[str]]
+
+    def allows(self, resource_type: str, name: str, action: str) -> bool:
+        return action in self.access.get((resource_type, name), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: str
+
+
+class TokenService:
+    def __init__(self, secret: bytes, service: str, ttl: int, refresh_ttl: int) -> None:
+        self._secret = secret
+        self.service = service
+        self.ttl = ttl
+        self.refresh_ttl = refresh_ttl
+
+    def _encode(self, claims: dict[str, Any], ttl: int) -> IssuedToken:
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": self.service, "iat": now, "nbf": now - 5, "exp": now + ttl,
+                   "jti": uuid.uuid4().hex, **claims}  # fmt: skip
+        issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        return IssuedToken(jwt.encode(payload, self._secret, algorithm=_ALGORITHM), ttl, issued)
+
+    def issue_access(self, subject: str, access: list[dict[str, Any]]) -> IssuedToken:
+        return self._encode({"sub": subject, "access": access, "typ": "access"}, self.ttl)
+
+    def issue_refresh(self, subject: str) -> IssuedToken:
+        return self._encode({"sub": subject, "typ": "refresh"}, self.refresh_ttl)
+
+    def _decode(self, token: str, kind: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, self._secret, algorithms=[_ALGORITHM], audience=self.service, issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )  # fmt: skip
+        except jwt.ExpiredSignatureError:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "the token has expired; get a new one") from None
+        except jwt.InvalidTokenError:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "the token is not valid for this registry") from None
+        if claims.get("typ") != kind:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, f"expected a {kind} token")
+        return claims
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._decode(token, "access")
+        access: dict[tuple[str, str], frozenset[str]] = {}
+        for entry in claims.get("access") or []:
+            if isinstance(entry, dict):
+                key = (str(entry.get("type")), str(entry.get("name")))
+                access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
+        return AccessClaims(str(claims["sub"]), access)
+
+    def verify_refresh(self, token: str) -> str:
+        return str(self._decode(token, "refresh")["sub"])
