@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 import typer
@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from modelyard.client import AdminClient, ApiError, RegistryUnreachableError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -57,6 +59,19 @@ def admin_client(url: str) -> Iterator[AdminClient]:
 def usage_error(message: str) -> typer.Exit:
     err.print(f"[red]error[/red]: {message}", highlight=False)
     return typer.Exit(EXIT_USAGE)
+
+
+def validated(model: type[M], values: dict[str, Any]) -> M:
+    """Build a request model from the command's options; a value it rejects is a usage error
+    naming the field (the same rules the server applies, checked before sending)."""
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(part) for part in problem['loc']) or 'value'}: {problem['msg']}"
+            for problem in exc.errors(include_url=False)
+        ]
+        raise usage_error("invalid value: " + "; ".join(problems)) from None
 
 
 def emit_json(value: pydantic.BaseModel | Sequence[pydantic.BaseModel]) -> None:

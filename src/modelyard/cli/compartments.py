@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from modelyard.api.admin import schemas
-from modelyard.cli.common import JsonOption, RegistryOption, admin_client, emit_fields, emit_json, emit_table
+from modelyard.cli.common import (
+    JsonOption,
+    RegistryOption,
+    admin_client,
+    emit_fields,
+    emit_json,
+    emit_table,
+    validated,
+)
 
 compartment_app = typer.Typer(help="Manage compartments (the first path component of repositories).")
 config_app = typer.Typer(help="Registry-level configuration.")
@@ -46,8 +54,9 @@ def create(
 ) -> None:
     """Create a compartment."""
     with admin_client(registry) as client:
-        spec = schemas.CompartmentCreate(
-            name=name, description=description, is_repository_created_on_first_push=create_on_first_push
+        spec = validated(
+            schemas.CompartmentCreate,
+            {"name": name, "description": description, "is_repository_created_on_first_push": create_on_first_push},
         )
         created = client.create_compartment(spec)
         if json_out:
@@ -103,7 +112,7 @@ def update(
     """Change a compartment's description or configuration."""
     with admin_client(registry) as client:
         if description is not None:
-            client.update_compartment(name, schemas.CompartmentUpdate(description=description))
+            client.update_compartment(name, validated(schemas.CompartmentUpdate, {"description": description}))
         if create_on_first_push is not None or inherit:
             client.set_compartment_configuration(
                 name, schemas.CompartmentConfiguration(is_repository_created_on_first_push=create_on_first_push)

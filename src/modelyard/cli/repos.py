@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,10 @@ from modelyard.cli.common import (
     emit_fields,
     emit_json,
     emit_table,
+    err,
     human_size,
     usage_error,
+    validated,
 )
 
 repo_app = typer.Typer(help="Manage repositories.")
@@ -71,7 +74,7 @@ def _readme(path: Path | None, fmt: str | None) -> schemas.Readme | None:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise usage_error(f"{path} is not UTF-8 text") from None
-    return schemas.Readme.from_text(text, "TEXT_PLAIN" if fmt == "TEXT_PLAIN" else "TEXT_MARKDOWN")
+    return validated(schemas.Readme, {"content": base64.b64encode(text.encode()).decode(), "format": fmt})
 
 
 def _show(repo: schemas.Repository) -> None:
@@ -111,16 +114,19 @@ def create(
 ) -> None:
     """Create a repository (its compartment must exist)."""
     compartment, display_name = _split(name)
-    spec = schemas.RepositoryCreate(
-        compartment_id=compartment,
-        display_name=display_name,
-        description=description or "",
-        is_public=bool(public),
-        is_immutable=bool(immutable),
-        immutable_tag_patterns=immutable_tag or [],
-        mutable_tag_exclusions=mutable_tag or [],
-        readme=_readme(readme, readme_format),
-        labels=_labels(label) or {},
+    spec = validated(
+        schemas.RepositoryCreate,
+        {
+            "compartment_id": compartment,
+            "display_name": display_name,
+            "description": description or "",
+            "is_public": bool(public),
+            "is_immutable": bool(immutable),
+            "immutable_tag_patterns": immutable_tag or [],
+            "mutable_tag_exclusions": mutable_tag or [],
+            "readme": _readme(readme, readme_format),
+            "labels": _labels(label) or {},
+        },
     )
     with admin_client(registry) as client:
         repo = client.create_repository(spec)
@@ -210,8 +216,9 @@ def update(
         changes["labels"] = _labels(label)
     if not changes:
         raise usage_error("nothing to change: give at least one option (see --help)")
+    spec = validated(schemas.RepositoryUpdate, changes)
     with admin_client(registry) as client:
-        repo = client.update_repository(name, schemas.RepositoryUpdate.model_validate(changes))
+        repo = client.update_repository(name, spec)
         if json_out:
             emit_json(repo)
         else:
@@ -226,6 +233,7 @@ def delete(
 ) -> None:
     """Delete a repository with its tags and manifests (shared blobs stay until garbage collection)."""
     if not yes and not typer.confirm(f"delete repository {name} and all its tags?"):
+        err.print(f"not deleted: {name} is unchanged", highlight=False)
         raise typer.Exit(1)
     with admin_client(registry) as client:
         client.delete_repository(name)
