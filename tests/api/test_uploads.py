@@ -8,16 +8,23 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from modelyard.api.oci.common import REGISTRY
+from modelyard.storage import paths
 from tests.api.support import data_of, raw_request, start_upload, unknown_digest, upload_id_of
 from tests.conftest import ClientFactory
 from tests.helpers import error_code, push_blob, sha256
 
 Client = TestClient[Any, Any]
 MiB = 1024 * 1024
+
+
+def uploads_dir_of(client: Client) -> Path:
+    return paths.uploads_dir(client.app[REGISTRY].settings.data_dir.resolve())
 
 
 def sha512(data: bytes) -> str:
@@ -93,6 +100,19 @@ async def test_single_post_with_wrong_digest_is_refused(client: Client) -> None:
     assert await error_code(response) == "DIGEST_INVALID"
     for digest in (wrong, sha256(data)):
         assert (await client.head(f"/v2/acme/llm/blobs/{digest}")).status == 404
+
+
+async def test_failed_single_post_leaves_no_upload_behind(client: Client) -> None:
+    """Nobody knows the id of a single POST's session: when it fails, it must not linger on disk."""
+    uploads_dir = uploads_dir_of(client)
+    data = data_of(2 * MiB, seed=15)
+    response = await client.post("/v2/acme/llm/blobs/uploads/", params={"digest": sha256(b"other")}, data=data)
+    assert response.status == 400
+    assert await error_code(response) == "DIGEST_INVALID"
+    assert list(uploads_dir.iterdir()) == []
+    # An open session is on disk, so the check above would have seen a leak.
+    await start_upload(client, "acme/llm")
+    assert len(list(uploads_dir.iterdir())) == 1
 
 
 async def test_post_advertises_chunk_min_length(make_client: ClientFactory) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 
@@ -103,7 +105,14 @@ async def start_upload(request: web.Request, route: V2Route) -> web.StreamRespon
         digest = Digest.parse(query["digest"])
         record = await registry.uploads.start(route.name, owner)
         body = body_chunks(request, registry.settings.upload_idle_timeout)
-        await registry.uploads.commit(route.name, record.id, digest, body, None, owner)
+        try:
+            await registry.uploads.commit(route.name, record.id, digest, body, None, owner)
+        except BaseException:
+            # No client knows this session's id, so nobody could resume or cancel it: drop it
+            # (and its bytes) here, or every failed single POST would leak disk for good.
+            with contextlib.suppress(RegistryError):
+                await asyncio.shield(registry.uploads.cancel(route.name, record.id, owner))
+            raise
         return _created(route.name, digest)
     record = await registry.uploads.start(route.name, owner)
     return _session_response(202, route.name, record, {"OCI-Chunk-Min-Length": str(registry.settings.chunk_min_length)})
