@@ -11,8 +11,8 @@ import secrets
 from aiohttp import web
 
 from modelyard.api import admin, auth, oci
+from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
-from modelyard.api.oci.common import REGISTRY
 from modelyard.config import Settings
 from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
@@ -78,6 +78,12 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     oci.add_routes(app)
     admin.add_routes(app)
     auth.add_routes(app)
+
+    async def bootstrap(_app: web.Application) -> None:
+        if settings.auth_enabled:
+            await registry.identity.bootstrap_admin()
+
+    app.on_startup.append(bootstrap)
 
     async def close(_app: web.Application) -> None:
         runner.shutdown()

@@ -21,6 +21,7 @@ import sys
 
 from aiohttp import web
 
+from modelyard.api.context import REGISTRY
 from modelyard.app import create_app, open_metadata
 from modelyard.config import Settings
 
@@ -78,6 +79,21 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await runner.cleanup()
+
+
+async def _bootstrap_admin(settings: Settings) -> None:
+    """Create the first administrator; a generated password is printed once, on the console only."""
+    app = create_app(settings, migrate=False)
+    password = await app[REGISTRY].identity.bootstrap_admin()
+    if password is not None:
+        print(
+            "\n  modelyard: created the administrator 'admin' with the generated password\n\n"
+            f"      {password}\n\n  It is shown only this once. Log in with: modelyard login --username admin\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    for callback in app.on_cleanup:
+        await callback(app)
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from modelyard.api.oci.common import registry_of
+from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.reference import validate_name
 from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions

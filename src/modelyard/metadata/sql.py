@@ -263,7 +263,9 @@ class SqlUploads(_Base):
         def work(conn: Connection) -> None:
             repo_id = self._ensure_repo(conn, repository)
             conn.execute(
-                insert(t.uploads).values(id=upload_id, repository_id=repo_id, offset=0, created_at=now, updated_at=now)
+                insert(t.uploads).values(
+                    id=upload_id, repository_id=repo_id, offset=0, created_at=now, updated_at=now, owner=owner
+                )
             )
 
         self._store.write(work)

@@ -6,11 +6,19 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import compartments, repositories
+from modelyard.api.admin import audit, compartments, iam, principals, repositories
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
 
-OPERATIONS: list[Operation] = [*compartments.OPERATIONS, *repositories.OPERATIONS]
+# Order matters: the IAM routes of repositories (``…/-/iam``) must be tried before the
+# repository route whose name parameter spans slashes.
+OPERATIONS: list[Operation] = [
+    *iam.OPERATIONS,
+    *compartments.OPERATIONS,
+    *repositories.OPERATIONS,
+    *principals.OPERATIONS,
+    *audit.OPERATIONS,
+]
 
 
 def add_routes(app: web.Application) -> None:

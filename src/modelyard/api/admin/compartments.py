@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from modelyard.api.admin import schemas, views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation
+from modelyard.policy.authorizer import Permission
 
 
 async def list_compartments(call: Call) -> schemas.CompartmentPage:
     limit = call.limit()
     records = call.registry.compartments.page(limit + 1, call.query_str("page"))
-    items = [views.compartment(r) for r in records[:limit]]
-    return schemas.CompartmentPage(items=items, next_page=items[-1].name if len(records) > limit else None)
+    more = len(records) > limit
+    records = records[:limit]
+    next_page = records[-1].name if more and records else None
+    visible = [r for r in records if call.can(Permission.CATALOG, "compartment", r.name)]
+    return schemas.CompartmentPage(items=[views.compartment(r) for r in visible], next_page=next_page)
 
 
 async def create_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentCreate = call.body
+    call.require(Permission.COMPARTMENT_MANAGE)
     record = await call.registry.compartments.create(
         body.name, body.description, body.is_repository_created_on_first_push
     )
@@ -22,16 +27,20 @@ async def create_compartment(call: Call) -> schemas.Compartment:
 
 
 async def get_compartment(call: Call) -> schemas.Compartment:
-    return views.compartment(call.registry.compartments.get(call.path("compartment_id")))
+    name = call.path("compartment_id")
+    call.require(Permission.CATALOG, "compartment", name)
+    return views.compartment(call.registry.compartments.get(name))
 
 
 async def update_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentUpdate = call.body
+    call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return views.compartment(await call.registry.compartments.update(call.path("compartment_id"), changes))
 
 
 async def delete_compartment(call: Call) -> None:
+    call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
     await call.registry.compartments.delete(call.path("compartment_id"))
 
 
@@ -46,12 +55,14 @@ def _configuration_view(call: Call, name: str) -> schemas.CompartmentConfigurati
 
 
 async def get_compartment_configuration(call: Call) -> schemas.CompartmentConfigurationView:
+    call.require(Permission.CATALOG, "compartment", call.path("compartment_id"))
     return _configuration_view(call, call.path("compartment_id"))
 
 
 async def put_compartment_configuration(call: Call) -> schemas.CompartmentConfigurationView:
     body: schemas.CompartmentConfiguration = call.body
     name = call.path("compartment_id")
+    call.require(Permission.COMPARTMENT_MANAGE, "compartment", name)
     await call.registry.compartments.update(
         name, {"create_repository_on_first_push": body.is_repository_created_on_first_push}
     )
@@ -59,6 +70,7 @@ async def put_compartment_configuration(call: Call) -> schemas.CompartmentConfig
 
 
 async def get_registry_configuration(call: Call) -> schemas.RegistryConfiguration:
+    call.require_authenticated()
     record = call.registry.compartments.registry_config()
     return schemas.RegistryConfiguration(
         is_repository_created_on_first_push=record.create_repository_on_first_push,
@@ -68,6 +80,7 @@ async def get_registry_configuration(call: Call) -> schemas.RegistryConfiguratio
 
 async def put_registry_configuration(call: Call) -> schemas.RegistryConfiguration:
     body: schemas.RegistryConfiguration = call.body
+    call.require(Permission.REGISTRY_CONFIGURE)
     await call.registry.compartments.set_registry_config(
         body.is_repository_created_on_first_push, body.is_compartment_created_on_first_push
     )
@@ -82,22 +95,24 @@ OPERATIONS = [
     Operation("GET", BASE, "listCompartments", "List compartments", TAG, list_compartments,
               response=schemas.CompartmentPage, query=(LIMIT, PAGE), errors=(422,)),
     Operation("POST", BASE, "createCompartment", "Create a compartment", TAG, create_compartment,
-              body=schemas.CompartmentCreate, response=schemas.Compartment, status=201, errors=(409, 422)),
+              body=schemas.CompartmentCreate, response=schemas.Compartment, status=201, errors=(409, 422),
+              audit="compartment.create"),
     Operation("GET", ONE, "getCompartment", "Get a compartment", TAG, get_compartment,
               response=schemas.Compartment, errors=(404,)),
     Operation("PATCH", ONE, "updateCompartment", "Update a compartment", TAG, update_compartment,
-              body=schemas.CompartmentUpdate, response=schemas.Compartment),
+              body=schemas.CompartmentUpdate, response=schemas.Compartment, audit="compartment.update"),
     Operation("DELETE", ONE, "deleteCompartment", "Delete an empty compartment", TAG, delete_compartment,
-              status=204, errors=(404, 409)),
+              status=204, errors=(404, 409), audit="compartment.delete"),
     Operation("GET", ONE + "/configuration", "getCompartmentConfiguration",
               "Get a compartment's configuration", TAG, get_compartment_configuration,
               response=schemas.CompartmentConfigurationView, errors=(404,)),
     Operation("PUT", ONE + "/configuration", "putCompartmentConfiguration",
               "Set a compartment's configuration", TAG, put_compartment_configuration,
-              body=schemas.CompartmentConfiguration, response=schemas.CompartmentConfigurationView),
+              body=schemas.CompartmentConfiguration, response=schemas.CompartmentConfigurationView,
+              audit="compartment.configure"),
     Operation("GET", "/api/v1/configuration", "getRegistryConfiguration", "Get the registry-level configuration",
               "configuration", get_registry_configuration, response=schemas.RegistryConfiguration, errors=()),
     Operation("PUT", "/api/v1/configuration", "putRegistryConfiguration", "Set the registry-level configuration",
               "configuration", put_registry_configuration, body=schemas.RegistryConfiguration,
-              response=schemas.RegistryConfiguration, errors=(422,)),
+              response=schemas.RegistryConfiguration, errors=(422,), audit="registry.configure"),
 ]  # fmt: skip

@@ -15,9 +15,13 @@ from typing import Any, Literal
 import pydantic
 from aiohttp import web
 
-from modelyard.api.oci.common import registry_of
+from modelyard.api.auth import basic_credentials
+from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
 from modelyard.services.registry import Registry
+
+ResourceKind = Literal["registry", "compartment", "repository"]
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -51,11 +55,55 @@ def from_pydantic(exc: pydantic.ValidationError, prefix: str = "") -> RegistryEr
 
 @dataclass(slots=True)
 class Call:
-    """One admin request: path and query access with validation, the parsed body, the services."""
+    """One admin request: who asks, path and query access with validation, the parsed body, the services."""
 
     request: web.Request
     registry: Registry
+    principal: Principal = ANONYMOUS
     body: Any = None
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.registry.settings.auth_enabled
+
+    def permissions(self, kind: ResourceKind, name: str | None = None) -> frozenset[Permission]:
+        if not self.auth_enabled:
+            return frozenset(Permission)
+        iam = self.registry.iam
+        if kind == "registry":
+            return iam.on_registry(self.principal)
+        if kind == "compartment":
+            return iam.on_compartment(self.principal, name)
+        assert name is not None
+        return iam.on_repository(self.principal, name)[0]
+
+    def require(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> None:
+        """Refuse unless the caller holds ``permission`` on the resource.
+
+        Anonymous callers get 401 (so they log in). A repository the caller cannot read is
+        "not found", exactly like a missing one; one it can read but not change is 403.
+        """
+        granted = self.permissions(kind, name)
+        if permission in granted:
+            return
+        if not self.principal.authenticated:
+            raise RegistryError(
+                ErrorCode.UNAUTHORIZED,
+                "authentication required: log in (modelyard login) or send an API key",
+                headers={"WWW-Authenticate": f'Bearer realm="{self.registry.settings.token_service}"'},
+            )
+        if kind == "repository" and Permission.PULL not in granted:
+            raise RegistryError(ErrorCode.NOT_FOUND, f"repository {name!r} does not exist", detail={"repository": name})
+        raise RegistryError(
+            ErrorCode.DENIED, f"{self.principal.subject} lacks {permission.value} on {kind} {name or ''}".strip()
+        )
+
+    def require_authenticated(self) -> None:
+        if self.auth_enabled and not self.principal.authenticated:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "authentication required: log in or send an API key")
+
+    def can(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> bool:
+        return permission in self.permissions(kind, name)
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -103,6 +151,8 @@ class Operation:
     status: int = 200
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = field(default=(404, 422))
+    audit: str | None = None
+    public: bool = False
 
     @property
     def openapi_path(self) -> str:
@@ -114,8 +164,30 @@ class Operation:
         return [part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")]
 
 
+async def authenticate(request: web.Request, registry: Registry) -> Principal:
+    """The caller of an admin request: Bearer access token or API key, Basic credentials, or anonymous."""
+    if not registry.settings.auth_enabled:
+        return ANONYMOUS
+    header = request.headers.get("Authorization", "")
+    ip = request.remote or "unknown"
+    if header[:7].lower() == "bearer ":
+        value = header[7:].strip()
+        if value.startswith("myd_"):
+            return await registry.identity.authenticate("", value, ip)
+        subject = registry.tokens.verify_access(value).subject
+        principal = registry.identity.principal_for(subject)
+        if principal is None:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "the token's account no longer exists")
+        return principal
+    credentials = basic_credentials(request)
+    if credentials is not None:
+        return await registry.identity.authenticate(*credentials, ip)
+    return ANONYMOUS
+
+
 async def _run(operation: Operation, request: web.Request) -> web.StreamResponse:
-    call = Call(request, registry_of(request))
+    registry = registry_of(request)
+    call = Call(request, registry, await authenticate(request, registry))
     if operation.body is not None:
         raw = await request.read()
         try:
@@ -123,6 +195,8 @@ async def _run(operation: Operation, request: web.Request) -> web.StreamResponse
         except pydantic.ValidationError as exc:
             raise from_pydantic(exc) from None
     result = await operation.handler(call)
+    if operation.audit is not None:
+        await registry.audit.record(call.principal.subject, operation.audit, request.path, request.remote or "unknown")
     if result is None:
         return web.Response(status=204)
     return web.Response(

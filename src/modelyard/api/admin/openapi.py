@@ -13,7 +13,14 @@ from modelyard import __version__
 from modelyard.api.admin.framework import Operation
 from modelyard.api.admin.schemas import ErrorBody
 
-_ERROR_TEXT = {404: "Not found", 409: "Conflict", 413: "Body too large", 422: "Validation failed"}
+_ERROR_TEXT = {
+    401: "Authentication required",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    422: "Validation failed",
+}
 
 
 def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
@@ -43,7 +50,7 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
             }
         else:
             responses[str(op.status)] = {"description": "Done"}
-        for status in op.errors:
+        for status in (*op.errors, 401, 403):
             responses[str(status)] = {
                 "description": _ERROR_TEXT[status],
                 "content": {"application/json": {"schema": refs[(ErrorBody, "serialization")]}},
@@ -70,7 +77,14 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
             'Errors use the OCI error body: {"errors": [{"code", "message", "detail"}]}.',
         },
         "paths": paths,
-        "components": {"schemas": schemas.get("$defs", {})},
+        "security": [{"bearer": []}, {"basic": []}, {}],
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An access token or an API key."},
+                "basic": {"type": "http", "scheme": "basic", "description": "User name and password or API key."},
+            },
+        },
     }
 
 

@@ -13,6 +13,7 @@ from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryPar
 from modelyard.domain.errors import RegistryError
 from modelyard.domain.reference import validate_name
 from modelyard.metadata.base import RepositoryFilter, RepositorySettings
+from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.compartments import validate_compartment_name
 
@@ -54,7 +55,11 @@ async def create_repository(call: Call) -> schemas.Repository:
         readme_format=body.readme.format if body.readme else "TEXT_MARKDOWN",
         labels=dict(body.labels),
     )
-    record = await call.registry.repositories.create(_full_name(body), settings, created_by=None)
+    call.require(Permission.CREATE, "compartment", body.compartment_id)
+    if body.is_public:
+        call.require(Permission.IAM_WRITE, "compartment", body.compartment_id)
+    created_by = call.principal.subject if call.auth_enabled else None
+    record = await call.registry.repositories.create(_full_name(body), settings, created_by=created_by)
     return views.repository(record, call.host())
 
 
@@ -66,17 +71,25 @@ async def list_repositories(call: Call) -> schemas.RepositoryPage:
         name_prefix=call.query_str("name_prefix"),
     )
     records = call.registry.repositories.search(where, limit + 1, call.query_str("page"))
+    more = len(records) > limit
+    records = records[:limit]
+    next_page = records[-1].name if more and records else None
     host = call.host()
-    items = [views.repository(r, host) for r in records[:limit]]
-    return schemas.RepositoryPage(items=items, next_page=items[-1].name if len(records) > limit else None)
+    items = [views.repository(r, host) for r in records if call.can(Permission.PULL, "repository", r.name)]
+    return schemas.RepositoryPage(items=items, next_page=next_page)
 
 
 async def get_repository(call: Call) -> schemas.Repository:
-    return views.repository(call.registry.repositories.get(call.path("repository")), call.host())
+    name = call.path("repository")
+    call.require(Permission.PULL, "repository", name)
+    return views.repository(call.registry.repositories.get(name), call.host())
 
 
 async def update_repository(call: Call) -> schemas.Repository:
     body: schemas.RepositoryUpdate = call.body
+    call.require(Permission.CONFIGURE, "repository", call.path("repository"))
+    if body.is_public is not None:
+        call.require(Permission.IAM_WRITE, "repository", call.path("repository"))
     changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"readme"})
     if body.readme is not None:
         changes["readme_content"] = body.readme.text()
@@ -86,11 +99,15 @@ async def update_repository(call: Call) -> schemas.Repository:
 
 
 async def delete_repository(call: Call) -> None:
-    await call.registry.repositories.delete(call.path("repository"))
+    name = call.path("repository")
+    call.require(Permission.CONFIGURE, "repository", name)
+    await call.registry.repositories.delete(name)
+    await call.registry.iam.forget_repository(name)
 
 
 async def list_versions(call: Call) -> schemas.VersionPage:
     name = call.path("repository")
+    call.require(Permission.PULL, "repository", name)
     limit = call.limit()
     service = call.registry.repositories
     records = service.versions(name, limit + 1, call.query_str("page"))
@@ -112,13 +129,14 @@ OPERATIONS = [
     Operation("GET", BASE, "listRepositories", "List repositories", TAG, list_repositories,
               response=schemas.RepositoryPage, query=(*FILTERS, LIMIT, PAGE), errors=(422,)),
     Operation("POST", BASE, "createRepository", "Create a repository", TAG, create_repository,
-              body=schemas.RepositoryCreate, response=schemas.Repository, status=201, errors=(404, 409, 422)),
+              body=schemas.RepositoryCreate, response=schemas.Repository, status=201, errors=(404, 409, 422),
+              audit="repository.create"),
     Operation("GET", ONE + "/-/versions", "listVersions", "List a repository's versions (tags)", TAG, list_versions,
               response=schemas.VersionPage, query=(LIMIT, PAGE)),
     Operation("GET", ONE, "getRepository", "Get a repository", TAG, get_repository,
               response=schemas.Repository, errors=(404,)),
     Operation("PATCH", ONE, "updateRepository", "Update a repository's settings", TAG, update_repository,
-              body=schemas.RepositoryUpdate, response=schemas.Repository),
+              body=schemas.RepositoryUpdate, response=schemas.Repository, audit="repository.update"),
     Operation("DELETE", ONE, "deleteRepository", "Delete a repository, its tags and manifests", TAG,
-              delete_repository, status=204, errors=(404,)),
+              delete_repository, status=204, errors=(404,), audit="repository.delete"),
 ]  # fmt: skip

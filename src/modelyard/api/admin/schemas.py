@@ -195,3 +195,133 @@ class ErrorItem(BaseModel):
 
 class ErrorBody(BaseModel):
     errors: list[ErrorItem]
+
+
+# -- IAM ------------------------------------------------------------------------------------
+
+
+class BindingModel(_Model):
+    role: str = Field(description="reader, pusher, writer, repoAdmin or admin.")
+    members: list[str] = Field(
+        min_length=1, description="user:EMAIL|NAME, serviceAccount:NAME, group:NAME, allUsers, allAuthenticatedUsers."
+    )
+
+
+class Policy(_Model):
+    """An IAM policy (as GCP's get/setIamPolicy): send back the etag you read to replace it."""
+
+    bindings: list[BindingModel] = Field(default_factory=list, max_length=200)
+    etag: str | None = Field(None, description="The etag last read; required to replace an existing policy.")
+
+
+# -- principals -----------------------------------------------------------------------------
+
+
+class UserCreate(_Model):
+    name: str = Field(min_length=1, max_length=64)
+    email: str = Field(min_length=3, max_length=255)
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class User(_Model):
+    name: str
+    email: str
+    member: str = Field(description="How IAM bindings name this user.")
+    groups: list[str]
+    disabled: bool
+    time_created: datetime
+
+
+class UserList(_Model):
+    items: list[User]
+
+
+class PasswordChange(_Model):
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class ServiceAccountCreate(_Model):
+    name: str = Field(min_length=1, max_length=129, description="e.g. ci-bot@acme")
+    description: str = Field("", max_length=4096)
+
+
+class ServiceAccount(_Model):
+    name: str
+    description: str
+    member: str
+    disabled: bool
+    time_created: datetime
+
+
+class ServiceAccountList(_Model):
+    items: list[ServiceAccount]
+
+
+class ApiKeyCreate(_Model):
+    description: str = Field("", max_length=1024)
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="null: never expires.")
+
+
+class ApiKey(_Model):
+    id: str
+    principal: str
+    description: str
+    time_created: datetime
+    time_expires: datetime | None
+    time_revoked: datetime | None
+    time_last_used: datetime | None
+
+
+class NewApiKey(ApiKey):
+    secret: str = Field(description="The key itself, shown only now: use it as the password of docker login.")
+
+
+class ApiKeyList(_Model):
+    items: list[ApiKey]
+
+
+class GroupCreate(_Model):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class GroupMembers(_Model):
+    members: list[str] = Field(max_length=10_000, description="User names.")
+
+
+class Group(_Model):
+    name: str
+    member: str
+    members: list[str]
+    time_created: datetime
+
+
+class GroupList(_Model):
+    items: list[Group]
+
+
+class Me(_Model):
+    subject: str
+    kind: str
+    name: str
+    email: str | None
+    groups: list[str]
+    auth_enabled: bool
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+class AuditEvent(_Model):
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    client_ip: str
+    detail: dict[str, object] | None
+
+
+class AuditPage(_Model):
+    items: list[AuditEvent]
+    next_page: str | None

@@ -7,14 +7,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from modelyard.api.context import REGISTRY, registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.services.registry import Registry
 
-REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
-
-
-def registry_of(request: web.Request) -> Registry:
-    return request.app[REGISTRY]
+__all__ = ["REGISTRY", "body_chunks", "has_body", "next_link", "query_limit", "registry_of"]
 
 
 async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:

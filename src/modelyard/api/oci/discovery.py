@@ -6,10 +6,12 @@ import json
 
 from aiohttp import web
 
+from modelyard.api.oci.access import claims_of
 from modelyard.api.oci.common import next_link, query_limit, registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
+from modelyard.policy.authorizer import Permission
 
 
 def _json(
@@ -33,12 +35,24 @@ async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
 
 
 async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """The catalog, filtered to what the caller may read: a page may hold fewer than ``n``
+    names, and then carries a ``Link`` to the next (as the spec allows)."""
+    registry = registry_of(request)
     limit = query_limit(request)
-    page = registry_of(request).listing.catalog(limit, request.query.get("last"))
+    page = registry.listing.catalog(limit, request.query.get("last"))
+    items = page.items
+    claims = claims_of(request)
+    if claims is not None:
+        principal = registry.identity.principal_for(claims.subject)
+        items = (
+            []
+            if principal is None
+            else [n for n in items if Permission.PULL in registry.iam.on_repository(principal, n)[0]]
+        )
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link("/v2/_catalog", limit or len(page.items), page.items[-1])
-    return _json({"repositories": page.items}, headers)
+    return _json({"repositories": items}, headers)
 
 
 async def referrers(request: web.Request, route: V2Route) -> web.StreamResponse:

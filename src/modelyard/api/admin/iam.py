@@ -1,0 +1,62 @@
+"""IAM policies: ``/api/v1/iam`` (registry), ``/api/v1/compartments/{c}/iam``,
+``/api/v1/repositories/{r}/-/iam``, read and replaced with an etag."""
+
+from __future__ import annotations
+
+from modelyard.api.admin import schemas
+from modelyard.api.admin.framework import Call, Operation, ResourceKind
+from modelyard.policy.authorizer import Binding, Permission
+from modelyard.services.iam import REGISTRY, PolicyView, compartment_resource, repository_resource
+
+
+def _view(policy: PolicyView) -> schemas.Policy:
+    return schemas.Policy(
+        bindings=[schemas.BindingModel(role=b.role, members=list(b.members)) for b in policy.bindings],
+        etag=policy.etag,
+    )
+
+
+def _target(call: Call) -> tuple[ResourceKind, str | None, str]:
+    if "compartment_id" in call.request.match_info:
+        name = call.path("compartment_id")
+        call.registry.compartments.get(name)
+        return "compartment", name, compartment_resource(name)
+    if "repository" in call.request.match_info:
+        name = call.path("repository")
+        return "repository", name, repository_resource(name)
+    return "registry", None, REGISTRY
+
+
+async def get_policy(call: Call) -> schemas.Policy:
+    kind, name, resource = _target(call)
+    call.require(Permission.IAM_READ, kind, name)
+    if kind == "repository":
+        call.registry.repositories.get(name or "")
+    return _view(call.registry.iam.policy(resource))
+
+
+async def set_policy(call: Call) -> schemas.Policy:
+    kind, name, resource = _target(call)
+    call.require(Permission.IAM_WRITE, kind, name)
+    if kind == "repository":
+        call.registry.repositories.get(name or "")
+    body: schemas.Policy = call.body
+    bindings = [Binding(b.role, tuple(b.members)) for b in body.bindings]
+    return _view(await call.registry.iam.set_policy(resource, bindings, body.etag))
+
+
+def _pair(path: str, what: str, suffix: str) -> list[Operation]:
+    return [
+        Operation("GET", path, f"get{suffix}Policy", f"Get the IAM policy of {what}", "iam", get_policy,
+                  response=schemas.Policy, errors=(404,)),
+        Operation("PUT", path, f"set{suffix}Policy", f"Replace the IAM policy of {what} (send the etag)", "iam",
+                  set_policy, body=schemas.Policy, response=schemas.Policy, errors=(404, 409, 422),
+                  audit="iam.set"),
+    ]  # fmt: skip
+
+
+OPERATIONS = [
+    *_pair("/api/v1/iam", "the registry", "Registry"),
+    *_pair("/api/v1/compartments/{compartment_id}/iam", "a compartment", "Compartment"),
+    *_pair("/api/v1/repositories/{repository:.+}/-/iam", "a repository", "Repository"),
+]
