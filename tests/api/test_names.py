@@ -35,7 +35,8 @@ INVALID_NAMES = [
 VALID_NAMES = ["a", "acme/llm", "a.b/c_d/e__f/g---h", "0/1/2", "a" * 255, "ab/" * 84 + "abc"]
 
 INVALID_TAGS = [".hidden", "-dash", "t" * 129, "with space", "plus+sign", "sl\u00e4sh", "a@b", "a%b"]
-VALID_TAGS = ["_under", "UPPER.case-1_2", "t" * 128, "1", "v1.0.0-rc.1_build"]
+# The last is the referrers tag schema (<alg>-<hex>) that clients fall back to.
+VALID_TAGS = ["_under", "UPPER.case-1_2", "t" * 128, "1", "v1.0.0-rc.1_build", "sha256-" + "a" * 64]
 
 
 def v2_endpoints(name: str) -> list[tuple[str, str]]:
@@ -98,6 +99,31 @@ async def test_wrong_method_is_405_unsupported_with_allow(client: Client) -> Non
         assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed, (method, path)
         assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
         assert await error_code(response) == "UNSUPPORTED", (method, path)
+
+
+async def test_every_response_announces_the_api_version(client: Client) -> None:
+    pushed = await push_image(client, "acme/llm", "v1")
+    location = await start_upload(client, "acme/llm")
+    requests = [
+        ("GET", "/v2/"),
+        ("GET", "/v2/_catalog"),
+        ("GET", "/v2/acme/llm/tags/list"),
+        ("GET", "/v2/acme/llm/manifests/v1"),
+        ("HEAD", f"/v2/acme/llm/manifests/{pushed.digest}"),
+        ("GET", f"/v2/acme/llm/blobs/{sha256(pushed.layers[0])}"),
+        ("GET", f"/v2/acme/llm/referrers/{pushed.digest}"),
+        ("GET", location),
+        ("PATCH", location),
+        ("POST", "/v2/acme/llm/blobs/uploads/"),
+        ("GET", "/v2/acme/llm/manifests/missing"),
+        ("GET", "/v2/NOPE/tags/list"),
+        ("GET", "/v2/acme/llm/nowhere"),
+        ("DELETE", location),
+    ]
+    for method, path in requests:
+        response = await client.request(method, path)
+        assert response.status < 500, (method, path)
+        assert response.headers.get("Docker-Distribution-API-Version") == "registry/2.0", (method, path)
 
 
 async def test_error_bodies_have_the_spec_shape(client: Client) -> None:

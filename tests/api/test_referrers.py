@@ -125,6 +125,18 @@ async def test_referrers_index_has_artifact_types_and_annotations(client: Client
     assert len(payload["manifests"]) == 4
 
 
+async def test_empty_artifact_type_falls_back_to_the_config_media_type(client: Client) -> None:
+    image = await push_image(client, "acme/llm", "v1")
+    body = await push_referrer(client, "acme/llm", subject_of(image.body), artifact_type="", config_type=EVAL_CONFIG)
+    payload, _ = await referrers(client, "acme/llm", image.digest)
+    assert [(e["digest"], e["artifactType"]) for e in payload["manifests"]] == [(sha256(body), EVAL_CONFIG)]
+    # An index with an empty artifactType has none.
+    index = await push_index_referrer(client, "acme/llm", subject_of(image.body), "", {"a": "b"})
+    payload, _ = await referrers(client, "acme/llm", image.digest)
+    entry = next(e for e in payload["manifests"] if e["digest"] == sha256(index))
+    assert "artifactType" not in entry
+
+
 async def test_artifact_type_filter(client: Client) -> None:
     image = await push_image(client, "acme/llm", "v1")
     subject = subject_of(image.body)
