@@ -1,8 +1,11 @@
 """A real, throwaway PostgreSQL server for the test suite, started by the tests themselves.
 
-Use it from any test directory by re-exporting the fixtures in that directory's ``conftest.py``::
+Use it by re-exporting both fixtures in a ``conftest.py`` (``tests/contract/conftest.py`` does)::
 
     from tests.pg import postgres_server, postgres_url  # noqa: F401
+
+Once a second test directory needs it, move that line to ``tests/conftest.py``: each conftest
+that imports ``postgres_server`` registers its own session fixture, i.e. starts its own server.
 
 ``postgres_server`` (session scope) runs ``initdb`` into a temporary directory and starts
 ``postgres`` on ``127.0.0.1`` with a free port, its unix socket in the same directory, then stops
@@ -245,10 +248,13 @@ def start_server() -> PostgresServer:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole session (fails, never skips, when it cannot start)."""
+    problem: str | None = None
     try:
         server = start_server()
     except PostgresUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:  # outside the ``except``: one clear message, no chained traceback
+        pytest.fail(problem, pytrace=False)
     try:
         yield server
     finally:
