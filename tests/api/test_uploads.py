@@ -271,6 +271,39 @@ async def test_content_range_length_mismatch_is_size_invalid_and_offset_unchange
     await assert_blob(client, "acme/llm", sha256(data), data)
 
 
+async def test_body_longer_than_content_range_is_size_invalid(client: Client) -> None:
+    data = data_of(40, seed=16)
+    location = await start_upload(client, "acme/llm")
+    response = await client.patch(location, data=data, headers={"Content-Range": "0-19"})
+    assert response.status == 400
+    assert await error_code(response) == "SIZE_INVALID"
+    assert await upload_range(client, location) == "0-0"
+    assert (await patch_chunk(client, location, data, 0)).status == 202
+    assert (await client.put(location, params={"digest": sha256(data)})).status == 201
+    await assert_blob(client, "acme/llm", sha256(data), data)
+
+
+async def test_stalled_chunk_is_discarded_and_the_upload_resumes(make_client: ClientFactory) -> None:
+    client = await make_client(upload_idle_timeout=0.3)
+    data = data_of(300, seed=17)
+    location = await start_upload(client, "acme/llm")
+    assert (await patch_chunk(client, location, data[:100], 0)).status == 202
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield data[100:150]
+        await asyncio.sleep(1.5)
+        yield data[150:200]
+
+    response = await client.patch(location, data=stalls())
+    assert response.status == 408
+    assert await error_code(response) == "BLOB_UPLOAD_INVALID"
+    # The 50 bytes that did arrive were cut away: the session is where the client last heard.
+    assert await upload_range(client, location) == "0-99"
+    assert (await patch_chunk(client, location, data[100:], 100)).status == 202
+    assert (await client.put(location, params={"digest": sha256(data)})).status == 201
+    await assert_blob(client, "acme/llm", sha256(data), data)
+
+
 async def test_multi_batch_upload_is_byte_exact(client: Client) -> None:
     """Bodies larger than the service's ~1 MiB write batches, streamed and chunked."""
     data = data_of(3 * MiB + 4321, seed=10)
