@@ -110,6 +110,7 @@ class Server:
     label: str  # e.g. "modelyard[w2]"
     root: Path
     workers: int = 1
+    src: Path | None = None  # modelyard source tree to run (None: whatever the venv imports)
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     pids: list[int] = field(default_factory=list)
@@ -139,9 +140,18 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data),
                 "--workers", str(self.workers), "--no-access-log",
             ]  # fmt: skip
+        env = dict(os.environ)
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src)  # ahead of the venv's editable-install .pth entry
         logfile = open(self.root / "server.log", "wb")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.root,
+            env=env,
         )
         logfile.close()
         self._wait_ready()
@@ -168,7 +178,7 @@ class Server:
 
     def log_tail(self) -> str:
         try:
-            return (self.root / "server.log").read_text(errors="replace")[-2000:]
+            return (self.root / "server.log").read_text(errors="replace")[-4000:]
         except OSError:
             return ""
 

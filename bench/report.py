@@ -112,6 +112,7 @@ def format_report(
         f"{meta['repeats']} run(s), alternating A B A B (A = Distribution, B = modelyard)",
         f"modelyard: --workers {meta['blob_workers']} for single-stream workloads, --workers {meta['workers']} "
         "for concurrent ones (marked *), --no-access-log, fsync on; Distribution: stock filesystem driver (no fsync)",
+        f"modelyard source: {meta['modelyard_source']}",
         f"sizes: blob {meta['sizes']['blob']}, chunk {meta['sizes']['chunk']}, model weights "
         f"{meta['sizes']['model']}, parallel {meta['sizes']['parallel']}, big {meta['sizes']['big']}; "
         f"wrk -t{meta['wrk']['threads']} -c{meta['wrk']['connections']} -d{meta['wrk']['seconds']:g}s",

@@ -68,6 +68,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--disk-size", help="size of the dd+fsync limit measurement [1GiB; smoke 8MiB]")
     parser.add_argument("--openssl-seconds", type=int)
     parser.add_argument("--hashlib-seconds", type=float)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--rev", help="benchmark modelyard's src/ as committed at this git revision (git archive)")
+    source.add_argument("--src", type=Path, help="benchmark the modelyard package under this directory")
     parser.add_argument("--no-limits", action="store_true", help="skip the physical-limit measurements")
     parser.add_argument("--work-dir", type=Path, help="inputs cache and server storage [$TMPDIR/modelyard-bench]")
     parser.add_argument("--no-bootstrap", action="store_true", help="don't run scripts/bootstrap --bench first")
@@ -155,10 +158,35 @@ def git_state() -> dict[str, str]:
     return {"commit": head, "src_dirty": "yes" if dirty else "no"}
 
 
+def modelyard_source(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """Where the modelyard under test comes from, and how to say so in the results."""
+    if args.src is not None:
+        src = args.src.resolve()
+        if not (src / "modelyard" / "__init__.py").exists():
+            raise SystemExit(f"bench: {src} has no modelyard package")
+        return src, f"--src {src}"
+    if args.rev is None:
+        state = git_state()
+        return None, f"working tree at {state['commit']} (src dirty: {state['src_dirty']})"
+    commit = run(["git", "-C", str(REPO), "rev-parse", "--verify", f"{args.rev}^{{commit}}"]).stdout.strip()
+    target = args.work_dir / f"src-{commit[:12]}"
+    if not (target / "src" / "modelyard" / "__init__.py").exists():
+        log(f"snapshot of src/ at {commit[:12]} -> {target}")
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", commit, "src"], capture_output=True, check=True, timeout=120
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=120)
+    return target / "src", f"git {commit[:12]} ({args.rev})"
+
+
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     versions = check_tools()
     ctx = prepare(args)
+    src, src_label = modelyard_source(args)
+    log(f"modelyard under test: {src_label}")
     servers_root = ctx.work / f"servers-{os.getpid()}"
     samples: dict[str, dict[str, list[dict[str, float]]]] = {}
     limit_samples: dict[str, list[float]] = {}
@@ -171,7 +199,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         servers: dict[str, Server] = {"distribution": Server("distribution", "distribution", servers_root / "dist")}
         for count in sorted({args.blob_workers if not w.concurrent else args.workers for w in args.selected}):
             servers[f"modelyard-w{count}"] = Server(
-                "modelyard", f"modelyard[w{count}]", servers_root / f"my-w{count}", workers=count
+                "modelyard", f"modelyard[w{count}]", servers_root / f"my-w{count}", workers=count, src=src
             )
         try:
             for server in servers.values():
@@ -196,10 +224,14 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                     "server": server.label, "repeat": repeat, "workers": server.workers,
                     "cpu_s_total": server.cpu_seconds() - cpu_start[label], "peak_rss_mib_max": peaks[label],
                 })  # fmt: skip
-        finally:
+        except BaseException:
             for server in servers.values():
                 server.stop()
-            shutil.rmtree(servers_root, ignore_errors=True)
+            log(f"server logs kept in {servers_root}")
+            raise
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(servers_root, ignore_errors=True)
     limits = {key: median(values) for key, values in limit_samples.items()}
     summary = summarize(args.selected, samples)
     goals = targets(summary, limits)
@@ -216,6 +248,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                     "loadavg_end": os.getloadavg()},
         "git": git_state(),
+        "modelyard_source": src_label,
         "sizes": {
             "blob": format_size(args.blob_size), "chunk": format_size(args.chunk),
             "model": format_size(args.model_size), "big": format_size(args.big_size),
