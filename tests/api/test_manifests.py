@@ -3,6 +3,7 @@ four manifest kinds (OCI manifest and index, Docker schema-2 manifest and manife
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Any
@@ -434,6 +435,28 @@ async def test_moving_a_tag_keeps_history_and_the_old_manifest(client: Client) -
     assert [record.digest for record in history] == [second.digest, first.digest]
     assert history[0].end is None
     assert history[1].end is not None
+
+
+async def test_concurrent_pushes_moving_one_tag(client: Client) -> None:
+    await push_blob(client, "acme/llm", b"{}")
+    bodies = []
+    for i in range(8):
+        layer = f"layer {i}".encode()
+        await push_blob(client, "acme/llm", layer)
+        bodies.append(image_manifest(b"{}", [layer]))
+    responses = await asyncio.gather(
+        *[put_manifest(client, "acme/llm", "prod", body, OCI_MANIFEST) for body in bodies + bodies]
+    )
+    assert [r.status for r in responses] == [201] * 16
+    current = (await client.get("/v2/acme/llm/manifests/prod")).headers["Docker-Content-Digest"]
+    assert current in {sha256(body) for body in bodies}
+    metadata = open_metadata(client.app[REGISTRY].settings, migrate=False)
+    try:
+        history = metadata.tags.history("acme/llm", "prod")
+    finally:
+        metadata.close()
+    assert [record.digest for record in history if record.end is None] == [current]
+    assert (await (await client.get("/v2/acme/llm/tags/list")).json())["tags"] == ["prod"]
 
 
 # -- content negotiation and caching ----------------------------------------------------------------------

@@ -330,6 +330,22 @@ async def test_monolithic_multi_batch_upload_is_byte_exact(client: Client) -> No
     await assert_blob(client, "acme/big", digest, data)
 
 
+async def test_concurrent_uploads_of_the_same_blob(client: Client) -> None:
+    data = data_of(200_000, seed=18)
+
+    async def post_then_put() -> int:
+        location = await start_upload(client, "acme/llm")
+        return (await client.put(location, params={"digest": sha256(data)}, data=data)).status
+
+    async def single_post() -> int:
+        response = await client.post("/v2/acme/llm/blobs/uploads/", params={"digest": sha256(data)}, data=data)
+        return response.status
+
+    statuses = await asyncio.gather(*[post_then_put() for _ in range(6)], *[single_post() for _ in range(6)])
+    assert statuses == [201] * 12
+    await assert_blob(client, "acme/llm", sha256(data), data)
+
+
 # -- commit ------------------------------------------------------------------------------------
 
 
