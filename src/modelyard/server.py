@@ -118,6 +118,10 @@ def run(settings: Settings) -> None:
         open_metadata(settings).close()
     except OSError as exc:
         raise ServeError(f"invalid setting 'data_dir': cannot use {settings.data_dir}: {exc.strerror or exc}") from None
+    if settings.auth_enabled:
+        asyncio.run(_bootstrap_admin(settings))
+    else:
+        log.warning("authentication is disabled: anyone who can reach this port can push, pull and delete")
     scheme = "https" if settings.tls_cert else "http"
     log.info(
         "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",

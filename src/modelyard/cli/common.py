@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelyard.client import AdminClient, ApiError, RegistryUnreachableError
+from modelyard.client.auth import default_auth
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -40,7 +41,7 @@ err = Console(stderr=True)
 @contextmanager
 def admin_client(url: str) -> Iterator[AdminClient]:
     """A client whose failures end the command with the documented exit code and one message."""
-    client = AdminClient(url)
+    client = AdminClient(url, auth=default_auth(url))
     try:
         yield client
     except ApiError as exc:

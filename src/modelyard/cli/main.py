@@ -9,6 +9,7 @@ import pydantic
 import typer
 
 from modelyard import __version__
+from modelyard.cli import identity
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.repos import repo_app
 from modelyard.config import format_validation_error, load_settings
@@ -24,6 +25,14 @@ app = typer.Typer(
 app.add_typer(compartment_app, name="compartment")
 app.add_typer(repo_app, name="repo")
 app.add_typer(config_app, name="config")
+app.add_typer(identity.user_app, name="user")
+app.add_typer(identity.sa_app, name="sa")
+app.add_typer(identity.group_app, name="group")
+app.add_typer(identity.iam_app, name="iam")
+app.command("login")(identity.login)
+app.command("logout")(identity.logout)
+app.command("whoami")(identity.whoami)
+app.command("audit")(identity.audit)
 
 
 def _version(value: bool) -> None:
@@ -54,6 +63,10 @@ def serve(
     tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log", help="Log each request.")] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option("--auth/--no-auth", help="Require credentials (default on; off only on a trusted network)."),
+    ] = None,
 ) -> None:
     """Start the registry (SQLite + local files under the data directory by default)."""
     from modelyard.server import ServeError, run
@@ -69,6 +82,7 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             access_log=access_log,
+            auth_enabled=auth,
         )
     except pydantic.ValidationError as exc:
         typer.echo(f"modelyard: {format_validation_error(exc)}", err=True)

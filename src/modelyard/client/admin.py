@@ -45,9 +45,12 @@ class AdminClient:
         timeout: float = 30.0,
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, headers=headers, transport=transport, auth=auth
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -180,3 +183,84 @@ class AdminClient:
             if result.next_page is None:
                 return
             page = result.next_page
+
+    # -- identity, IAM and audit -----------------------------------------------------------
+
+    def me(self) -> schemas.Me:
+        return self._get(schemas.Me, "/api/v1/me")
+
+    def list_users(self) -> list[schemas.User]:
+        return self._get(schemas.UserList, "/api/v1/users").items
+
+    def create_user(self, spec: schemas.UserCreate) -> schemas.User:
+        return schemas.User.model_validate(self._request("POST", "/api/v1/users", json=spec.model_dump()))
+
+    def delete_user(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/users/{quote(name)}")
+
+    def set_password(self, name: str, password: str) -> None:
+        self._request("PUT", f"/api/v1/users/{quote(name)}/password", json={"password": password})
+
+    def list_service_accounts(self) -> list[schemas.ServiceAccount]:
+        return self._get(schemas.ServiceAccountList, "/api/v1/service-accounts").items
+
+    def create_service_account(self, spec: schemas.ServiceAccountCreate) -> schemas.ServiceAccount:
+        data = self._request("POST", "/api/v1/service-accounts", json=spec.model_dump())
+        return schemas.ServiceAccount.model_validate(data)
+
+    def delete_service_account(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/service-accounts/{quote(name)}")
+
+    @staticmethod
+    def _keys_path(principal: str) -> str:
+        kind, _, name = principal.partition(":")
+        base = "/api/v1/users/" if kind == "user" else "/api/v1/service-accounts/"
+        return base + quote(name) + "/keys"
+
+    def list_api_keys(self, principal: str) -> list[schemas.ApiKey]:
+        """``principal`` is ``user:NAME`` or ``serviceAccount:NAME``."""
+        return self._get(schemas.ApiKeyList, self._keys_path(principal)).items
+
+    def create_api_key(self, principal: str, spec: schemas.ApiKeyCreate) -> schemas.NewApiKey:
+        return schemas.NewApiKey.model_validate(
+            self._request("POST", self._keys_path(principal), json=spec.model_dump())
+        )
+
+    def revoke_api_key(self, principal: str, key_id: str) -> None:
+        self._request("DELETE", f"{self._keys_path(principal)}/{quote(key_id)}")
+
+    def list_groups(self) -> list[schemas.Group]:
+        return self._get(schemas.GroupList, "/api/v1/groups").items
+
+    def create_group(self, name: str) -> schemas.Group:
+        return schemas.Group.model_validate(self._request("POST", "/api/v1/groups", json={"name": name}))
+
+    def set_group_members(self, name: str, members: list[str]) -> schemas.Group:
+        data = self._request("PUT", f"/api/v1/groups/{quote(name)}/members", json={"members": members})
+        return schemas.Group.model_validate(data)
+
+    def delete_group(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/groups/{quote(name)}")
+
+    @staticmethod
+    def policy_path(*, compartment: str | None = None, repository: str | None = None) -> str:
+        if compartment is not None:
+            return f"/api/v1/compartments/{quote(compartment)}/iam"
+        if repository is not None:
+            return _repo_path(repository) + "/-/iam"
+        return "/api/v1/iam"
+
+    def get_policy(self, *, compartment: str | None = None, repository: str | None = None) -> schemas.Policy:
+        return self._get(schemas.Policy, self.policy_path(compartment=compartment, repository=repository))
+
+    def set_policy(
+        self, policy: schemas.Policy, *, compartment: str | None = None, repository: str | None = None
+    ) -> schemas.Policy:
+        path = self.policy_path(compartment=compartment, repository=repository)
+        return schemas.Policy.model_validate(self._request("PUT", path, json=policy.model_dump()))
+
+    def audit(
+        self, *, actor: str | None = None, action: str | None = None, limit: int | None = None, page: str | None = None
+    ) -> schemas.AuditPage:
+        params = self._params(actor=actor, action=action, limit=limit, page=page)
+        return self._get(schemas.AuditPage, "/api/v1/audit", params)
