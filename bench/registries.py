@@ -138,7 +138,7 @@ class Server:
             argv = [
                 sys.executable, "-m", "modelyard", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data),
-                "--workers", str(self.workers), "--no-access-log",
+                "--workers", str(self.workers), "--no-access-log", "--no-auth",
             ]  # fmt: skip
         env = dict(os.environ)
         if self.src is not None:

@@ -17,7 +17,7 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", fsync=False, access_log=False)
+    return Settings(data_dir=tmp_path / "data", fsync=False, access_log=False, auth_enabled=False)
 
 
 @pytest.fixture
@@ -28,7 +28,13 @@ async def make_client(aiohttp_client: Any, tmp_path: Path) -> ClientFactory:
     async def build(**overrides: Any) -> TestClient[Any, Any]:
         nonlocal counter
         counter += 1
-        values: dict[str, Any] = {"data_dir": tmp_path / f"data{counter}", "fsync": False, "access_log": False}
+        # Suites about the registry itself run without auth; the auth suites ask for it explicitly.
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / f"data{counter}",
+            "fsync": False,
+            "access_log": False,
+            "auth_enabled": False,
+        }
         values.update(overrides)
         client: TestClient[Any, Any] = await aiohttp_client(create_app(Settings(**values)))
         return client

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     fsync: bool = Field(True, description="fsync blobs and metadata before acknowledging them.")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs and manifests on /v2.")
     auth_enabled: bool = Field(
-        False, description="Require tokens on /v2 and credentials on /api/v1 (turn off only on a trusted network)."
+        True, description="Require tokens on /v2 and credentials on /api/v1 (turn off only on a trusted network)."
     )
     admin_password: pydantic.SecretStr | None = Field(
         None, description="Password of the first administrator 'admin'; generated and printed once if unset."
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         for path in (self.tls_cert, self.tls_key):
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file {path} does not exist")
-        if self.database_url is not None and not self.database_url.startswith(("sqlite", "postgresql")):
+        if self.database_url is not None and not self.database_url.startswith(("sqlite", "postgres")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
         return self
 

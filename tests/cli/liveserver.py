@@ -75,7 +75,7 @@ class LiveServer:
 
 @contextmanager
 def live_server(**settings: Any) -> Iterator[LiveServer]:
-    server = LiveServer(Settings(**{"fsync": False, "access_log": False, **settings})).start()
+    server = LiveServer(Settings(**{"fsync": False, "access_log": False, "auth_enabled": False, **settings})).start()
     try:
         yield server
     finally:

@@ -44,6 +44,8 @@ def serve_command(port: int | str, data_dir: Path, *extra: str) -> list[str]:
         str(port),
         "--data-dir",
         str(data_dir),
+        # Auth is on by default; suites that test it pass --auth.
+        *(() if "--auth" in extra else ("--no-auth",)),
         *extra,
     ]
 

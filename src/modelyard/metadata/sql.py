@@ -111,6 +111,8 @@ def _aware(value: datetime) -> datetime:
 
 
 def create_metadata_engine(url: str) -> Engine:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.split("://", 1)[1]
     """An engine for ``url`` with the connection settings each backend needs."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -132,6 +134,9 @@ def create_metadata_engine(url: str) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
+        if url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the driver we ship; a bare URL would pick psycopg2 on SQLAlchemy 2.0.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}: use sqlite or postgresql")
 
