@@ -96,21 +96,32 @@ def worker_pids(server: ServerProcess) -> list[int]:
     return pids
 
 
-def bytes_read(pid: int) -> int:
-    """``rchar`` from ``/proc/<pid>/io``: every byte the process read, sockets included."""
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN state on 127.0.0.1:``port`` (one per worker with ``SO_REUSEPORT``)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
+def bytes_written(pid: int) -> int:
+    """``wchar`` from ``/proc/<pid>/io``: every byte the process wrote (upload files, database, sockets)."""
     for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-        if line.startswith("rchar:"):
+        if line.startswith("wchar:"):
             return int(line.split()[1])
-    raise AssertionError(f"no rchar in /proc/{pid}/io")
+    raise AssertionError(f"no wchar in /proc/{pid}/io")
 
 
 def test_chunked_upload_continues_across_worker_processes(server_factory: ServerFactory) -> None:
     server = server_factory("--workers", "2", "--no-access-log")
-    deadline = time.monotonic() + 10
-    while len(workers := worker_pids(server)) < 2 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+    while listening_sockets(server.port) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert listening_sockets(server.port) == 2, "both workers should listen on the port (SO_REUSEPORT)"
+    workers = worker_pids(server)
     assert len(workers) == 2, f"expected 2 workers, found {workers}"
-    before = {pid: bytes_read(pid) for pid in workers}
+    for _ in range(20):  # warm both workers up (lazy imports) before measuring what they write
+        assert request(server, "GET", "/v2/acme/sharded/tags/list")[0] == 404
+    before = {pid: bytes_written(pid) for pid in workers}
 
     chunk_size, chunks = 256 * 1024, 48
     blob = os.urandom(chunk_size * chunks + 1000)
@@ -137,6 +148,12 @@ def test_chunked_upload_continues_across_worker_processes(server_factory: Server
             status, _, headers = request(server, "GET", location)
             assert (status, headers["Range"]) == (204, f"0-{offset - 1}")
 
+    # Both workers took part: each wrote a good share of the chunks to the upload file (a worker
+    # that only answered status requests writes nothing; measured before the download, whose
+    # sendfile would count as written too).
+    share = {pid: bytes_written(pid) - before[pid] for pid in workers}
+    assert all(written >= 4 * chunk_size for written in share.values()), share
+
     last = blob[offset:]
     status, body, headers = request(
         server, "PUT", f"{location}?digest={digest}", last, {"Content-Range": f"{offset}-{len(blob) - 1}"}
@@ -147,10 +164,6 @@ def test_chunked_upload_continues_across_worker_processes(server_factory: Server
     status, body, _ = request(server, "GET", f"/v2/acme/sharded/blobs/{digest}")
     assert status == 200
     assert body == blob
-
-    # Both workers took part: each read a good share of the PATCH bodies off its sockets.
-    share = {pid: bytes_read(pid) - before[pid] for pid in workers}
-    assert all(read >= 4 * chunk_size for read in share.values()), share
 
 
 def run_serve(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:

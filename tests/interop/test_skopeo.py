@@ -161,8 +161,7 @@ def test_copy_between_repositories_mounts_blobs(
         match = re.search(r'"POST (/v2/team/llm-mirror/blobs/uploads/\?\S+) HTTP/1\.1" (\d{3})', line)
         if match:
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(match.group(1)).query)
-            if "mount" in query:
-                assert query.get("from") == ["acme/llm"], line
+            if "mount" in query and query.get("from") == ["acme/llm"]:
                 mounted[query["mount"][0]] = int(match.group(2))
     layer_digests = {sha256(layer) for layer in image.layers}
     assert layer_digests <= set(mounted), f"layers not mounted: {layer_digests - set(mounted)}\n{server.log()}"
