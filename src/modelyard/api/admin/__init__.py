@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from aiohttp import web
@@ -21,16 +22,21 @@ OPERATIONS: list[Operation] = [
 ]
 
 
+@functools.cache
+def openapi_document() -> bytes:
+    """Built on first use (generating the schemas takes a noticeable part of a second) and kept:
+    the operation table is fixed at import time."""
+    return json.dumps(build_openapi(OPERATIONS)).encode()
+
+
 def add_routes(app: web.Application) -> None:
     add_operations(app, OPERATIONS)
-    document = json.dumps(build_openapi(OPERATIONS)).encode()
-    page = docs_page(OPERATIONS)
 
     async def openapi(_request: web.Request) -> web.StreamResponse:
-        return web.Response(body=document, content_type="application/json")
+        return web.Response(body=openapi_document(), content_type="application/json")
 
     async def docs(_request: web.Request) -> web.StreamResponse:
-        return web.Response(text=page, content_type="text/html")
+        return web.Response(text=docs_page(OPERATIONS), content_type="text/html")
 
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_get("/api/v1/docs", docs)
