@@ -82,7 +82,7 @@ async def test_unknown_endpoints_are_404_with_json_error_body(client: Client) ->
 
 async def test_wrong_method_is_405_unsupported_with_allow(client: Client) -> None:
     cases = {
-        ("POST", "/v2/"): {"GET"},
+        ("POST", "/v2/"): {"GET", "HEAD"},
         ("DELETE", "/v2/_catalog"): {"GET"},
         ("PUT", "/v2/acme/llm/tags/list"): {"GET"},
         ("POST", "/v2/acme/llm/referrers/" + DIGEST): {"GET"},

@@ -25,3 +25,9 @@ async def test_push_then_pull_by_tag_and_digest(client: TestClient[Any, Any]) ->
     assert by_tag.headers["Content-Type"] == OCI_MANIFEST
     by_digest = await client.get(f"/v2/acme/llm/manifests/{pushed.digest}")
     assert await by_digest.read() == pushed.body
+
+
+async def test_base_endpoint_answers_head(client: TestClient[Any, Any]) -> None:
+    response = await client.head("/v2/")
+    assert response.status == 200
+    assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"

@@ -141,7 +141,8 @@ class UploadService:
         """Close the session (``PUT ?digest=``), with an optional last chunk; return the size.
 
         The blob becomes visible only once its digest matched and it was moved into place.
-        On a digest mismatch the session stays open, untouched, so nothing is lost.
+        On a digest mismatch the session stays open with every byte received (a final chunk sent
+        with the failing ``PUT`` included), so nothing is lost and the client may resume or cancel.
         """
         record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)

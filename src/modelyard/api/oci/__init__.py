@@ -20,7 +20,7 @@ from modelyard.domain.errors import ErrorCode, RegistryError
 V2Handler = Callable[[web.Request, V2Route], Awaitable[web.StreamResponse]]
 
 ROUTES: dict[Endpoint, dict[str, V2Handler]] = {
-    Endpoint.BASE: {"GET": discovery.base},
+    Endpoint.BASE: {"GET": discovery.base, "HEAD": discovery.base},
     Endpoint.CATALOG: {"GET": discovery.catalog},
     Endpoint.TAGS: {"GET": discovery.tags_list},
     Endpoint.REFERRERS: {"GET": discovery.referrers},
