@@ -48,6 +48,15 @@ async def _probe_address(settings: Settings) -> None:
     await server.wait_closed()
 
 
+def _announce(settings: Settings) -> None:
+    """Say where the registry listens, once the address is known to be ours."""
+    scheme = "https" if settings.tls_cert else "http"
+    log.info(
+        "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",
+        scheme, settings.host, settings.port, settings.data_dir.resolve(), settings.workers,
+    )  # fmt: skip
+
+
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if settings.tls_cert is None or settings.tls_key is None:
         return None
@@ -73,6 +82,8 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
     except OSError as exc:
         await runner.cleanup()
         raise _listen_error(settings, exc) from None
+    if not reuse_port:
+        _announce(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -122,19 +133,11 @@ def run(settings: Settings) -> None:
         asyncio.run(_bootstrap_admin(settings))
     else:
         log.warning("authentication is disabled: anyone who can reach this port can push, pull and delete")
-    scheme = "https" if settings.tls_cert else "http"
-    log.info(
-        "modelyard listening on %s://%s:%d (data in %s, %d worker(s))",
-        scheme,
-        settings.host,
-        settings.port,
-        settings.data_dir.resolve(),
-        settings.workers,
-    )
     if settings.workers == 1:
         asyncio.run(_serve(settings, reuse_port=False))
         return
     asyncio.run(_probe_address(settings))
+    _announce(settings)
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(settings,), daemon=True) for _ in range(settings.workers)]
     for process in workers:
