@@ -44,9 +44,14 @@ def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataSto
     return SqlMetadataStore(engine)
 
 
+def open_blob_store(settings: Settings) -> FilesystemBlobStore:
+    """The blob store the settings name (one backend today; the setting is validated at start)."""
+    return FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
+
+
 def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     metadata = open_metadata(settings, migrate=migrate)
-    store = FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
+    store = open_blob_store(settings)
     runner = BlockingRunner()
     compartments = CompartmentService(metadata, runner)
     repositories = RepositoryService(metadata, compartments, runner)

@@ -9,6 +9,7 @@ import pydantic
 import typer
 
 from modelyard import __version__
+from modelyard.cli import gc as gc_command
 from modelyard.cli import identity
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.repos import repo_app
@@ -33,6 +34,7 @@ app.command("login")(identity.login)
 app.command("logout")(identity.logout)
 app.command("whoami")(identity.whoami)
 app.command("audit")(identity.audit)
+app.command("gc")(gc_command.gc)
 
 
 def _version(value: bool) -> None:

@@ -110,6 +110,14 @@ class ImmutableTagError(Exception):
         self.current_digest = current_digest
 
 
+class MissingBlobsError(Exception):
+    """A manifest's blobs are not (or no longer) linked into its repository."""
+
+    def __init__(self, digests: list[str]) -> None:
+        super().__init__(", ".join(digests))
+        self.digests = digests
+
+
 class AlreadyExistsError(Exception):
     """A create named something that exists."""
 
@@ -283,7 +291,26 @@ class RepositoryAdmin(Protocol):
     def versions(self, name: str, limit: int | None, last: str | None) -> list[VersionRecord]: ...
 
 
+class Garbage(Protocol):
+    """What garbage collection needs (see ``sql_gc.py`` for the race it closes)."""
+
+    def unreferenced_blobs(self, cutoff: datetime, limit: int) -> list[tuple[str, int]]: ...
+
+    def delete_unreferenced(self, digests: list[str], cutoff: datetime) -> list[str]: ...
+
+    def stale_uploads(self, cutoff: datetime) -> list[str]: ...
+
+    def delete_uploads(self, upload_ids: list[str]) -> None: ...
+
+    def known_blobs(self, digests: list[str]) -> set[str]: ...
+
+    def known_uploads(self, upload_ids: list[str]) -> set[str]: ...
+
+
 class MetadataStore(Protocol):
+    @property
+    def garbage(self) -> Garbage: ...
+
     @property
     def principals(self) -> Principals: ...
 

@@ -38,6 +38,7 @@ from modelyard.metadata import tables as t
 from modelyard.metadata.base import (
     ImmutableTagError,
     ManifestRecord,
+    MissingBlobsError,
     NewManifest,
     RepositoryRecord,
     TagRecord,
@@ -164,7 +165,8 @@ class _Base:
     def _link_blob(self, conn: Connection, repository: str, digest: str, size: int) -> None:
         now = utcnow()
         repo_id = self._ensure_repo(conn, repository)
-        self._insert_ignore(conn, t.blobs, {"digest": digest, "size": size, "created_at": now})
+        self._insert_ignore(conn, t.blobs, {"digest": digest, "size": size, "created_at": now, "last_linked_at": now})
+        conn.execute(update(t.blobs).where(t.blobs.c.digest == digest).values(last_linked_at=now))
         self._insert_ignore(conn, t.repository_blobs, {"repository_id": repo_id, "digest": digest, "created_at": now})
 
     def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> None:
@@ -377,6 +379,11 @@ class SqlManifests(_Base):
         def work(conn: Connection) -> None:
             now = utcnow()
             repo_id = self._ensure_repo(conn, repository)
+            # Checked again inside the transaction: garbage collection may have removed an
+            # unreferenced blob since the service's check.
+            gone = _unlinked(conn, repo_id, manifest.blob_refs)
+            if gone:
+                raise MissingBlobsError(gone)
             exists = conn.execute(
                 select(t.manifests.c.id).where(
                     t.manifests.c.repository_id == repo_id, t.manifests.c.digest == manifest.digest
@@ -454,6 +461,16 @@ class SqlManifests(_Base):
             query = query.where(t.manifests.c.artifact_type == artifact_type)
         with self._read() as conn:
             return [_manifest_record(row) for row in conn.execute(query)]
+
+
+def _unlinked(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[str]:
+    if not digests:
+        return []
+    rb = t.repository_blobs.c
+    present = set(
+        conn.execute(select(rb.digest).where(rb.repository_id == repo_id, rb.digest.in_(list(digests)))).scalars()
+    )
+    return [d for d in digests if d not in present]
 
 
 def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> None:
@@ -577,6 +594,9 @@ class SqlMetadataStore:
         self.login_throttle = ident.SqlLoginThrottle(self)
         self.audit = ident.SqlAuditLog(self)
         self.secrets = ident.SqlSecrets(self)
+        from modelyard.metadata.sql_gc import SqlGarbage
+
+        self.garbage = SqlGarbage(self)
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one transaction, retrying when it lost a race with another writer."""

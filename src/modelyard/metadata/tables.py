@@ -90,6 +90,9 @@ blobs = Table(
     Column("digest", String(200), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Bumped whenever an upload or mount links the blob again: garbage collection spares
+    # blobs linked within its grace window, which a manifest push may be about to reference.
+    Column("last_linked_at", DateTime(timezone=True)),
 )
 
 repository_blobs = Table(

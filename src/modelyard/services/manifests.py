@@ -9,7 +9,7 @@ from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.reference import validate_tag
-from modelyard.metadata.base import ImmutableTagError, ManifestRecord, MetadataStore, NewManifest
+from modelyard.metadata.base import ImmutableTagError, ManifestRecord, MetadataStore, MissingBlobsError, NewManifest
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
@@ -26,6 +26,16 @@ def _unknown(repository: str, reference: str) -> RegistryError:
         ErrorCode.MANIFEST_UNKNOWN,
         f"manifest {reference} is not in repository {repository}",
         detail={"name": repository, "reference": reference},
+    )
+
+
+def missing_references(repository: str, blobs: list[str], manifests: list[str]) -> RegistryError:
+    names = blobs + manifests
+    return RegistryError(
+        ErrorCode.MANIFEST_BLOB_UNKNOWN,
+        f"the manifest refers to {len(names)} blob(s) or manifest(s) not in repository "
+        f"{repository}: push them first ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
+        detail={"blobs": blobs, "manifests": manifests},
     )
 
 
@@ -148,6 +158,8 @@ class ManifestService:
             await self._run(
                 self._meta.manifests.put, repository, record, tag, tag_immutable=immutable or not may_move_tags
             )
+        except MissingBlobsError as exc:
+            raise missing_references(repository, exc.digests, []) from None
         except ImmutableTagError as exc:
             if immutable:
                 raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
@@ -171,13 +183,7 @@ class ManifestService:
         missing_blobs = self._meta.blobs.missing(repository, parsed.required_blobs())
         missing_manifests = self._meta.manifests.missing(repository, parsed.required_manifests())
         if missing_blobs or missing_manifests:
-            names = missing_blobs + missing_manifests
-            raise RegistryError(
-                ErrorCode.MANIFEST_BLOB_UNKNOWN,
-                f"the manifest refers to {len(names)} blob(s) or manifest(s) not in repository "
-                f"{repository}: push them first ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
-                detail={"blobs": missing_blobs, "manifests": missing_manifests},
-            )
+            raise missing_references(repository, missing_blobs, missing_manifests)
 
     async def delete(self, repository: str, reference: str) -> None:
         """Delete a tag (only the tag) or a manifest by digest (and every tag on it).

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from modelyard.domain.digest import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """A blob or upload found by a scan: its key, size and last modification (epoch seconds)."""
+
+    key: str
+    size: int
+    modified: float
 
 
 class UploadBusyError(Exception):
@@ -67,3 +77,9 @@ class BlobStore(Protocol):
 
     def abort_upload(self, upload_id: str) -> None:
         """Remove an upload's scratch bytes; a missing upload is not an error."""
+
+    def scan_blobs(self) -> Iterator[StoredItem]:
+        """Every stored blob (for garbage collection to find bytes the metadata has forgotten)."""
+
+    def scan_uploads(self) -> Iterator[StoredItem]:
+        """Every upload's scratch object."""

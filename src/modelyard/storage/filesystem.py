@@ -8,6 +8,7 @@ from :meth:`FilesystemBlobStore.local_path`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from modelyard.domain.digest import Digest
 from modelyard.storage import paths
-from modelyard.storage.base import UploadBusyError, UploadMissingError
+from modelyard.storage.base import StoredItem, UploadBusyError, UploadMissingError
 
 _READ_SIZE = 4 * 1024 * 1024
 
@@ -137,6 +138,19 @@ class FilesystemBlobStore:
         os.replace(source, target)
         if self._fsync:
             _fsync_dir(target.parent)
+
+    def scan_blobs(self) -> Iterator[StoredItem]:
+        for algorithm_dir in sorted((self.root / "blobs").iterdir()):
+            for path in algorithm_dir.glob("??/*"):
+                with contextlib.suppress(FileNotFoundError):
+                    st = path.stat()
+                    yield StoredItem(f"{algorithm_dir.name}:{path.name}", st.st_size, st.st_mtime)
+
+    def scan_uploads(self) -> Iterator[StoredItem]:
+        for path in paths.uploads_dir(self.root).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                yield StoredItem(path.name, st.st_size, st.st_mtime)
 
     def abort_upload(self, upload_id: str) -> None:
         paths.upload_path(self.root, upload_id).unlink(missing_ok=True)

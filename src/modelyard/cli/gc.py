@@ -1,0 +1,63 @@
+"""``modelyard gc``: garbage collection, run against the data directory and database directly."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import pydantic
+import typer
+
+from modelyard.cli.common import human_size
+from modelyard.config import format_validation_error, load_settings
+
+
+def gc(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [default: ./modelyard-data].")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file, as for serve.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Metadata database URL, as for serve.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    grace_period: Annotated[
+        int, typer.Option(help="Seconds: nothing touched more recently is removed (protects running pushes).")
+    ] = 3600,
+    upload_ttl: Annotated[int, typer.Option(help="Seconds after which an idle upload session expires.")] = 7 * 86400,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Remove blobs no manifest refers to, expired uploads and orphaned files.
+
+    Safe beside a running registry: anything newer than --grace-period stays.
+    """
+    from modelyard.app import open_blob_store, open_metadata
+    from modelyard.services.gc import GarbageCollector
+
+    if grace_period < 60:
+        typer.echo("modelyard: --grace-period must be at least 60 seconds", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = load_settings(config, data_dir=data_dir, database_url=database_url)
+    except pydantic.ValidationError as exc:
+        typer.echo(f"modelyard: {format_validation_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"modelyard: {exc}", err=True)
+        raise typer.Exit(2) from None
+    metadata = open_metadata(settings)
+    try:
+        report = GarbageCollector(metadata, open_blob_store(settings)).collect(
+            grace=timedelta(seconds=grace_period), upload_ttl=timedelta(seconds=upload_ttl), dry_run=dry_run
+        )
+    finally:
+        metadata.close()
+    if json_out:
+        typer.echo(json.dumps({
+            "dry_run": report.dry_run, "blobs": report.blobs, "orphan_files": report.orphan_files,
+            "uploads": report.uploads, "freed_bytes": report.freed_bytes,
+        }, indent=2))  # fmt: skip
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb} {len(report.blobs)} unreferenced blob(s), {len(report.orphan_files)} orphaned file(s) and "
+        f"{len(report.uploads)} expired upload(s): {human_size(report.freed_bytes)}"
+    )
