@@ -44,6 +44,26 @@ def _bindings(raw: list[dict[str, object]]) -> list[Binding]:
     return result
 
 
+def _split_public(bindings: list[Binding]) -> tuple[list[Binding], bool]:
+    """A repository policy's bindings without ``allUsers`` reader, and whether it had it.
+
+    ``allUsers`` may come in a reader binding of its own or among other members (``iam
+    add-binding --role reader`` on a public repository adds to the binding it shows); either
+    way it is the repository's ``is_public``, never a stored binding that would make the
+    repository public while ``is_public`` says private.
+    """
+    public = False
+    stored = []
+    for binding in bindings:
+        members = binding.members
+        if binding.role == PUBLIC_READER.role and "allUsers" in members:
+            public = True
+            members = tuple(m for m in members if m != "allUsers")
+        if members:
+            stored.append(Binding(binding.role, members))
+    return stored, public
+
+
 def _etag(version: int, public: bool) -> str:
     return f"v{version}{'p' if public else ''}"
 
@@ -87,10 +107,12 @@ class IamService:
                 ErrorCode.CONFLICT,
                 f"the policy changed since it was read (etag {etag}, now {current_etag}); read it again and reapply",
             )
-        stored = [b for b in bindings if b != PUBLIC_READER]
+        if resource.startswith("repository:"):
+            stored, make_public = _split_public(bindings)
+        else:
+            stored, make_public = [b for b in bindings if b != PUBLIC_READER], False
         if resource == REGISTRY and not any(b.role == "admin" and b.members for b in stored):
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
-        make_public = any(b == PUBLIC_READER for b in bindings)
         payload = [{"role": b.role, "members": list(b.members)} for b in stored]
         try:
             await self._run(self._meta.policies.put, resource, payload, current.version)
