@@ -102,6 +102,12 @@ def _listeners(port: int) -> int:
     return count
 
 
+def _has_no_auth_flag(src: Path | None) -> bool:
+    """Auth became on-by-default with a ``--no-auth`` flag; older trees (``--rev``) have neither."""
+    cli = (src if src is not None else Path(__file__).resolve().parent.parent / "src") / "modelyard" / "cli"
+    return any("no-auth" in path.read_text(errors="replace") for path in cli.glob("*.py"))
+
+
 @dataclass
 class Server:
     """One registry process (tree) on a loopback port with its own fresh data directory."""
@@ -138,8 +144,10 @@ class Server:
             argv = [
                 sys.executable, "-m", "modelyard", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data),
-                "--workers", str(self.workers), "--no-access-log", "--no-auth",
+                "--workers", str(self.workers), "--no-access-log",
             ]  # fmt: skip
+            if _has_no_auth_flag(self.src):
+                argv.append("--no-auth")  # Distribution runs without auth too
         env = dict(os.environ)
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src)  # ahead of the venv's editable-install .pth entry
