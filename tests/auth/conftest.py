@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from modelyard.config import Settings
 from tests.auth.support import ADMIN_PASSWORD, Registry
 from tests.cli.liveserver import LiveServer
 from tests.interop.serverproc import attach_server_logs
-
-from modelyard.config import Settings
 
 pytest_runtest_makereport = attach_server_logs
 

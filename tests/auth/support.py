@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.interop.serverproc import START_TIMEOUT, ServerProcess, serve_command
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

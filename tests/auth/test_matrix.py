@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.auth.conftest import AuthRegistryFactory
 from tests.auth.support import (
     ADMIN_PASSWORD,
