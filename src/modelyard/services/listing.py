@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelyard.domain import mediatypes
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.base import MetadataStore
 
 MAX_PAGE = 10_000
+_FILTER_BATCH = 100
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,31 @@ def _page(fetch: Any, limit: int | None, last: str | None) -> Page:
     return Page(items[:size], len(items) > size)
 
 
+def filtered_page(
+    fetch: Callable[[int, str | None], list[T]],
+    limit: int,
+    last: str | None,
+    visible: Callable[[T], bool],
+    key: Callable[[T], str],
+) -> tuple[list[T], bool]:
+    """Up to ``limit`` items after ``last`` that ``visible`` admits, and whether more follow.
+
+    Reads as many batches as it takes, so that a page ends on an item the caller may see: the
+    next page's cursor (``last=`` of a ``Link``, an admin ``next_page``) is that item's name,
+    and a cursor naming an item the caller may not see would reveal it.
+    """
+    batch_size = max(limit + 1, _FILTER_BATCH)
+    found: list[T] = []
+    cursor = last
+    while len(found) <= limit:
+        batch = fetch(batch_size, cursor)
+        found += [item for item in batch if visible(item)]
+        if len(batch) < batch_size:
+            break
+        cursor = key(batch[-1])
+    return found[:limit], len(found) > limit
+
+
 class ListingService:
     def __init__(self, metadata: MetadataStore) -> None:
         self._meta = metadata
@@ -40,8 +69,16 @@ class ListingService:
             )
         return _page(lambda n, after: self._meta.tags.list_names(repository, n, after), limit, last)
 
-    def catalog(self, limit: int | None, last: str | None) -> Page:
-        return _page(self._meta.repositories.list_names, limit, last)
+    def catalog(self, limit: int | None, last: str | None, visible: Callable[[str], bool] | None = None) -> Page:
+        """A page of repository names; with ``visible``, only those it admits (a page then
+        holds ``limit`` of them unless it is the last)."""
+        if visible is None:
+            return _page(self._meta.repositories.list_names, limit, last)
+        if limit == 0:
+            return Page([], False)
+        size = MAX_PAGE if limit is None else min(limit, MAX_PAGE)
+        items, more = filtered_page(self._meta.repositories.list_names, size, last, visible, str)
+        return Page(items, more)
 
     def referrers(self, repository: str, subject: str, artifact_type: str | None) -> dict[str, Any]:
         """The image index the referrers API answers (empty for an unknown subject)."""

@@ -5,16 +5,19 @@ from __future__ import annotations
 from modelyard.api.admin import schemas, views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation
 from modelyard.policy.authorizer import Permission
+from modelyard.services.listing import filtered_page
 
 
 async def list_compartments(call: Call) -> schemas.CompartmentPage:
-    limit = call.limit()
-    records = call.registry.compartments.page(limit + 1, call.query_str("page"))
-    more = len(records) > limit
-    records = records[:limit]
-    next_page = records[-1].name if more and records else None
-    visible = [r for r in records if call.can(Permission.CATALOG, "compartment", r.name)]
-    return schemas.CompartmentPage(items=[views.compartment(r) for r in visible], next_page=next_page)
+    records, more = filtered_page(
+        call.registry.compartments.page,
+        call.limit(),
+        call.query_str("page"),
+        lambda r: call.can(Permission.CATALOG, "compartment", r.name),
+        lambda r: r.name,
+    )
+    next_page = records[-1].name if more else None
+    return schemas.CompartmentPage(items=[views.compartment(r) for r in records], next_page=next_page)
 
 
 async def create_compartment(call: Call) -> schemas.Compartment:

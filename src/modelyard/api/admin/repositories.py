@@ -16,6 +16,7 @@ from modelyard.metadata.base import RepositoryFilter, RepositorySettings
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.compartments import validate_compartment_name
+from modelyard.services.listing import filtered_page
 
 
 def _full_name(body: schemas.RepositoryCreate) -> str:
@@ -70,13 +71,16 @@ async def list_repositories(call: Call) -> schemas.RepositoryPage:
         is_public=call.query_bool("is_public"),
         name_prefix=call.query_str("name_prefix"),
     )
-    records = call.registry.repositories.search(where, limit + 1, call.query_str("page"))
-    more = len(records) > limit
-    records = records[:limit]
-    next_page = records[-1].name if more and records else None
+    records, more = filtered_page(
+        lambda size, last: call.registry.repositories.search(where, size, last),
+        limit,
+        call.query_str("page"),
+        lambda r: call.can(Permission.PULL, "repository", r.name),
+        lambda r: r.name,
+    )
     host = call.host()
-    items = [views.repository(r, host) for r in records if call.can(Permission.PULL, "repository", r.name)]
-    return schemas.RepositoryPage(items=items, next_page=next_page)
+    items = [views.repository(r, host) for r in records]
+    return schemas.RepositoryPage(items=items, next_page=records[-1].name if more else None)
 
 
 async def get_repository(call: Call) -> schemas.Repository:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from modelyard.api.oci.routing import V2Route
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
 from modelyard.policy.authorizer import Permission
+from modelyard.services.registry import Registry
 
 
 def _json(
@@ -34,21 +36,24 @@ async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
     return _json({"name": route.name, "tags": page.items}, headers)
 
 
+def _readable_by(registry: Registry, subject: str) -> Callable[[str], bool]:
+    principal = registry.identity.principal_for(subject)
+
+    def readable(name: str) -> bool:
+        return principal is not None and Permission.PULL in registry.iam.on_repository(principal, name)[0]
+
+    return readable
+
+
 async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
-    """The catalog, filtered to what the caller may read: a page may hold fewer than ``n``
-    names, and then carries a ``Link`` to the next (as the spec allows)."""
+    """The catalog, filtered to what the caller may read. The ``Link`` to the next page names
+    the last repository of this one, so it too is one the caller may read."""
     registry = registry_of(request)
     limit = query_limit(request)
-    page = registry.listing.catalog(limit, request.query.get("last"))
-    items = page.items
     claims = claims_of(request)
-    if claims is not None:
-        principal = registry.identity.principal_for(claims.subject)
-        items = (
-            []
-            if principal is None
-            else [n for n in items if Permission.PULL in registry.iam.on_repository(principal, n)[0]]
-        )
+    visible = None if claims is None else _readable_by(registry, claims.subject)
+    page = registry.listing.catalog(limit, request.query.get("last"), visible)
+    items = page.items
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link("/v2/_catalog", limit or len(page.items), page.items[-1])
