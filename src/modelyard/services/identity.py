@@ -42,6 +42,13 @@ class NewApiKey:
     secret: str
 
 
+def _key_account(secret: str) -> str:
+    """What failed logins without a username count against: the API key's id. One bucket for
+    all keys would let anyone who sends a few wrong keys lock out every key sent that way."""
+    match = _API_KEY.match(secret)
+    return f"(api key {match.group(1)})" if match else "(api key)"
+
+
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -117,7 +124,7 @@ class IdentityService:
 
     async def authenticate(self, username: str, password: str, client_ip: str) -> Principal:
         """Check a username with a password or API key; throttled per account and per address."""
-        account = username or "(api key)"
+        account = username or _key_account(password)
         self._check_throttle(account, client_ip)
         principal = await self._verify(username, password)
         if principal is None:
