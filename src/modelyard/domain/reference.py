@@ -14,7 +14,11 @@ from modelyard.domain.errors import ErrorCode, RegistryError
 NAME_MAX_LENGTH = 255
 TAG_MAX_LENGTH = 128
 
-_NAME = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+# The spec's grammar as patterns (also published in the admin API's OpenAPI document).
+COMPONENT_PATTERN = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME_PATTERN = rf"^{COMPONENT_PATTERN}(?:/{COMPONENT_PATTERN})*$"
+
+_NAME = re.compile(NAME_PATTERN)
 _TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 
 
@@ -25,7 +29,7 @@ def validate_name(name: str) -> str:
             ErrorCode.NAME_INVALID,
             f"repository name is {len(name)} characters long; the limit is {NAME_MAX_LENGTH}",
         )
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # not ``match``: its ``$`` also matches before a final "\n"
         raise RegistryError(
             ErrorCode.NAME_INVALID,
             f"invalid repository name {name[:100]!r}: use lowercase letters, digits and "
@@ -35,7 +39,7 @@ def validate_name(name: str) -> str:
 
 
 def is_valid_tag(tag: str) -> bool:
-    return _TAG.match(tag) is not None
+    return _TAG.fullmatch(tag) is not None
 
 
 def validate_tag(tag: str) -> str:

@@ -59,7 +59,10 @@ ROLES: Mapping[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
 }
 
-MEMBER_PATTERN = re.compile(r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^\s:]{1,255})$")
+# No whitespace and no control characters (spelled out: Python's "\s" has \x1c-\x1f, JSON Schema's has not).
+MEMBER_PATTERN = re.compile(
+    r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^\s:\x00-\x1f\x7f-\x9f]{1,255})$"
+)
 
 PrincipalKind = Literal["user", "serviceAccount", "anonymous"]
 
@@ -128,7 +131,7 @@ def binding_problems(bindings: Sequence[Binding]) -> list[tuple[str, str]]:
         if not binding.members:
             problems.append((f"bindings.{index}.members", "a binding needs at least one member"))
         for member in binding.members:
-            if not MEMBER_PATTERN.match(member):
+            if not MEMBER_PATTERN.fullmatch(member):  # not ``match``: "$" matches before a final "\n"
                 problems.append(
                     (
                         f"bindings.{index}.members",

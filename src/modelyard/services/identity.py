@@ -31,7 +31,8 @@ API_KEY_PREFIX = "myd"
 _API_KEY = re.compile(r"^myd_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SERVICE_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9][a-z0-9._-]{0,63})?$")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+# No whitespace and no control characters (spelled out: Python's "\s" has \x1c-\x1f, JSON Schema's has not).
+EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]{1,190}$")
 MIN_PASSWORD_LENGTH = 8
 ADMIN_NAME = "admin"
 
@@ -185,9 +186,10 @@ class IdentityService:
             raise _invalid("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
 
     async def create_user(self, name: str, email: str, password: str) -> UserRecord:
-        if not USER_NAME.match(name):
+        # ``fullmatch``: ``match`` lets "$" match before a final newline ("alice\n").
+        if not USER_NAME.fullmatch(name):
             raise _invalid("name", "lowercase letters, digits, '.', '_' and '-', up to 64 characters")
-        if not EMAIL.match(email):
+        if not EMAIL.fullmatch(email):
             raise _invalid("email", "must be an email address")
         self._check_password(password)
         digest = await self._run(self._hasher.hash, password)
@@ -221,7 +223,7 @@ class IdentityService:
     # -- service accounts ------------------------------------------------------------------
 
     async def create_service_account(self, name: str, description: str) -> ServiceAccountRecord:
-        if not SERVICE_ACCOUNT_NAME.match(name):
+        if not SERVICE_ACCOUNT_NAME.fullmatch(name):
             raise _invalid("name", "like 'ci-bot' or 'ci-bot@acme': lowercase letters, digits, '.', '_', '-'")
         try:
             return await self._run(self._meta.principals.create_service_account, name, description)
@@ -265,7 +267,7 @@ class IdentityService:
     # -- groups ----------------------------------------------------------------------------
 
     async def create_group(self, name: str) -> GroupRecord:
-        if not USER_NAME.match(name):
+        if not USER_NAME.fullmatch(name):
             raise _invalid("name", "lowercase letters, digits, '.', '_' and '-'")
         try:
             return await self._run(self._meta.principals.create_group, name)

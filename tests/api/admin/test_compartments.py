@@ -118,7 +118,7 @@ async def test_list_empty(client: Client) -> None:
     assert await call(client, "GET", BASE, 200) == {"items": [], "next_page": None}
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "-1", "abc", "2.5", "\u00b2", "1e3"])
+@pytest.mark.parametrize("limit", ["0", "1001", "-1", "abc", "2.5", "\u00b2", "1e3", "", " 5", "9" * 5000])
 async def test_limit_out_of_range_is_422_naming_limit(client: Client, limit: str) -> None:
     assert await invalid_fields(client, "GET", BASE, params={"limit": limit}) == ["limit"]
 
@@ -164,6 +164,7 @@ async def test_compartment_created_by_a_push_is_a_duplicate_too(client: Client) 
         ({"name": ""}, "name"),
         ({"name": "-acme"}, "name"),
         ({"name": "a" * 256}, "name"),
+        ({"name": "acme\n"}, "name"),
         ({}, "name"),
         ({"name": 7}, "name"),
         ({"name": "acme", "description": "x" * 4097}, "description"),

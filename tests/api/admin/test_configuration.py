@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from modelyard.app import create_app
+from modelyard.config import Settings
 from tests.api.admin.support import (
     Client,
     call,
@@ -25,6 +27,7 @@ from tests.api.admin.support import (
     repository,
     set_registry_config,
 )
+from tests.api.support import raw_request
 from tests.conftest import ClientFactory
 from tests.helpers import OCI_MANIFEST, image_manifest, push_blob, push_image, sha256
 
@@ -50,7 +53,9 @@ async def test_put_round_trips(client: Client, repositories: bool, compartments:
     }
 
 
-async def test_configuration_survives_a_restart(make_client: ClientFactory, tmp_path: Path) -> None:
+async def test_configuration_survives_a_restart(
+    make_client: ClientFactory, aiohttp_client: Any, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "registry"
     first = await make_client(data_dir=data_dir)
     await set_registry_config(first, repositories=False, compartments=True)
@@ -58,7 +63,9 @@ async def test_configuration_survives_a_restart(make_client: ClientFactory, tmp_
     await compartment(first, "beta")
     await first.close()
 
-    second = await make_client(data_dir=data_dir)
+    # A new app on the same data directory (make_client would start from a fresh database).
+    settings = Settings(data_dir=data_dir, fsync=False, access_log=False, auth_enabled=False)
+    second = await aiohttp_client(create_app(settings))
     config = await call(second, "GET", CONFIG, 200)
     assert config["is_repository_created_on_first_push"] is False
     acme = await call(second, "GET", "/api/v1/compartments/acme/configuration", 200)
@@ -262,5 +269,24 @@ async def test_a_refused_push_leaves_no_trace_when_it_is_allowed_later(client: C
     body = image_manifest(config, [b"layer"])
     put = await client.put("/v2/acme/llm/manifests/v1", data=body, headers={"Content-Type": OCI_MANIFEST})
     assert put.status == 201
+    versions = await call(client, "GET", "/api/v1/repositories/acme/llm/-/versions", 200)
+    assert [v["tag"] for v in versions["items"]] == ["v1"]
+
+
+async def test_a_push_to_an_invalid_name_creates_nothing(client: Client) -> None:
+    """A trailing newline (%0A) is no part of the grammar, though Python's ``$`` matches before one."""
+    for raw_path in ("/v2/acme/llm%0A/blobs/uploads/", "/v2/solo%0A/blobs/uploads/", "/v2/acme%0A/llm/blobs/uploads/"):
+        response = await raw_request(client, "POST", raw_path)
+        assert response.status in (400, 404), raw_path
+        assert (await response.json())["errors"][0]["code"] in ("NAME_INVALID", "UNSUPPORTED")
+    assert (await call(client, "GET", "/api/v1/repositories", 200))["items"] == []
+    assert (await call(client, "GET", "/api/v1/compartments", 200))["items"] == []
+
+    pushed = await push_image(client, "acme/llm", "v1")
+    response = await raw_request(
+        client, "PUT", "/v2/acme/llm/manifests/v2%0A", data=pushed.body, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert response.status in (400, 404)
+    assert (await response.json())["errors"][0]["code"] in ("TAG_INVALID", "UNSUPPORTED")
     versions = await call(client, "GET", "/api/v1/repositories/acme/llm/-/versions", 200)
     assert [v["tag"] for v in versions["items"]] == ["v1"]

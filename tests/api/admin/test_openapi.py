@@ -9,6 +9,9 @@ from typing import Any
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
+from modelyard.domain.reference import COMPONENT_PATTERN, NAME_PATTERN
+from modelyard.policy.authorizer import MEMBER_PATTERN, ROLES
+from modelyard.services.identity import EMAIL, SERVICE_ACCOUNT_NAME, USER_NAME
 from tests.api.admin.support import Client, call
 
 METHODS = {"get", "put", "post", "patch", "delete"}
@@ -121,11 +124,31 @@ async def test_schemas_describe_the_issue_fields(client: Client) -> None:
         assert field in version, field
 
 
+async def test_documented_grammars_are_the_enforced_ones(client: Client) -> None:
+    """The patterns the document publishes are the very ones the server checks."""
+    schemas = (await document(client))["components"]["schemas"]
+    assert schemas["CompartmentCreate"]["properties"]["name"]["pattern"] == f"^{COMPONENT_PATTERN}$"
+    assert schemas["RepositoryCreate"]["properties"]["compartment_id"]["pattern"] == f"^{COMPONENT_PATTERN}$"
+    assert schemas["RepositoryCreate"]["properties"]["display_name"]["pattern"] == NAME_PATTERN
+    assert schemas["UserCreate"]["properties"]["name"]["pattern"] == USER_NAME.pattern
+    assert schemas["UserCreate"]["properties"]["email"]["pattern"] == EMAIL.pattern
+    assert schemas["GroupCreate"]["properties"]["name"]["pattern"] == USER_NAME.pattern
+    assert schemas["ServiceAccountCreate"]["properties"]["name"]["pattern"] == SERVICE_ACCOUNT_NAME.pattern
+    binding = schemas["BindingModel"]["properties"]
+    assert binding["role"]["enum"] == list(ROLES)
+    assert binding["members"]["items"]["pattern"] == MEMBER_PATTERN.pattern
+    labels = schemas["RepositoryCreate"]["properties"]["labels"]
+    assert "patternProperties" not in labels  # it would let any other key through
+    assert labels["propertyNames"]["pattern"] and labels["additionalProperties"]["type"] == "string"
+    content = schemas["Readme"]["properties"]["content"]
+    assert content["contentEncoding"] == "base64"
+
+
 async def test_limit_and_page_are_documented_on_every_list(client: Client) -> None:
     spec = await document(client)
     for path in ["/api/v1/compartments", "/api/v1/repositories", "/api/v1/repositories/{repository}/-/versions"]:
         query = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
-        assert query["limit"]["schema"]["type"] == "integer"
+        assert query["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
         assert query["page"]["schema"]["type"] == "string"
     filters = {p["name"] for p in spec["paths"]["/api/v1/repositories"]["get"]["parameters"]}
     assert {"compartment_id", "is_public", "name_prefix"} <= filters

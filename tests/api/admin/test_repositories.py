@@ -183,6 +183,8 @@ async def test_update_changes_only_the_given_fields(client: Client) -> None:
         ({"display_name": "llm/"}, "display_name"),
         ({"display_name": "../llm"}, "display_name"),
         ({"display_name": "a" * 256}, "display_name"),
+        ({"display_name": "llm\n"}, "display_name"),
+        ({"compartment_id": "acme\n"}, "compartment_id"),
         ({"display_name": 5}, "display_name"),
         ({"readme": {"content": "not base64!"}}, "readme.content"),
         ({"readme": {"content": "aGVsbG8"}}, "readme.content"),
@@ -348,8 +350,9 @@ async def test_filters(client: Client) -> None:
     ]
 
 
-async def test_bad_boolean_filter_is_422(client: Client) -> None:
-    assert await invalid_fields(client, "GET", BASE, params={"is_public": "perhaps"}) == ["is_public"]
+@pytest.mark.parametrize("value", ["perhaps", "", "yes"])
+async def test_bad_boolean_filter_is_422(client: Client, value: str) -> None:
+    assert await invalid_fields(client, "GET", BASE, params={"is_public": value}) == ["is_public"]
 
 
 async def test_pages_with_and_without_filters(client: Client) -> None:

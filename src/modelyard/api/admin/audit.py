@@ -9,8 +9,9 @@ from modelyard.policy.authorizer import Permission
 
 async def list_audit(call: Call) -> schemas.AuditPage:
     call.require(Permission.AUDIT_READ)
-    page = call.query_str("page")
-    if page is not None and not page.isdigit():
+    page = call.request.query.get("page")  # "" is no id either
+    # ASCII digits, and few enough for ``int`` ("²" is a digit to ``isdigit``; ``int`` refuses 4300+).
+    if page is not None and not (page.isascii() and page.isdigit() and len(page) <= 18):
         raise validation_error([("page", "must be the next_page value of a previous response")])
     limit = call.limit()
     records = call.registry.audit.query(
@@ -38,6 +39,7 @@ OPERATIONS = [
         response=schemas.AuditPage, errors=(422,),
         query=(QueryParam("actor", "string", "Only this actor, e.g. user:alice."),
                QueryParam("action", "string", "Only this action, e.g. push."), LIMIT,
-               QueryParam("page", "string", "The next_page value of the previous response.")),
+               QueryParam("page", "string", "The next_page value of the previous response.",
+                          pattern=r"^[0-9]{1,18}$")),
     ),
 ]  # fmt: skip

@@ -32,9 +32,26 @@ class QueryParam:
     name: str
     kind: Literal["string", "integer", "boolean"]
     description: str
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The parameter's JSON schema, with the bounds the handler enforces."""
+        schema: dict[str, Any] = {"type": self.kind}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        return schema
 
 
-LIMIT = QueryParam("limit", "integer", f"Page size, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).")
+LIMIT = QueryParam(
+    "limit", "integer", f"Page size, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).", minimum=1, maximum=MAX_PAGE_SIZE
+)
 PAGE = QueryParam("page", "string", "The next_page value of the previous response.")
 
 
@@ -114,7 +131,7 @@ class Call:
 
     def query_bool(self, name: str) -> bool | None:
         value = self.request.query.get(name)
-        if value is None or value == "":
+        if value is None:
             return None
         if value.lower() in ("true", "1"):
             return True
@@ -124,10 +141,12 @@ class Call:
 
     def limit(self) -> int:
         raw = self.request.query.get("limit")
-        if raw is None or raw == "":
+        if raw is None:
             return DEFAULT_PAGE_SIZE
-        # ``isdigit`` alone admits "²", which ``int`` rejects: ASCII digits only.
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        # ASCII digits only (``isdigit`` admits "²", which ``int`` rejects), and not many of them
+        # (``int`` refuses more than 4300 digits); "" is no integer either.
+        digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_PAGE_SIZE))
+        if not digits or not 1 <= int(raw) <= MAX_PAGE_SIZE:
             raise validation_error([("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")])
         return int(raw)
 

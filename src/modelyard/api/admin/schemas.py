@@ -11,12 +11,41 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, WithJsonSchema, field_validator
+
+from modelyard.domain.reference import COMPONENT_PATTERN, NAME_PATTERN
 
 ReadmeFormat = Literal["TEXT_MARKDOWN", "TEXT_PLAIN"]
 TagPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")]
+LABEL_KEY_PATTERN = r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$"
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=LABEL_KEY_PATTERN)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+MAX_LABELS = 64
+# pydantic describes a dict with constrained keys as ``patternProperties``, which would let any
+# other key through with any value; publish what is enforced instead.
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {"minLength": 1, "maxLength": 63, "pattern": LABEL_KEY_PATTERN},
+            "additionalProperties": {"type": "string", "maxLength": 256},
+        }
+    ),
+]
 README_MAX_BYTES = 1024 * 1024
+# What the OpenAPI document says of names; the handlers check the same grammar with friendlier messages.
+_COMPONENT_SCHEMA: dict[str, JsonValue] = {"pattern": f"^{COMPONENT_PATTERN}$"}
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# The grammars ``services/identity.py`` and ``policy/authorizer.py`` enforce, for the OpenAPI
+# document only (the client imports this module and stays free of the server's modules);
+# tests/api/admin/test_openapi.py checks that they agree.
+USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+SERVICE_ACCOUNT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}(@[a-z0-9][a-z0-9._-]{0,63})?$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]{1,190}$"
+MEMBER_PATTERN = r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group):[^\s:\x00-\x1f\x7f-\x9f]{1,255})$"
+ROLE_NAMES: list[JsonValue] = ["reader", "pusher", "writer", "repoAdmin", "admin"]
 
 
 class _Model(BaseModel):
@@ -26,7 +55,16 @@ class _Model(BaseModel):
 class Readme(_Model):
     """A repository README: ``content`` is base64 (as in Oracle's API), ``format`` its markup."""
 
-    content: str = Field("", description="Base64 of the UTF-8 README text.")
+    content: str = Field(
+        "",
+        description="Base64 of the UTF-8 README text.",
+        json_schema_extra={
+            "contentEncoding": "base64",
+            "contentMediaType": "text/plain; charset=utf-8",
+            "pattern": _BASE64,
+            "maxLength": 4 * -(-README_MAX_BYTES // 3),
+        },
+    )
     format: ReadmeFormat = "TEXT_MARKDOWN"
 
     @field_validator("content")
@@ -53,7 +91,11 @@ class Readme(_Model):
 
 
 class CompartmentCreate(_Model):
-    name: str = Field(description="One path component: lowercase letters, digits and . _ -.", max_length=255)
+    name: str = Field(
+        description="One path component: lowercase letters, digits and . _ -.",
+        max_length=255,
+        json_schema_extra=_COMPONENT_SCHEMA,
+    )
     description: str = Field("", max_length=4096)
     is_repository_created_on_first_push: bool | None = Field(
         None, description="null inherits the registry-level default."
@@ -108,19 +150,32 @@ class _RepositoryFields(_Model):
         default_factory=list, max_length=50, description="Globs of tags that stay mutable (e.g. 'latest')."
     )
     readme: Readme | None = None
-    labels: dict[LabelKey, Annotated[str, StringConstraints(max_length=256)]] = Field(
-        default_factory=dict, max_length=64
-    )
+    labels: Labels = Field(default_factory=dict, max_length=MAX_LABELS)
 
 
 class RepositoryCreate(_RepositoryFields):
+    # A root-compartment repository (no compartment_id) is a single path component.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "anyOf": [
+                    {"not": {"required": ["compartment_id"]}},
+                    {"properties": {"compartment_id": {"type": "null"}}, "required": ["compartment_id"]},
+                ]
+            },
+            "then": {"properties": {"display_name": {"pattern": f"^{COMPONENT_PATTERN}$"}}},
+        }
+    )
     compartment_id: str | None = Field(
-        None, description="The compartment (first path component); null for the root compartment."
+        None,
+        description="The compartment (first path component); null for the root compartment.",
+        json_schema_extra=_COMPONENT_SCHEMA,
     )
     display_name: str = Field(
         description="The repository's path inside its compartment; may contain '/'. Lowercase, as OCI names are.",
         min_length=1,
         max_length=255,
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
 
 
@@ -133,7 +188,7 @@ class RepositoryUpdate(_Model):
     immutable_tag_patterns: list[TagPattern] | None = Field(None, max_length=50)
     mutable_tag_exclusions: list[TagPattern] | None = Field(None, max_length=50)
     readme: Readme | None = None
-    labels: dict[LabelKey, Annotated[str, StringConstraints(max_length=256)]] | None = Field(None, max_length=64)
+    labels: Labels | None = Field(None, max_length=MAX_LABELS)
 
 
 class Repository(_Model):
@@ -201,9 +256,11 @@ class ErrorBody(BaseModel):
 
 
 class BindingModel(_Model):
-    role: str = Field(description="reader, pusher, writer, repoAdmin or admin.")
+    role: str = Field(description="reader, pusher, writer, repoAdmin or admin.", json_schema_extra={"enum": ROLE_NAMES})
     members: list[str] = Field(
-        min_length=1, description="user:EMAIL|NAME, serviceAccount:NAME, group:NAME, allUsers, allAuthenticatedUsers."
+        min_length=1,
+        description="user:EMAIL|NAME, serviceAccount:NAME, group:NAME, allUsers, allAuthenticatedUsers.",
+        json_schema_extra={"items": {"type": "string", "pattern": MEMBER_PATTERN}},
     )
 
 
@@ -218,8 +275,8 @@ class Policy(_Model):
 
 
 class UserCreate(_Model):
-    name: str = Field(min_length=1, max_length=64)
-    email: str = Field(min_length=3, max_length=255)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": USER_NAME_PATTERN})
+    email: str = Field(min_length=3, max_length=255, json_schema_extra={"pattern": EMAIL_PATTERN})
     password: str = Field(min_length=8, max_length=1024)
 
 
@@ -241,7 +298,12 @@ class PasswordChange(_Model):
 
 
 class ServiceAccountCreate(_Model):
-    name: str = Field(min_length=1, max_length=129, description="e.g. ci-bot@acme")
+    name: str = Field(
+        min_length=1,
+        max_length=129,
+        description="e.g. ci-bot@acme",
+        json_schema_extra={"pattern": SERVICE_ACCOUNT_NAME_PATTERN},
+    )
     description: str = Field("", max_length=4096)
 
 
@@ -281,11 +343,15 @@ class ApiKeyList(_Model):
 
 
 class GroupCreate(_Model):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": USER_NAME_PATTERN})
 
 
 class GroupMembers(_Model):
-    members: list[str] = Field(max_length=10_000, description="User names.")
+    members: list[str] = Field(
+        max_length=10_000,
+        description="Names of existing users.",
+        json_schema_extra={"items": {"type": "string", "pattern": USER_NAME_PATTERN}},
+    )
 
 
 class Group(_Model):
