@@ -18,9 +18,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Engine,
+    Integer,
+    String,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -176,14 +180,19 @@ class _Base:
             conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
 
 
+# The hot reads (every manifest GET, tag list, blob GET/HEAD and upload chunk runs one) are built
+# once, with bind parameters: building a ``select()`` and generating its cache key on every call
+# cost ~3x the execution itself (profiled in bench/README.md, "Results log"). Same SQL, same rows.
+_r = t.repositories.c
+_GET_REPOSITORY = select(
+    _r.id, _r.name, _r.created_at, _r.is_public, _r.is_immutable, _r.immutable_tag_patterns, _r.mutable_tag_exclusions
+).where(_r.name == bindparam("name"))
+
+
 class SqlRepositories(_Base):
     def get(self, name: str) -> RepositoryRecord | None:
-        r = t.repositories.c
-        query = select(
-            r.id, r.name, r.created_at, r.is_public, r.is_immutable, r.immutable_tag_patterns, r.mutable_tag_exclusions
-        ).where(r.name == name)
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_GET_REPOSITORY, {"name": name}).first()
         if row is None:
             return None
         return RepositoryRecord(
@@ -215,19 +224,21 @@ class SqlRepositories(_Base):
             return list(conn.execute(query).scalars())
 
 
+_LINKED_SIZE = (
+    select(t.blobs.c.size)
+    .select_from(
+        t.repositories.join(t.repository_blobs, t.repository_blobs.c.repository_id == t.repositories.c.id).join(
+            t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest
+        )
+    )
+    .where(t.repositories.c.name == bindparam("repository"), t.repository_blobs.c.digest == bindparam("digest"))
+)
+
+
 class SqlBlobLinks(_Base):
     def linked_size(self, repository: str, digest: str) -> int | None:
-        query = (
-            select(t.blobs.c.size)
-            .select_from(
-                t.repositories.join(t.repository_blobs, t.repository_blobs.c.repository_id == t.repositories.c.id).join(
-                    t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest
-                )
-            )
-            .where(t.repositories.c.name == repository, t.repository_blobs.c.digest == digest)
-        )
         with self._read() as conn:
-            return conn.execute(query).scalar()
+            return conn.execute(_LINKED_SIZE, {"repository": repository, "digest": digest}).scalar()
 
     def stored_size(self, digest: str) -> int | None:
         with self._read() as conn:
@@ -263,6 +274,13 @@ class SqlBlobLinks(_Base):
         return [d for d in digests if d not in present]
 
 
+_GET_UPLOAD = (
+    select(t.uploads, t.repositories.c.name)
+    .join(t.repositories, t.repositories.c.id == t.uploads.c.repository_id)
+    .where(t.uploads.c.id == bindparam("upload_id"))
+)
+
+
 class SqlUploads(_Base):
     def create(self, upload_id: str, repository: str, owner: str | None = None) -> UploadRecord:
         now = utcnow()
@@ -279,13 +297,8 @@ class SqlUploads(_Base):
         return UploadRecord(upload_id, repository, 0, now, now, owner)
 
     def get(self, upload_id: str) -> UploadRecord | None:
-        query = (
-            select(t.uploads, t.repositories.c.name)
-            .join(t.repositories, t.repositories.c.id == t.uploads.c.repository_id)
-            .where(t.uploads.c.id == upload_id)
-        )
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_GET_UPLOAD, {"upload_id": upload_id}).first()
         if row is None:
             return None
         return UploadRecord(row.id, row.name, row.offset, _aware(row.created_at), _aware(row.updated_at), row.owner)
@@ -346,33 +359,39 @@ _MANIFEST_COLUMNS = (
 )
 
 
+_GET_MANIFEST = (
+    select(*_MANIFEST_COLUMNS)
+    .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+    .where(t.repositories.c.name == bindparam("repository"), t.manifests.c.digest == bindparam("digest"))
+)
+_RESOLVE_TAG = (
+    select(*_MANIFEST_COLUMNS)
+    .select_from(
+        t.repositories.join(t.tags, t.tags.c.repository_id == t.repositories.c.id).join(
+            t.manifests,
+            and_(
+                t.manifests.c.repository_id == t.tags.c.repository_id,
+                t.manifests.c.digest == t.tags.c.manifest_digest,
+            ),
+        )
+    )
+    .where(
+        t.repositories.c.name == bindparam("repository"),
+        t.tags.c.name == bindparam("tag"),
+        t.tags.c.lifetime_end.is_(None),
+    )
+)
+
+
 class SqlManifests(_Base):
     def get(self, repository: str, digest: str) -> ManifestRecord | None:
-        query = (
-            select(*_MANIFEST_COLUMNS)
-            .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
-            .where(t.repositories.c.name == repository, t.manifests.c.digest == digest)
-        )
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_GET_MANIFEST, {"repository": repository, "digest": digest}).first()
         return None if row is None else _manifest_record(row)
 
     def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
-        query = (
-            select(*_MANIFEST_COLUMNS)
-            .select_from(
-                t.repositories.join(t.tags, t.tags.c.repository_id == t.repositories.c.id).join(
-                    t.manifests,
-                    and_(
-                        t.manifests.c.repository_id == t.tags.c.repository_id,
-                        t.manifests.c.digest == t.tags.c.manifest_digest,
-                    ),
-                )
-            )
-            .where(t.repositories.c.name == repository, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None))
-        )
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_RESOLVE_TAG, {"repository": repository, "tag": tag}).first()
         return None if row is None else _manifest_record(row)
 
     def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
@@ -502,23 +521,36 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutabl
     conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
 
 
+def _list_tags_query(after: bool, limited: bool) -> Any:
+    name = t.tags.c.name
+    query = (
+        select(name)
+        .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+        .where(t.repositories.c.name == bindparam("repository"), t.tags.c.lifetime_end.is_(None))
+        .order_by(func.lower(name), name)
+    )
+    if after:
+        last: BindParameter[str] = bindparam("last", type_=String)
+        last_lower: BindParameter[str] = bindparam("last_lower", type_=String)
+        query = query.where(or_(func.lower(name) > last_lower, and_(func.lower(name) == last_lower, name > last)))
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
+
+
+# (after ``last``?, limited?) -> the statement
+_LIST_TAGS = {(a, n): _list_tags_query(a, n) for a in (False, True) for n in (False, True)}
+
+
 class SqlTags(_Base):
     def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
-        name = t.tags.c.name
-        query = (
-            select(name)
-            .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
-            .where(t.repositories.c.name == repository, t.tags.c.lifetime_end.is_(None))
-            .order_by(func.lower(name), name)
-        )
+        params: dict[str, Any] = {"repository": repository}
         if last is not None:
-            query = query.where(
-                or_(func.lower(name) > last.lower(), and_(func.lower(name) == last.lower(), name > last))
-            )
+            params.update(last=last, last_lower=last.lower())
         if limit is not None:
-            query = query.limit(limit)
+            params["limit"] = limit
         with self._read() as conn:
-            return list(conn.execute(query).scalars())
+            return list(conn.execute(_LIST_TAGS[last is not None, limit is not None], params).scalars())
 
     def delete(self, repository: str, tag: str) -> bool:
         def work(conn: Connection) -> bool:
