@@ -14,12 +14,17 @@ __all__ = ["REGISTRY", "body_chunks", "has_body", "next_link", "query_limit", "r
 
 
 async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:
-    """The request body as it arrives, never buffered whole; a body that stalls is abandoned."""
+    """The request body as it arrives, never buffered whole; a body that stalls is abandoned.
+
+    ``readchunk()`` hands over each piece the socket delivered as it is; ``readany()`` would
+    join everything buffered into a new ``bytes``: one more copy of every uploaded byte, though
+    the pieces are only hashed and written out with ``writev`` (bench/README.md, Results log).
+    """
     content = request.content
     while True:
         try:
             async with asyncio.timeout(idle_timeout):
-                chunk = await content.readany()
+                chunk, _ = await content.readchunk()
         except TimeoutError:
             raise RegistryError(
                 ErrorCode.BLOB_UPLOAD_INVALID,
@@ -28,7 +33,9 @@ async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterato
                 status=408,
             ) from None
         if not chunk:
-            return
+            if content.at_eof():
+                return
+            continue  # the end of one chunk of a chunked transfer-encoding: more may follow
         yield chunk
 
 
