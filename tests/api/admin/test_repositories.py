@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import UTC, datetime
@@ -722,3 +723,54 @@ async def test_a_new_immutable_tag_may_be_pushed_once(client: Client) -> None:
         assert response.status == 201
     body = await call(client, "GET", f"{BASE}/acme/llm/-/versions", 200)
     assert [(v["tag"], v["immutable"]) for v in body["items"]] == [("v1", True), ("v2", True), ("v3", True)]
+
+
+async def test_racing_pushes_of_one_new_immutable_tag_leave_exactly_one_winner(client: Client) -> None:
+    await immutable_repo(client, is_immutable=True)
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    await push_blob(client, "acme/llm", config)
+    bodies = []
+    for n in range(8):
+        layer = f"contender {n}".encode()
+        await push_blob(client, "acme/llm", layer)
+        bodies.append(image_manifest(config, [layer]))
+
+    async def put(body: bytes) -> tuple[int, Any]:
+        response = await client.put("/v2/acme/llm/manifests/v1", data=body, headers={"Content-Type": OCI_MANIFEST})
+        return response.status, await response.json(content_type=None) if response.status != 201 else None
+
+    results = await asyncio.gather(*(put(body) for body in bodies))
+    winners = [sha256(body) for body, (status, _) in zip(bodies, results, strict=True) if status == 201]
+    assert len(winners) == 1, results
+    current = await current_digest(client, "acme/llm", "v1")
+    assert current == winners[0]
+    for status, payload in results:
+        if status != 201:
+            assert status == 409
+            assert payload["errors"][0]["detail"] == {
+                "reason": "TAG_IMMUTABLE",
+                "repository": "acme/llm",
+                "tag": "v1",
+                "digest": current,
+            }
+
+
+async def test_racing_first_pushes_create_the_repository_once(client: Client) -> None:
+    results = await asyncio.gather(*(client.post("/v2/fresh/llm/blobs/uploads/") for _ in range(8)))
+    assert [r.status for r in results] == [202] * 8
+    listed = await call(client, "GET", BASE, 200)
+    assert [r["name"] for r in listed["items"]] == ["fresh/llm"]
+    assert (await call(client, "GET", "/api/v1/compartments", 200))["items"][0]["repository_count"] == 1
+
+
+async def test_created_by_names_the_caller_when_auth_is_on(make_client: ClientFactory) -> None:
+    client = await make_client(auth_enabled=True, admin_password="correct horse battery")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"admin:correct horse battery").decode()}
+    anonymous = await client.post("/api/v1/compartments", json={"name": "acme"})
+    assert anonymous.status == 401
+    await call(client, "POST", "/api/v1/compartments", 201, json={"name": "acme"}, headers=auth)
+    created = await call(
+        client, "POST", BASE, 201, json={"compartment_id": "acme", "display_name": "llm"}, headers=auth
+    )
+    assert created["created_by"] is not None and "admin" in created["created_by"]
+    assert (await call(client, "GET", f"{BASE}/acme/llm", 200, headers=auth))["created_by"] == created["created_by"]
