@@ -107,12 +107,16 @@ def format_report(
     goals: list[dict[str, Any]],
     meta: dict[str, Any],
 ) -> str:
+    machine = meta["machine"]
     lines = [
         f"modelyard vs CNCF Distribution {meta.get('distribution_version', '?')} -- medians of "
         f"{meta['repeats']} run(s), alternating A B A B (A = Distribution, B = modelyard)",
         f"modelyard: --workers {meta['blob_workers']} for single-stream workloads, --workers {meta['workers']} "
-        "for concurrent ones (marked *), --no-access-log, fsync on; Distribution: stock filesystem driver (no fsync)",
-        f"modelyard source: {meta['modelyard_source']}",
+        "for concurrent ones (marked *), --no-access-log, auth off"
+        + "".join(f", {k}={v}" for k, v in meta.get("modelyard_env", {}).items())
+        + "; Distribution: stock filesystem driver (never fsyncs), no auth",
+        f"modelyard source: {meta['modelyard_source']}; load average {machine['loadavg_start'][0]:.1f} at start, "
+        f"{machine['loadavg_end'][0]:.1f} at end ({machine['cpus']} CPUs)",
         f"sizes: blob {meta['sizes']['blob']}, chunk {meta['sizes']['chunk']}, model weights "
         f"{meta['sizes']['model']}, parallel {meta['sizes']['parallel']}, big {meta['sizes']['big']}; "
         f"wrk -t{meta['wrk']['threads']} -c{meta['wrk']['connections']} -d{meta['wrk']['seconds']:g}s",

@@ -183,6 +183,7 @@ def modelyard_source(args: argparse.Namespace) -> tuple[Path | None, str]:
 
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
+    loadavg_start = os.getloadavg()
     versions = check_tools()
     ctx = prepare(args)
     src, src_label = modelyard_source(args)
@@ -246,9 +247,10 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "distribution_version": versions["docker-registry"].split()[-1],
         "tools": versions,
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
-                    "loadavg_end": os.getloadavg()},
+                    "loadavg_start": loadavg_start, "loadavg_end": os.getloadavg()},
         "git": git_state(),
         "modelyard_source": src_label,
+        "modelyard_env": {k: v for k, v in os.environ.items() if k.startswith("MODELYARD_")},
         "sizes": {
             "blob": format_size(args.blob_size), "chunk": format_size(args.chunk),
             "model": format_size(args.model_size), "big": format_size(args.big_size),
