@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -542,6 +544,13 @@ async def test_delete_removes_tags_and_manifests_but_keeps_blob_bytes(
     assert (await call(client, "GET", "/api/v1/compartments/acme", 200))["repository_count"] == 0
     catalog = await (await client.get("/v2/_catalog")).json()
     assert "acme/llm" not in catalog["repositories"]
+
+    # In the database nothing of the repository is left but the shared blob records.
+    with contextlib.closing(sqlite3.connect(data_dir / "modelyard.db")) as db:
+        for table in ("tags", "manifests", "manifest_references", "repository_blobs", "uploads", "repositories"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        stored = {row[0] for row in db.execute("SELECT digest FROM blobs")}
+    assert {sha256(b) for b in [pushed.config, *pushed.layers]} <= stored
 
     # The bytes stay on disk (garbage collection's job), intact.
     for path, data in zip(blob_files, [pushed.config, *pushed.layers], strict=True):
