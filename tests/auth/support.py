@@ -8,6 +8,7 @@ nothing of modelyard is mocked.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -37,6 +38,18 @@ ALL_MANIFESTS = ", ".join(
 )
 ADMIN_PASSWORD = "admin-Pa55word-for-tests"
 SERVICE = "modelyard"
+CLIENT_TIMEOUT = 60.0
+
+
+def bounded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a client call that retries on errors for minutes (oras-py): a hang fails the test."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fn, *args, **kwargs).result(timeout=CLIENT_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"client call did not finish in {CLIENT_TIMEOUT} s (it retries errors)") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def sha256(data: bytes) -> str:

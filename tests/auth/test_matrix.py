@@ -315,10 +315,17 @@ def check_all(run: Callable[[Actor], tuple[Expect, httpx.Response]]) -> None:
         if actual != expected:
             wrong.append(f"  {actor.label:24} expected {expected}, got {actual}: {response.text[:160]}")
             continue
-        if response.status_code == 401 and response.request.url.path.startswith("/v2"):
-            params = challenge_params(response.headers["WWW-Authenticate"])
-            if params.get("service") != "modelyard" or not params.get("realm", "").endswith("/auth/token"):
-                wrong.append(f"  {actor.label:24} bad challenge {response.headers['WWW-Authenticate']}")
+        refused_by_token = response.status_code == 401 or (response.status_code == 403 and expected.reason is None)
+        if refused_by_token and response.request.url.path.startswith("/v2"):
+            # A token without the action: the challenge says which scope to ask for.
+            params = challenge_params(response.headers.get("WWW-Authenticate", "Bearer "))
+            if (
+                params.get("service") != "modelyard"
+                or not params.get("realm", "").endswith("/auth/token")
+                or params.get("error") != "insufficient_scope"
+                or not params.get("scope", "").startswith("repository:")
+            ):
+                wrong.append(f"  {actor.label:24} bad challenge {response.headers.get('WWW-Authenticate')}")
     assert not wrong, "cells that differ from the matrix:\n" + "\n".join(wrong)
 
 
