@@ -2,8 +2,9 @@
 
 No database lookup is needed to refuse: a request without a valid token is 401 with the
 challenge naming the scope it needs; a token without the action is 401 for anonymous callers
-(so clients log in) and 403 ``DENIED`` for known ones. A repository the caller may not read
-gets exactly the same answer whether it exists or not.
+(so clients log in) and 403 ``DENIED`` for known ones, both with the challenge (``error=
+"insufficient_scope"``). A repository the caller may not read gets exactly the same answer
+whether it exists or not.
 """
 
 from __future__ import annotations
@@ -73,7 +74,13 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
             f"authentication required to {what}",
             headers={"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")},
         )
-    raise RegistryError(ErrorCode.DENIED, f"not allowed to {what}")
+    # Still a challenge (RFC 6750 3.1, insufficient_scope): a client whose token was for other
+    # actions (oras-py reuses the token of its first request) learns the scope to ask for.
+    raise RegistryError(
+        ErrorCode.DENIED,
+        f"not allowed to {what}",
+        headers={"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")},
+    )
 
 
 def claims_of(request: web.Request) -> AccessClaims | None:
