@@ -420,6 +420,32 @@ def test_revoked_and_expired_api_keys_stop_working(setup: Setup) -> None:
     )
 
 
+def test_refresh_tokens_minted_with_an_api_key_die_with_the_key(setup: Setup) -> None:
+    """A stolen key traded for a 30-day refresh token must not outlive its revocation or expiry."""
+    registry = setup.registry
+    scope = f"repository:{SECRET_REPO}:pull"
+    minted = {}
+    for what in ("revoked", "expired", "kept"):
+        key = setup.api("POST", "/api/v1/service-accounts/writer-y/keys", 201, json={"expires_in_days": 7})
+        response = registry.password_grant("writer-y", key["secret"], scope)  # `modelyard login` with a key
+        assert response.status_code == 200, response.text
+        minted[what] = (key["id"], response.json()["refresh_token"])
+        offline = registry.token_response(scope, auth=("writer-y", key["secret"]), offline=True)
+        assert offline.status_code == 200
+        minted[what + " (docker)"] = (key["id"], offline.json()["refresh_token"])
+    for _, refresh in minted.values():
+        assert registry.refresh_grant(refresh, scope).status_code == 200
+    setup.api("DELETE", f"/api/v1/service-accounts/writer-y/keys/{minted['revoked'][0]}", 204)
+    _expire_key(registry, minted["expired"][0])
+    for what, (_, refresh) in minted.items():
+        response = registry.refresh_grant(refresh, scope)
+        if what.startswith("kept"):
+            assert response.status_code == 200, response.text
+            assert access_of(response.json()["access_token"]) == {f"repository:{SECRET_REPO}": ["pull"]}
+        else:
+            assert_refused(response, 401, "UNAUTHORIZED")
+
+
 def test_deleted_users_credentials_stop_working(setup: Setup) -> None:
     registry = setup.registry
     setup.api("POST", "/api/v1/users", 201, json={"name": "leaver", "email": "leaver@example.com",
