@@ -19,6 +19,7 @@ from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.reference import validate_name
 from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions
+from modelyard.services.identity import api_key_id
 from modelyard.services.registry import Registry
 from modelyard.services.tokens import IssuedToken
 
@@ -107,7 +108,13 @@ def _grant(registry: Registry, principal: Principal, scopes: list[Scope]) -> lis
 
 
 async def _issue(
-    request: web.Request, registry: Registry, principal: Principal, scopes: list[Scope], *, offline: bool
+    request: web.Request,
+    registry: Registry,
+    principal: Principal,
+    scopes: list[Scope],
+    *,
+    offline: bool,
+    key_id: str | None = None,
 ) -> dict[str, Any]:
     access = _grant(registry, principal, scopes)
     token: IssuedToken = registry.tokens.issue_access(principal.subject, access)
@@ -118,7 +125,7 @@ async def _issue(
         "issued_at": token.issued_at,
     }
     if offline and principal.authenticated:
-        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject).token
+        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject, key_id).token
     await registry.audit.record(
         principal.subject, "token.issue", "registry", client_ip(request),
         detail={"access": [f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access]},
@@ -146,7 +153,8 @@ async def get_token(request: web.Request) -> web.StreamResponse:
     principal = ANONYMOUS if credentials is None else await _login(request, registry, *credentials)
     scopes = parse_scopes(request.query.getall("scope", []))
     offline = request.query.get("offline_token", "").lower() == "true"
-    return _json(await _issue(request, registry, principal, scopes, offline=offline))
+    key_id = None if credentials is None else api_key_id(credentials[1])
+    return _json(await _issue(request, registry, principal, scopes, offline=offline, key_id=key_id))
 
 
 async def post_token(request: web.Request) -> web.StreamResponse:
@@ -156,18 +164,24 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     _check_service(registry, str(form.get("service") or "") or None)
     grant = str(form.get("grant_type") or "")
     if grant == "password":
-        principal = await _login(request, registry, str(form.get("username") or ""), str(form.get("password") or ""))
+        password = str(form.get("password") or "")
+        principal = await _login(request, registry, str(form.get("username") or ""), password)
+        key_id = api_key_id(password)
     elif grant == "refresh_token":
-        subject = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
+        subject, key_id = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
         found = registry.identity.principal_for(subject)
         if found is None or not found.authenticated:
             raise RegistryError(ErrorCode.UNAUTHORIZED, "the refresh token's account no longer exists")
+        if key_id is not None and not registry.identity.api_key_active(key_id, subject):
+            raise RegistryError(
+                ErrorCode.UNAUTHORIZED, "the API key this login used was revoked or has expired; log in again"
+            )
         principal = found
     else:
         raise RegistryError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
     scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
     offline = str(form.get("access_type") or "") == "offline"
-    body = await _issue(request, registry, principal, scopes, offline=offline)
+    body = await _issue(request, registry, principal, scopes, offline=offline, key_id=key_id)
     body.pop("token")
     body["scope"] = " ".join(str(s) for s in scopes)
     return _json(body)

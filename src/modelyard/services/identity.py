@@ -43,6 +43,12 @@ class NewApiKey:
     secret: str
 
 
+def api_key_id(secret: str) -> str | None:
+    """The id of an API key (``myd_<id>_<secret>``); ``None`` for anything else."""
+    match = _API_KEY.match(secret)
+    return match.group(1) if match else None
+
+
 def _key_account(secret: str) -> str:
     """What failed logins without a username count against: the API key's id. One bucket for
     all keys would let anyone who sends a few wrong keys lock out every key sent that way."""
@@ -161,6 +167,17 @@ class IdentityService:
             return None
         await self._run(self._meta.api_keys.touch, key_id)
         return principal
+
+    def api_key_active(self, key_id: str, principal: str) -> bool:
+        """Whether the key exists, belongs to ``principal`` and is neither revoked nor expired
+        (a refresh token obtained with a key lives only as long as the key)."""
+        record = self._meta.api_keys.get(key_id)
+        return (
+            record is not None
+            and record.principal == principal
+            and record.revoked_at is None
+            and (record.expires_at is None or record.expires_at > datetime.now(UTC))
+        )
 
     def principal_for(self, subject: str) -> Principal | None:
         """Load the current principal behind a token subject (``None`` if gone or disabled)."""

@@ -54,8 +54,12 @@ class TokenService:
     def issue_access(self, subject: str, access: list[dict[str, Any]]) -> IssuedToken:
         return self._encode({"sub": subject, "access": access, "typ": "access"}, self.ttl)
 
-    def issue_refresh(self, subject: str) -> IssuedToken:
-        return self._encode({"sub": subject, "typ": "refresh"}, self.refresh_ttl)
+    def issue_refresh(self, subject: str, key_id: str | None = None) -> IssuedToken:
+        """A refresh token; ``key_id`` names the API key it was obtained with, if one was."""
+        claims: dict[str, Any] = {"sub": subject, "typ": "refresh"}
+        if key_id is not None:
+            claims["key"] = key_id
+        return self._encode(claims, self.refresh_ttl)
 
     def _decode(self, token: str, kind: str) -> dict[str, Any]:
         try:
@@ -80,5 +84,8 @@ class TokenService:
                 access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
         return AccessClaims(str(claims["sub"]), access)
 
-    def verify_refresh(self, token: str) -> str:
-        return str(self._decode(token, "refresh")["sub"])
+    def verify_refresh(self, token: str) -> tuple[str, str | None]:
+        """The subject of a refresh token and the API key it was obtained with (if any)."""
+        claims = self._decode(token, "refresh")
+        key = claims.get("key")
+        return str(claims["sub"]), None if key is None else str(key)
