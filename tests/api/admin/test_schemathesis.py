@@ -33,7 +33,7 @@ from modelyard.api.admin import OPERATIONS
 from modelyard.domain.reference import NAME_MAX_LENGTH
 from tests.cli.liveserver import LiveServer, live_server
 
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 12
 # Valid requests of these must name things that exist, which no schema can say: a group's
 # members are existing users, refused with 422 otherwise. Every other check still applies.
 NAMES_EXISTING = {"setGroupMembers"}
