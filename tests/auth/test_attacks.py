@@ -518,10 +518,12 @@ def test_failed_logins_are_limited_per_account(registry_factory: AuthRegistryFac
         assert registry.request("GET", "/api/v1/me", guess).status_code in (401, 429)
     assert registry.api("GET", "/api/v1/me", ci_key, 200)["subject"] == "serviceAccount:ci"
 
+    # Every failed login is audited, whichever way in: /auth/token and the admin API alike.
     events = registry.api("GET", "/api/v1/audit", token, 200, params={"action": "login", "limit": 50})["items"]
     outcomes = [(e["actor"], e["outcome"], (e["detail"] or {}).get("reason")) for e in events]
     assert outcomes.count(("admin", "failure", "UNAUTHORIZED")) == 3, outcomes
-    assert ("admin", "failure", "TOOMANYREQUESTS") in outcomes, outcomes
+    assert outcomes.count(("admin", "failure", "TOOMANYREQUESTS")) == 3, outcomes
+    assert outcomes.count(("(api key)", "failure", "UNAUTHORIZED")) == 4, outcomes
 
 
 def test_failed_logins_are_limited_per_address(registry_factory: AuthRegistryFactory) -> None:
