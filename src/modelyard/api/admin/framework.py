@@ -192,7 +192,7 @@ async def authenticate(request: web.Request, registry: Registry) -> Principal:
     if header[:7].lower() == "bearer ":
         value = header[7:].strip()
         if value.startswith("myd_"):
-            return await registry.identity.authenticate("", value, ip)
+            return await _login(registry, "", value, ip)
         subject = registry.tokens.verify_access(value).subject
         principal = registry.identity.principal_for(subject)
         if principal is None:
@@ -200,8 +200,20 @@ async def authenticate(request: web.Request, registry: Registry) -> Principal:
         return principal
     credentials = basic_credentials(request)
     if credentials is not None:
-        return await registry.identity.authenticate(*credentials, ip)
+        return await _login(registry, *credentials, ip)
     return ANONYMOUS
+
+
+async def _login(registry: Registry, username: str, password: str, ip: str) -> Principal:
+    """A password or API key checked here is a login like one at ``/auth/token``: a failed one
+    is audited (successes are not: every request would log one)."""
+    try:
+        return await registry.identity.authenticate(username, password, ip)
+    except RegistryError as exc:
+        await registry.audit.record(
+            username or "(api key)", "login", "registry", ip, outcome="failure", detail={"reason": exc.code.name}
+        )
+        raise
 
 
 async def _run(operation: Operation, request: web.Request) -> web.StreamResponse:
