@@ -461,6 +461,22 @@ def test_deleted_users_credentials_stop_working(setup: Setup) -> None:
     assert_refused(registry.token_response(auth=("leaver", key)), 401, "UNAUTHORIZED")
     assert_refused(registry.request("GET", "/api/v1/me", key), 401, "UNAUTHORIZED")
 
+    # Someone new gets the name: the old login is still not theirs.
+    setup.api("POST", "/api/v1/users", 201, json={"name": "leaver", "email": "newcomer@example.com",
+                                                   "password": "a-newcomers-password"})  # fmt: skip
+    assert_refused(registry.refresh_grant(refresh, f"repository:{OPEN_REPO}:pull"), 401, "UNAUTHORIZED")
+
+
+def test_password_change_ends_earlier_logins(setup: Setup) -> None:
+    registry = setup.registry
+    setup.api("POST", "/api/v1/users", 201, json={"name": "changer", "email": "changer@example.com",
+                                                   "password": USER_PASSWORD})  # fmt: skip
+    stolen = registry.refresh_token("changer", USER_PASSWORD)
+    own = registry.token_from_refresh(stolen)
+    registry.api("PUT", "/api/v1/users/changer/password", own, 204, json={"password": "changed-after-a-leak"})
+    assert_refused(registry.refresh_grant(stolen), 401, "UNAUTHORIZED")
+    assert registry.refresh_grant(registry.refresh_token("changer", "changed-after-a-leak")).status_code == 200
+
 
 # -- tags ---------------------------------------------------------------------------------------
 
