@@ -125,7 +125,8 @@ async def _issue(
         "issued_at": token.issued_at,
     }
     if offline and principal.authenticated:
-        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject, key_id).token
+        generation = registry.identity.login_generation(principal.subject)
+        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject, key_id, generation).token
     await registry.audit.record(
         principal.subject, "token.issue", "registry", client_ip(request),
         detail={"access": [f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access]},
@@ -168,11 +169,17 @@ async def post_token(request: web.Request) -> web.StreamResponse:
         principal = await _login(request, registry, str(form.get("username") or ""), password)
         key_id = api_key_id(password)
     elif grant == "refresh_token":
-        subject, key_id = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
-        found = registry.identity.principal_for(subject)
+        refresh = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
+        key_id = refresh.key_id
+        found = registry.identity.principal_for(refresh.subject)
         if found is None or not found.authenticated:
             raise RegistryError(ErrorCode.UNAUTHORIZED, "the refresh token's account no longer exists")
-        if key_id is not None and not registry.identity.api_key_active(key_id, subject):
+        if refresh.generation != registry.identity.login_generation(refresh.subject):
+            raise RegistryError(
+                ErrorCode.UNAUTHORIZED,
+                "the account changed since this login (new password, or deleted and created again); log in again",
+            )
+        if key_id is not None and not registry.identity.api_key_active(key_id, refresh.subject):
             raise RegistryError(
                 ErrorCode.UNAUTHORIZED, "the API key this login used was revoked or has expired; log in again"
             )

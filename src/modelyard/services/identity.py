@@ -179,6 +179,20 @@ class IdentityService:
             and (record.expires_at is None or record.expires_at > datetime.now(UTC))
         )
 
+    def login_generation(self, subject: str) -> str | None:
+        """What a refresh token of ``subject`` stays valid for: this very account (not a later
+        one given the same name) and, for a user, the password it had at login."""
+        kind, _, name = subject.partition(":")
+        if kind == "user":
+            user = self._meta.principals.get_user(name)
+            if user is None or user.name != name:
+                return None
+            return _sha256(f"{user.id}:{user.password_hash}")[:32]
+        if kind == "serviceAccount":
+            account = self._meta.principals.get_service_account(name)
+            return None if account is None else str(account.id)
+        return None
+
     def principal_for(self, subject: str) -> Principal | None:
         """Load the current principal behind a token subject (``None`` if gone or disabled)."""
         if subject == "anonymous":

@@ -31,6 +31,13 @@ class AccessClaims:
 
 
 @dataclass(frozen=True, slots=True)
+class RefreshClaims:
+    subject: str
+    key_id: str | None  # the API key the login used, if it used one
+    generation: str | None  # what the account was at login (see IdentityService.login_generation)
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     token: str
     expires_in: int
@@ -54,11 +61,14 @@ class TokenService:
     def issue_access(self, subject: str, access: list[dict[str, Any]]) -> IssuedToken:
         return self._encode({"sub": subject, "access": access, "typ": "access"}, self.ttl)
 
-    def issue_refresh(self, subject: str, key_id: str | None = None) -> IssuedToken:
-        """A refresh token; ``key_id`` names the API key it was obtained with, if one was."""
+    def issue_refresh(self, subject: str, key_id: str | None = None, generation: str | None = None) -> IssuedToken:
+        """A refresh token; ``key_id`` names the API key it was obtained with, if one was, and
+        ``generation`` the state of the account it stays valid for."""
         claims: dict[str, Any] = {"sub": subject, "typ": "refresh"}
         if key_id is not None:
             claims["key"] = key_id
+        if generation is not None:
+            claims["gen"] = generation
         return self._encode(claims, self.refresh_ttl)
 
     def _decode(self, token: str, kind: str) -> dict[str, Any]:
@@ -84,8 +94,9 @@ class TokenService:
                 access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
         return AccessClaims(str(claims["sub"]), access)
 
-    def verify_refresh(self, token: str) -> tuple[str, str | None]:
-        """The subject of a refresh token and the API key it was obtained with (if any)."""
+    def verify_refresh(self, token: str) -> RefreshClaims:
         claims = self._decode(token, "refresh")
-        key = claims.get("key")
-        return str(claims["sub"]), None if key is None else str(key)
+        key, generation = claims.get("key"), claims.get("gen")
+        return RefreshClaims(
+            str(claims["sub"]), None if key is None else str(key), None if generation is None else str(generation)
+        )
