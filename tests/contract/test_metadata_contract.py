@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
 from modelyard.metadata import tables as t
-from modelyard.metadata.base import NewManifest
+from modelyard.metadata.base import MissingBlobsError, NewManifest
 from modelyard.metadata.migrations import alembic_config, upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from tests.helpers import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, sha256
@@ -309,6 +309,8 @@ def test_put_without_optional_fields(store: SqlMetadataStore) -> None:
 
 def test_put_is_idempotent(store: SqlMetadataStore) -> None:
     layer, config = blob_digest("layer"), blob_digest("config")
+    store.blobs.link(REPO, layer, 5)
+    store.blobs.link(REPO, config, 2)
     m = manifest("image", blob_refs=[config, layer])
     store.manifests.put(REPO, m, "v1")
     first = store.manifests.get(REPO, m.digest)
@@ -322,8 +324,22 @@ def test_put_is_idempotent(store: SqlMetadataStore) -> None:
         assert conn.execute(select(func.count()).select_from(t.manifest_references)).scalar_one() == 2
 
 
+def test_put_refuses_blobs_not_linked_into_the_repository(store: SqlMetadataStore) -> None:
+    """Checked inside the put's transaction, so a concurrent garbage collection can't slip in."""
+    linked, elsewhere = blob_digest("linked"), blob_digest("elsewhere")
+    store.blobs.link(REPO, linked, 1)
+    store.blobs.link("other/repo", elsewhere, 1)
+    m = manifest("needs-both", blob_refs=[linked, elsewhere])
+    with pytest.raises(MissingBlobsError) as caught:
+        store.manifests.put(REPO, m, "v1")
+    assert caught.value.digests == [elsewhere]
+    assert store.manifests.get(REPO, m.digest) is None
+    assert store.tags.list_names(REPO, None, None) == []
+
+
 def test_put_records_references_and_delete_drops_them(store: SqlMetadataStore) -> None:
     child_a, child_b = manifest("amd64"), manifest("arm64")
+    store.blobs.link(REPO, blob_digest("attestation"), 7)
     store.manifests.put(REPO, child_a, None)
     store.manifests.put(REPO, child_b, None)
     content = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "label": "index"}).encode()
@@ -559,6 +575,7 @@ def test_racing_first_tags_on_a_new_repository(store: SqlMetadataStore) -> None:
 
 def test_racing_puts_of_the_same_manifest_store_it_once(store: SqlMetadataStore) -> None:
     m = manifest("popular", blob_refs=[blob_digest("layer")])
+    store.blobs.link("fresh/repo", blob_digest("layer"), 5)
     race(WORKERS, lambda _i: store.manifests.put("fresh/repo", m, "latest"))
     assert current_tag_rows(store, "fresh/repo", "latest") == 1
     assert len(store.tags.history("fresh/repo", "latest")) == 1
