@@ -290,6 +290,9 @@ def test_repo_refusals_and_exit_codes(cli: Cli, api: httpx.Client, tmp_path: Pat
         assert "acme/ghost" in missing.stderr
 
     cli("repo", "update", "acme/llm", code=EXIT_USAGE)  # nothing to change
+    cli("compartment", "update", "acme", code=EXIT_USAGE)  # nothing to change either
+    bare = cli("repo", "show", "acme/llm", registry=cli.server.url.split("://", 1)[1])  # host:port, as docker takes it
+    assert "acme/llm" in bare.stdout
     cli("repo", "create", "acme/x", "--label", "novalue", code=EXIT_USAGE)
     cli("repo", "create", "acme/x", "--readme", str(tmp_path / "missing.md"), code=EXIT_USAGE)
     readme = tmp_path / "r.md"

@@ -41,6 +41,8 @@ err = Console(stderr=True)
 @contextmanager
 def admin_client(url: str) -> Iterator[AdminClient]:
     """A client whose failures end the command with the documented exit code and one message."""
+    if "://" not in url:
+        url = "http://" + url  # as docker does for a bare host:port
     client = AdminClient(url, auth=default_auth(url))
     try:
         yield client

@@ -14,6 +14,7 @@ from modelyard.cli.common import (
     emit_fields,
     emit_json,
     emit_table,
+    usage_error,
     validated,
 )
 
@@ -110,6 +111,8 @@ def update(
     json_out: JsonOption = False,
 ) -> None:
     """Change a compartment's description or configuration."""
+    if description is None and create_on_first_push is None and not inherit:
+        raise usage_error("nothing to change: give at least one option (see --help)")
     with admin_client(registry) as client:
         if description is not None:
             client.update_compartment(name, validated(schemas.CompartmentUpdate, {"description": description}))

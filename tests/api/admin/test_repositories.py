@@ -29,7 +29,6 @@ from tests.api.admin.support import (
 from tests.conftest import ClientFactory
 from tests.helpers import (
     DOCKER_MANIFEST,
-    OCI_CONFIG,
     OCI_MANIFEST,
     error_code,
     image_manifest,
@@ -452,8 +451,8 @@ async def test_versions_show_each_tag_with_its_manifest(client: Client) -> None:
     assert versions["v1"]["media_type"] == OCI_MANIFEST
     assert versions["v1"]["size"] == len(v1.body)
     assert versions["v1"]["annotations"] == notes
-    # As the referrers API reports it: no artifactType falls back to the config's media type.
-    assert versions["v1"]["artifact_type"] == OCI_CONFIG
+    # A plain image has no artifact type of its own (its config type would only say "image").
+    assert versions["v1"]["artifact_type"] is None
     assert versions["v1"]["immutable"] is True
     assert versions["latest"]["digest"] == v1.digest
     assert versions["latest"]["immutable"] is False

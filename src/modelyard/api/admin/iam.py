@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from modelyard.api.admin import schemas
-from modelyard.api.admin.framework import Call, Operation, ResourceKind
+from modelyard.api.admin.framework import Call, Operation
 from modelyard.policy.authorizer import Binding, Permission
 from modelyard.services.iam import REGISTRY, PolicyView, compartment_resource, repository_resource
 
@@ -16,30 +16,32 @@ def _view(policy: PolicyView) -> schemas.Policy:
     )
 
 
-def _target(call: Call) -> tuple[ResourceKind, str | None, str]:
+def _target(call: Call, permission: Permission) -> str:
+    """The policy's resource, once the caller may use ``permission`` on it and it exists.
+
+    Permission first: a compartment or repository the caller may not see answers the same
+    whether it exists or not.
+    """
     if "compartment_id" in call.request.match_info:
         name = call.path("compartment_id")
+        call.require(permission, "compartment", name)
         call.registry.compartments.get(name)
-        return "compartment", name, compartment_resource(name)
+        return compartment_resource(name)
     if "repository" in call.request.match_info:
         name = call.path("repository")
-        return "repository", name, repository_resource(name)
-    return "registry", None, REGISTRY
+        call.require(permission, "repository", name)
+        call.registry.repositories.get(name)
+        return repository_resource(name)
+    call.require(permission)
+    return REGISTRY
 
 
 async def get_policy(call: Call) -> schemas.Policy:
-    kind, name, resource = _target(call)
-    call.require(Permission.IAM_READ, kind, name)
-    if kind == "repository":
-        call.registry.repositories.get(name or "")
-    return _view(call.registry.iam.policy(resource))
+    return _view(call.registry.iam.policy(_target(call, Permission.IAM_READ)))
 
 
 async def set_policy(call: Call) -> schemas.Policy:
-    kind, name, resource = _target(call)
-    call.require(Permission.IAM_WRITE, kind, name)
-    if kind == "repository":
-        call.registry.repositories.get(name or "")
+    resource = _target(call, Permission.IAM_WRITE)
     body: schemas.Policy = call.body
     bindings = [Binding(b.role, tuple(b.members)) for b in body.bindings]
     return _view(await call.registry.iam.set_policy(resource, bindings, body.etag))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from modelyard.api.admin import schemas
+from modelyard.domain import mediatypes
 from modelyard.metadata.base import CompartmentRecord, RepositoryDetails, VersionRecord
 
 
@@ -52,7 +53,9 @@ def version(record: VersionRecord, immutable: bool) -> schemas.Version:
         tag=record.tag,
         digest=record.digest,
         media_type=record.media_type,
-        artifact_type=record.artifact_type,
+        # A plain image's referrer type is its config's media type; as a version's "artifact
+        # type" that would only say "an image", so it is left out.
+        artifact_type=None if record.artifact_type in mediatypes.IMAGE_CONFIGS else record.artifact_type,
         size=record.size,
         annotations=dict(record.annotations or {}),
         time_created=record.created_at,
