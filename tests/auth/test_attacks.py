@@ -337,6 +337,60 @@ def test_private_repository_answers_like_a_missing_one(setup: Setup, caller: str
         assert answers[0][0] in (401, 403, 404), answers[0]
 
 
+COMPARTMENT_PROBES: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/api/v1/compartments/{c}", {}),
+    ("GET", "/api/v1/compartments/{c}/configuration", {}),
+    ("PUT", "/api/v1/compartments/{c}/configuration", {"json": {"is_repository_created_on_first_push": True}}),
+    ("GET", "/api/v1/compartments/{c}/iam", {}),
+    ("PUT", "/api/v1/compartments/{c}/iam", {"json": {"bindings": [], "etag": "v0"}}),
+    ("PATCH", "/api/v1/compartments/{c}", {"json": {"description": "mine now"}}),
+    ("DELETE", "/api/v1/compartments/{c}", {}),
+    ("POST", "/api/v1/repositories", {"json": {"compartment_id": "{c}", "display_name": "planted"}}),
+]
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "known outsider"])
+def test_hidden_compartment_answers_like_a_missing_one(setup: Setup, caller: str) -> None:
+    """Compartments the caller cannot see are not listed; probing one by name reveals no more."""
+    token = None if caller == "anonymous" else setup.as_account("outsider")
+    for method, template, kwargs in COMPARTMENT_PROBES:
+        answers = []
+        for compartment in ("hidden", "nowhere"):
+            body = json.loads(json.dumps(kwargs.get("json")).replace("{c}", compartment))
+            response = setup.registry.request(
+                method, template.format(c=compartment), token, **({"json": body} if body is not None else {})
+            )
+            answers.append(_normalized(response, compartment))
+        assert answers[0] == answers[1], f"{method} {template}: hidden {answers[0]} != missing {answers[1]}"
+        assert answers[0][0] in (401, 403, 404), answers[0]
+
+
+def test_blobs_manifests_and_referrers_stay_in_their_repository(setup: Setup) -> None:
+    """Reading a public repository reaches nothing that only a private one holds."""
+    registry = setup.registry
+    token = setup.as_account("outsider", f"repository:{OPEN_REPO}:pull,push")
+    secret = setup.images["secret"]
+    for method in ("GET", "HEAD"):
+        blob = registry.request(method, f"/v2/{OPEN_REPO}/blobs/{sha256(secret.layer)}", token)
+        assert blob.status_code == 404, blob.text
+        manifest = registry.request(method, f"/v2/{OPEN_REPO}/manifests/{secret.digest}", token,
+                                    headers={"Accept": ALL_MANIFESTS})  # fmt: skip
+        assert manifest.status_code == 404, manifest.text
+    assert refusal_of(registry.request("GET", f"/v2/{OPEN_REPO}/blobs/{sha256(secret.layer)}", token)).code == (
+        "BLOB_UNKNOWN"
+    )
+    referrers = registry.request("GET", f"/v2/{OPEN_REPO}/referrers/{secret.digest}", token)
+    assert referrers.status_code == 200 and referrers.json()["manifests"] == []
+    # Nor can a manifest in the public repository claim the private blobs as its own.
+    pushed = registry.put_manifest(OPEN_REPO, "stolen", secret.manifest, setup.admin_repo(OPEN_REPO))
+    assert refusal_of(pushed).code == "MANIFEST_BLOB_UNKNOWN", pushed.text
+    mounted = registry.request(
+        "POST", f"/v2/{OPEN_REPO}/blobs/uploads/", setup.admin_repo(OPEN_REPO),
+        params={"mount": sha256(secret.layer), "from": OPEN_REPO},
+    )  # fmt: skip
+    assert mounted.status_code == 202, "mounted from a repository that does not hold the blob"
+
+
 @pytest.mark.parametrize("caller", ["anonymous", "known outsider"])
 def test_listings_never_name_a_private_repository(setup: Setup, caller: str) -> None:
     """Neither the catalog nor the admin lists, nor their next-page links, name what the caller cannot read."""
