@@ -287,6 +287,16 @@ def test_cli_login_whoami_and_iam(server: AuthServerProcess, accounts: dict[str,
     cli("iam", "remove-binding", "--role", "reader", "--member", "user:alice@example.com", "--repo", "pub/model")
     assert "user:alice@example.com" not in cli("iam", "show", "--repo", "pub/model")
 
+    cli("iam", "add-binding", "--role", "repoAdmin", "--member", "group:ml", "--compartment", "team")
+    compartment = json.loads(cli("iam", "show", "--compartment", "team", "--json"))
+    assert {"role": "repoAdmin", "members": ["group:ml"]} in compartment["bindings"]
+    cli("iam", "remove-binding", "--role", "repoAdmin", "--member", "group:ml", "--compartment", "team")
+    assert "group:ml" not in cli("iam", "show", "--compartment", "team")
+    registry_policy = json.loads(cli("iam", "show", "--json"))
+    assert {"role": "admin", "members": ["user:admin"]} in registry_policy["bindings"]
+    last = cli("iam", "remove-binding", "--role", "admin", "--member", "user:admin", code=1)
+    assert "CONFLICT" in last, last
+
     # A user logs in with an email address too; its own identity, not the admin's.
     alice_dir = tmp_path / "alice-config"
     alice = CliRunner(env={"MODELYARD_CONFIG_DIR": str(alice_dir), "MODELYARD_URL": server.url,
