@@ -19,7 +19,7 @@ from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.reference import validate_name
 from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions
-from modelyard.services.identity import api_key_id
+from modelyard.services.identity import api_key_id, login_name
 from modelyard.services.registry import Registry
 from modelyard.services.tokens import IssuedToken
 
@@ -80,8 +80,9 @@ async def _login(request: web.Request, registry: Registry, username: str, passwo
         principal = await registry.identity.authenticate(username, password, ip)
     except RegistryError as exc:
         await registry.audit.record(
-            username or "(api key)", "login", "registry", ip, outcome="failure", detail={"reason": exc.code.name}
-        )
+            login_name(username, password), "login", "registry", ip, outcome="failure",
+            detail={"reason": exc.code.name},
+        )  # fmt: skip
         if exc.code is ErrorCode.UNAUTHORIZED:
             exc.headers["WWW-Authenticate"] = f'Basic realm="{registry.settings.token_service}"'
         raise

@@ -49,11 +49,17 @@ def api_key_id(secret: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _key_account(secret: str) -> str:
-    """What failed logins without a username count against: the API key's id. One bucket for
-    all keys would let anyone who sends a few wrong keys lock out every key sent that way."""
-    match = _API_KEY.match(secret)
-    return f"(api key {match.group(1)})" if match else "(api key)"
+def login_name(username: str, password: str) -> str:
+    """The name a login is throttled and audited under: the user name, else the API key's id.
+
+    One bucket for all keys sent without a name would let anyone who sends a few wrong keys
+    lock out every key sent that way; and a key sent as the user name is a secret, never a
+    name to record.
+    """
+    key_id = api_key_id(username) if username else api_key_id(password)
+    if key_id is not None:
+        return f"(api key {key_id})"
+    return username or "(api key)"
 
 
 def _sha256(secret: str) -> str:
@@ -131,7 +137,7 @@ class IdentityService:
 
     async def authenticate(self, username: str, password: str, client_ip: str) -> Principal:
         """Check a username with a password or API key; throttled per account and per address."""
-        account = username or _key_account(password)
+        account = login_name(username, password)
         self._check_throttle(account, client_ip)
         principal = await self._verify(username, password)
         if principal is None:

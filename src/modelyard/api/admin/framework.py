@@ -19,6 +19,7 @@ from modelyard.api.auth import basic_credentials
 from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
+from modelyard.services.identity import login_name
 from modelyard.services.registry import Registry
 
 ResourceKind = Literal["registry", "compartment", "repository"]
@@ -211,8 +212,9 @@ async def _login(registry: Registry, username: str, password: str, ip: str) -> P
         return await registry.identity.authenticate(username, password, ip)
     except RegistryError as exc:
         await registry.audit.record(
-            username or "(api key)", "login", "registry", ip, outcome="failure", detail={"reason": exc.code.name}
-        )
+            login_name(username, password), "login", "registry", ip, outcome="failure",
+            detail={"reason": exc.code.name},
+        )  # fmt: skip
         raise
 
 
