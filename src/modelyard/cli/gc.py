@@ -1,4 +1,5 @@
-"""``modelyard gc``: garbage collection, run against the data directory and database directly."""
+"""Maintenance commands run against the data directory and database directly, on the server's
+machine: ``modelyard gc`` (garbage collection) and ``modelyard reset-admin`` (recovery)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import pydantic
 import typer
 
 from modelyard.cli.common import human_size
-from modelyard.config import format_validation_error, load_settings
+from modelyard.config import Settings, format_validation_error, load_settings
+
+
+def _settings_or_exit(config: Path | None, data_dir: Path | None, database_url: str | None) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir, database_url=database_url)
+    except pydantic.ValidationError as exc:
+        typer.echo(f"modelyard: {format_validation_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"modelyard: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def gc(
@@ -35,14 +47,7 @@ def gc(
     if grace_period < 60:
         typer.echo("modelyard: --grace-period must be at least 60 seconds", err=True)
         raise typer.Exit(2)
-    try:
-        settings = load_settings(config, data_dir=data_dir, database_url=database_url)
-    except pydantic.ValidationError as exc:
-        typer.echo(f"modelyard: {format_validation_error(exc)}", err=True)
-        raise typer.Exit(2) from None
-    except ValueError as exc:
-        typer.echo(f"modelyard: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings_or_exit(config, data_dir, database_url)
     metadata = open_metadata(settings)
     try:
         report = GarbageCollector(metadata, open_blob_store(settings)).collect(
@@ -61,3 +66,40 @@ def gc(
         f"{verb} {len(report.blobs)} unreferenced blob(s), {len(report.orphan_files)} orphaned file(s) and "
         f"{len(report.uploads)} expired upload(s): {human_size(report.freed_bytes)}"
     )
+
+
+def reset_admin(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [default: ./modelyard-data].")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file, as for serve.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Metadata database URL, as for serve.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Recovery: set user 'admin''s password and give it the admin role again.
+
+    Runs on the server's machine against its data directory or database, for when every
+    administrator is locked out.
+    """
+    import asyncio
+    import sys
+
+    from modelyard.api.context import REGISTRY
+    from modelyard.app import create_app
+    from modelyard.domain.errors import RegistryError
+
+    settings = _settings_or_exit(config, data_dir, database_url)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt("New password", hide_input=True)
+    app = create_app(settings)
+
+    async def run() -> None:
+        try:
+            await app[REGISTRY].identity.reset_admin(password)
+        finally:
+            for callback in app.on_cleanup:
+                await callback(app)
+
+    try:
+        asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"modelyard: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("user admin has the new password and the admin role")

@@ -35,6 +35,7 @@ app.command("logout")(identity.logout)
 app.command("whoami")(identity.whoami)
 app.command("audit")(identity.audit)
 app.command("gc")(gc_command.gc)
+app.command("reset-admin")(gc_command.reset_admin)
 
 
 def _version(value: bool) -> None:

@@ -110,7 +110,9 @@ class IamService:
         if resource.startswith("repository:"):
             stored, make_public = _split_public(bindings)
         else:
-            stored, make_public = [b for b in bindings if b != PUBLIC_READER], False
+            # Only a repository turns an allUsers reader into its is_public flag; on the registry
+            # or a compartment the binding is kept as written.
+            stored, make_public = list(bindings), False
         if resource == REGISTRY and not any(b.role == "admin" and b.members for b in stored):
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
         payload = [{"role": b.role, "members": list(b.members)} for b in stored]

@@ -251,11 +251,68 @@ class IdentityService:
             raise _not_found(f"user {name!r}")
         await self._run(self._meta.login_throttle.clear, name)
 
+    def _other_administrators(self, excluded: UserRecord) -> bool:
+        """Whether someone other than ``excluded`` would still hold the registry ``admin`` role."""
+        members = [
+            member
+            for binding in self._meta.policies.get("registry").bindings
+            if binding.get("role") == "admin"
+            for member in binding.get("members") or []
+        ]
+        for member in members:
+            kind, _, value = str(member).partition(":")
+            if kind == "user":
+                user = self._meta.principals.get_user(value)
+                if user is not None and user.id != excluded.id and not user.disabled:
+                    return True
+            elif kind == "serviceAccount" and self._meta.principals.get_service_account(value) is not None:
+                return True
+            elif kind == "group":
+                group = self._meta.principals.get_group(value)
+                if group is not None and any(m != excluded.name for m in group.members):
+                    return True
+        return False
+
     async def delete_user(self, name: str) -> None:
-        if name == ADMIN_NAME and self._meta.principals.count_users() == 1:
-            raise RegistryError(ErrorCode.CONFLICT, "the last user cannot be deleted")
+        """Delete a user, unless that would leave the registry without an administrator."""
+        user = self.user(name)
+        if not self._other_administrators(user) and self._is_administrator(user):
+            raise RegistryError(
+                ErrorCode.CONFLICT,
+                f"{name} is the last administrator: grant the admin role to someone else first",
+            )
         if not await self._run(self._meta.principals.delete_user, name):
             raise _not_found(f"user {name!r}")
+
+    def _is_administrator(self, user: UserRecord) -> bool:
+        for binding in self._meta.policies.get("registry").bindings:
+            if binding.get("role") != "admin":
+                continue
+            members = [str(m) for m in binding.get("members") or []]
+            if f"user:{user.name}" in members or f"user:{user.email}" in members:
+                return True
+            if any(m.startswith("group:") and m[6:] in user.groups for m in members):
+                return True
+        return False
+
+    async def reset_admin(self, password: str) -> None:
+        """Recovery: give user ``admin`` this password (creating it if needed) and the admin role.
+
+        For ``modelyard reset-admin``, run on the server's machine against its data: whoever
+        can do that owns the registry anyway.
+        """
+        self._check_password(password)
+        digest = await self._run(self._hasher.hash, password)
+        if self._meta.principals.get_user(ADMIN_NAME) is None:
+            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest)
+        else:
+            await self._run(self._meta.principals.set_password, ADMIN_NAME, digest)
+        await self._run(self._meta.login_throttle.clear, ADMIN_NAME)
+        policy = self._meta.policies.get("registry")
+        bindings = list(policy.bindings)
+        if not any(b.get("role") == "admin" and f"user:{ADMIN_NAME}" in (b.get("members") or []) for b in bindings):
+            bindings.append({"role": "admin", "members": [f"user:{ADMIN_NAME}"]})
+            await self._run(self._meta.policies.put, "registry", bindings, None)
 
     # -- service accounts ------------------------------------------------------------------
 
