@@ -51,3 +51,11 @@ def validate_tag(tag: str) -> str:
             "'_', '.' and '-', not starting with '.' or '-'",
         )
     return tag
+
+
+def split_compartment(name: str) -> tuple[str | None, str]:
+    """``acme/team/llm`` -> (``acme``, ``team/llm``); a single component is in the root compartment."""
+    if "/" not in name:
+        return None, name
+    compartment, rest = name.split("/", 1)
+    return compartment, rest

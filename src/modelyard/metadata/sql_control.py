@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.domain.reference import split_compartment
 from modelyard.metadata import tables as t
 from modelyard.metadata.base import (
     AlreadyExistsError,
@@ -23,7 +24,7 @@ from modelyard.metadata.base import (
     RepositorySettings,
     VersionRecord,
 )
-from modelyard.metadata.sql import _aware, _Base, insert_repository, split_name, utcnow
+from modelyard.metadata.sql_base import SqlPart, as_utc, insert_repository, utcnow
 
 if TYPE_CHECKING:
     pass
@@ -50,13 +51,13 @@ def _compartment(row: Any) -> CompartmentRecord:
         name=row.name,
         description=row.description,
         create_repository_on_first_push=row.create_repository_on_first_push,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
         repository_count=int(row.repository_count or 0),
     )
 
 
-class SqlCompartments(_Base):
+class SqlCompartments(SqlPart):
     def _query(self) -> Any:
         counts = (
             select(t.repositories.c.compartment_id, func.count().label("repository_count"))
@@ -134,7 +135,7 @@ class SqlCompartments(_Base):
         return self._store.write(work)
 
 
-class SqlRegistryConfig(_Base):
+class SqlRegistryConfig(SqlPart):
     def get(self) -> RegistryConfigRecord:
         with self._read() as conn:
             row = conn.execute(select(t.registry_config).where(t.registry_config.c.id == 1)).first()
@@ -143,7 +144,7 @@ class SqlRegistryConfig(_Base):
         return RegistryConfigRecord(
             bool(row.create_repository_on_first_push),
             bool(row.create_compartment_on_first_push),
-            _aware(row.updated_at),
+            as_utc(row.updated_at),
         )
 
     def put(self, create_repository: bool, create_compartment: bool) -> RegistryConfigRecord:
@@ -188,7 +189,7 @@ def _settings_values(settings: RepositorySettings) -> dict[str, Any]:
     }
 
 
-class SqlRepositoryAdmin(_Base):
+class SqlRepositoryAdmin(SqlPart):
     def _query(self) -> Any:
         r = t.repositories
         images = (
@@ -230,8 +231,8 @@ class SqlRepositoryAdmin(_Base):
             settings=_settings(row),
             created_by=row.created_by,
             lifecycle_state=row.lifecycle_state,
-            created_at=_aware(row.created_at),
-            time_last_pushed=None if row.time_last_pushed is None else _aware(row.time_last_pushed),
+            created_at=as_utc(row.created_at),
+            time_last_pushed=None if row.time_last_pushed is None else as_utc(row.time_last_pushed),
             image_count=int(row.image_count or 0),
             layer_count=int(row.layer_count or 0),
             layers_size_in_bytes=int(row.layers_size or 0),
@@ -264,7 +265,7 @@ class SqlRepositoryAdmin(_Base):
         def work(conn: Connection) -> None:
             if self._repo_id(conn, name) is not None:
                 raise AlreadyExistsError(name)
-            compartment, _ = split_name(name)
+            compartment, _ = split_compartment(name)
             if compartment is not None and not create_compartment:
                 exists = conn.execute(select(t.compartments.c.id).where(t.compartments.c.name == compartment)).first()
                 if exists is None:
@@ -344,8 +345,8 @@ class SqlRepositoryAdmin(_Base):
                     size=row.size,
                     artifact_type=row.artifact_type,
                     annotations=row.annotations,
-                    created_at=_aware(row.created_at),
-                    tagged_at=_aware(row.lifetime_start),
+                    created_at=as_utc(row.created_at),
+                    tagged_at=as_utc(row.lifetime_start),
                 )
                 for row in conn.execute(query)
             ]

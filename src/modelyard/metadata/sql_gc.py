@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, or_, select
 
 from modelyard.metadata import tables as t
-from modelyard.metadata.sql import _Base
+from modelyard.metadata.sql_base import SqlPart
 
 
-class SqlGarbage(_Base):
+class SqlGarbage(SqlPart):
     def _unreferenced(self, cutoff: datetime) -> ColumnElement[bool]:
         b = t.blobs.c
         referenced = exists().where(

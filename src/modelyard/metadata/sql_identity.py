@@ -19,14 +19,14 @@ from modelyard.metadata.identity import (
     UserRecord,
     VersionConflictError,
 )
-from modelyard.metadata.sql import _aware, _Base, utcnow
+from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
 
 
 def _maybe(value: datetime | None) -> datetime | None:
-    return None if value is None else _aware(value)
+    return None if value is None else as_utc(value)
 
 
-class SqlPrincipals(_Base):
+class SqlPrincipals(SqlPart):
     def _groups_of(self, conn: Connection, user_id: int) -> tuple[str, ...]:
         query = (
             select(t.groups.c.name)
@@ -38,7 +38,7 @@ class SqlPrincipals(_Base):
 
     def _user(self, conn: Connection, row: Any) -> UserRecord:
         return UserRecord(
-            row.id, row.name, row.email, row.password_hash, bool(row.disabled), _aware(row.created_at),
+            row.id, row.name, row.email, row.password_hash, bool(row.disabled), as_utc(row.created_at),
             self._groups_of(conn, row.id),
         )  # fmt: skip
 
@@ -89,7 +89,7 @@ class SqlPrincipals(_Base):
 
     @staticmethod
     def _service_account(row: Any) -> ServiceAccountRecord:
-        return ServiceAccountRecord(row.id, row.name, row.description, bool(row.disabled), _aware(row.created_at))
+        return ServiceAccountRecord(row.id, row.name, row.description, bool(row.disabled), as_utc(row.created_at))
 
     def get_service_account(self, name: str) -> ServiceAccountRecord | None:
         with self._read() as conn:
@@ -125,7 +125,7 @@ class SqlPrincipals(_Base):
             .where(t.group_members.c.group_id == row.id)
             .order_by(t.users.c.name)
         ).scalars()
-        return GroupRecord(row.name, tuple(members), _aware(row.created_at))
+        return GroupRecord(row.name, tuple(members), as_utc(row.created_at))
 
     def get_group(self, name: str) -> GroupRecord | None:
         with self._read() as conn:
@@ -173,11 +173,11 @@ class SqlPrincipals(_Base):
         return self._store.write(work)
 
 
-class SqlApiKeys(_Base):
+class SqlApiKeys(SqlPart):
     @staticmethod
     def _record(row: Any) -> ApiKeyRecord:
         return ApiKeyRecord(
-            row.id, row.principal, row.secret_hash, row.description, _aware(row.created_at),
+            row.id, row.principal, row.secret_hash, row.description, as_utc(row.created_at),
             _maybe(row.expires_at), _maybe(row.revoked_at), _maybe(row.last_used_at),
         )  # fmt: skip
 
@@ -224,12 +224,12 @@ class SqlApiKeys(_Base):
         )
 
 
-class SqlPolicies(_Base):
+class SqlPolicies(SqlPart):
     @staticmethod
     def _record(resource: str, row: Any) -> PolicyRecord:
         if row is None:
             return PolicyRecord(resource, [], 0, None)
-        return PolicyRecord(resource, list(row.bindings), int(row.version), _aware(row.updated_at))
+        return PolicyRecord(resource, list(row.bindings), int(row.version), as_utc(row.updated_at))
 
     def get(self, resource: str) -> PolicyRecord:
         with self._read() as conn:
@@ -271,7 +271,7 @@ class SqlPolicies(_Base):
         )
 
 
-class SqlLoginThrottle(_Base):
+class SqlLoginThrottle(SqlPart):
     def record_failure(self, account: str, client_ip: str) -> None:
         self._store.write(
             lambda conn: conn.execute(
@@ -295,7 +295,7 @@ class SqlLoginThrottle(_Base):
         )
 
 
-class SqlAuditLog(_Base):
+class SqlAuditLog(SqlPart):
     def append(self, actor: str, action: str, resource: str, outcome: str, client_ip: str, detail: Any) -> None:
         self._store.write(
             lambda conn: conn.execute(
@@ -322,12 +322,12 @@ class SqlAuditLog(_Base):
             query = query.where(a.action == action)
         with self._read() as conn:
             return [
-                AuditRecord(r.id, _aware(r.time), r.actor, r.action, r.resource, r.outcome, r.client_ip, r.detail)
+                AuditRecord(r.id, as_utc(r.time), r.actor, r.action, r.resource, r.outcome, r.client_ip, r.detail)
                 for r in conn.execute(query)
             ]
 
 
-class SqlSecrets(_Base):
+class SqlSecrets(SqlPart):
     def get_or_create(self, name: str, value: str) -> str:
         def work(conn: Connection) -> str:
             current = conn.execute(select(t.server_secrets.c.value).where(t.server_secrets.c.name == name)).scalar()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.reference import split_compartment
 from modelyard.metadata.base import MetadataStore
 from modelyard.metadata.identity import VersionConflictError
-from modelyard.metadata.sql import split_name
 from modelyard.policy.authorizer import PUBLIC_READER, Binding, Permission, Principal, binding_problems, granted
 from modelyard.services.runner import BlockingRunner
 
@@ -141,7 +141,7 @@ class IamService:
 
     def on_repository(self, principal: Principal, name: str) -> tuple[frozenset[Permission], bool]:
         """Permissions on a repository (inherited from its compartment and the registry) and whether it exists."""
-        compartment, _ = split_name(name)
+        compartment, _ = split_compartment(name)
         repo = self._meta.repositories.get(name)
         resources = [REGISTRY]
         if compartment is not None:

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.domain.reference import validate_name
+from modelyard.domain.reference import split_compartment, validate_name
 from modelyard.metadata.base import (
     AlreadyExistsError,
     MetadataStore,
@@ -17,7 +17,6 @@ from modelyard.metadata.base import (
     RepositorySettings,
     VersionRecord,
 )
-from modelyard.metadata.sql import split_name
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.runner import BlockingRunner
 
@@ -60,7 +59,7 @@ class RepositoryService:
         """
         if self._meta.repositories.get(name) is not None:
             return
-        compartment, _ = split_name(name)
+        compartment, _ = split_compartment(name)
         config = self._meta.registry_config.get()
         how = f"create it first (modelyard repo create {name})"
         if compartment is None:
@@ -128,7 +127,7 @@ class RepositoryService:
                 ErrorCode.CONFLICT, f"repository {name!r} already exists", detail={"repository": name}
             ) from None
         except LookupError:
-            compartment, _ = split_name(name)
+            compartment, _ = split_compartment(name)
             raise RegistryError(
                 ErrorCode.NOT_FOUND,
                 f"compartment {compartment!r} does not exist; create it first",

@@ -1,0 +1,111 @@
+"""What every part of the SQL metadata store shares: time, the engine access of a part, and
+the repository row every write may need first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from modelyard.domain.reference import split_compartment
+from modelyard.metadata import tables as t
+
+if TYPE_CHECKING:
+    from modelyard.metadata.sql import SqlMetadataStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def insert_repository(conn: Connection, name: str, *, created_by: str | None, values: dict[str, Any]) -> int:
+    """Insert a repository row, creating its compartment row if needed; returns the id.
+
+    Whether creating is *allowed* is the services' decision; this only keeps rows consistent.
+    """
+    now = utcnow()
+    compartment, display_name = split_compartment(name)
+    compartment_id = None
+    if compartment is not None:
+        c = t.compartments.c
+        compartment_id = conn.execute(select(c.id).where(c.name == compartment)).scalar()
+        if compartment_id is None:
+            compartment_id = conn.execute(
+                insert(t.compartments)
+                .values(name=compartment, description="", created_at=now, updated_at=now)
+                .returning(c.id)
+            ).scalar_one()
+    row = {
+        "description": "",
+        "is_public": False,
+        "is_immutable": False,
+        "immutable_tag_patterns": [],
+        "mutable_tag_exclusions": [],
+        "readme_content": "",
+        "readme_format": "TEXT_MARKDOWN",
+        "labels": {},
+        "lifecycle_state": "AVAILABLE",
+        **values,
+    }
+    return int(
+        conn.execute(
+            insert(t.repositories)
+            .values(
+                name=name,
+                compartment_id=compartment_id,
+                display_name=display_name,
+                created_by=created_by,
+                created_at=now,
+                **row,
+            )
+            .returning(t.repositories.c.id)
+        ).scalar_one()
+    )
+
+
+class SqlPart:
+    """Shared access to the engine for the per-concern stores."""
+
+    def __init__(self, store: SqlMetadataStore) -> None:
+        self._store = store
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._store.reader.connect() as conn:
+            yield conn
+
+    def _repo_id(self, conn: Connection, name: str) -> int | None:
+        return conn.execute(select(t.repositories.c.id).where(t.repositories.c.name == name)).scalar()
+
+    def _ensure_repo(self, conn: Connection, name: str) -> int:
+        repo_id = self._repo_id(conn, name)
+        if repo_id is None:
+            repo_id = insert_repository(conn, name, created_by=None, values={})
+        return repo_id
+
+    def _link_blob(self, conn: Connection, repository: str, digest: str, size: int) -> None:
+        now = utcnow()
+        repo_id = self._ensure_repo(conn, repository)
+        self._insert_ignore(conn, t.blobs, {"digest": digest, "size": size, "created_at": now, "last_linked_at": now})
+        conn.execute(update(t.blobs).where(t.blobs.c.digest == digest).values(last_linked_at=now))
+        self._insert_ignore(conn, t.repository_blobs, {"repository_id": repo_id, "digest": digest, "created_at": now})
+
+    def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
+        else:
+            conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())

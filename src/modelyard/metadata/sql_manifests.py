@@ -1,0 +1,296 @@
+"""Manifests and tags in SQL: push (with the tag move and its history), pull, referrers, lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from modelyard.metadata import tables as t
+from modelyard.metadata.base import (
+    ImmutableTagError,
+    ManifestRecord,
+    MissingBlobsError,
+    NewManifest,
+    TagRecord,
+)
+from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
+
+
+def _manifest_record(row: Any) -> ManifestRecord:
+    return ManifestRecord(
+        digest=row.digest,
+        media_type=row.media_type,
+        size=row.size,
+        content=bytes(row.content),
+        artifact_type=row.artifact_type,
+        subject=row.subject_digest,
+        annotations=row.annotations,
+        created_at=as_utc(row.created_at),
+    )
+
+
+_MANIFEST_COLUMNS = (
+    t.manifests.c.digest,
+    t.manifests.c.media_type,
+    t.manifests.c.size,
+    t.manifests.c.content,
+    t.manifests.c.artifact_type,
+    t.manifests.c.subject_digest,
+    t.manifests.c.annotations,
+    t.manifests.c.created_at,
+)
+
+
+_GET_MANIFEST = (
+    select(*_MANIFEST_COLUMNS)
+    .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+    .where(t.repositories.c.name == bindparam("repository"), t.manifests.c.digest == bindparam("digest"))
+)
+_RESOLVE_TAG = (
+    select(*_MANIFEST_COLUMNS)
+    .select_from(
+        t.repositories.join(t.tags, t.tags.c.repository_id == t.repositories.c.id).join(
+            t.manifests,
+            and_(
+                t.manifests.c.repository_id == t.tags.c.repository_id,
+                t.manifests.c.digest == t.tags.c.manifest_digest,
+            ),
+        )
+    )
+    .where(
+        t.repositories.c.name == bindparam("repository"),
+        t.tags.c.name == bindparam("tag"),
+        t.tags.c.lifetime_end.is_(None),
+    )
+)
+
+
+class SqlManifests(SqlPart):
+    def get(self, repository: str, digest: str) -> ManifestRecord | None:
+        with self._read() as conn:
+            row = conn.execute(_GET_MANIFEST, {"repository": repository, "digest": digest}).first()
+        return None if row is None else _manifest_record(row)
+
+    def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
+        with self._read() as conn:
+            row = conn.execute(_RESOLVE_TAG, {"repository": repository, "tag": tag}).first()
+        return None if row is None else _manifest_record(row)
+
+    def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
+        def work(conn: Connection) -> None:
+            now = utcnow()
+            repo_id = self._ensure_repo(conn, repository)
+            # Checked again inside the transaction: garbage collection may have removed an
+            # unreferenced blob since the service's check.
+            gone = _unlinked(conn, repo_id, manifest.blob_refs)
+            if gone:
+                raise MissingBlobsError(gone)
+            exists = conn.execute(
+                select(t.manifests.c.id).where(
+                    t.manifests.c.repository_id == repo_id, t.manifests.c.digest == manifest.digest
+                )
+            ).scalar()
+            if exists is None:
+                manifest_id = conn.execute(
+                    insert(t.manifests)
+                    .values(
+                        repository_id=repo_id,
+                        digest=manifest.digest,
+                        media_type=manifest.media_type,
+                        size=len(manifest.content),
+                        content=manifest.content,
+                        artifact_type=manifest.artifact_type,
+                        subject_digest=manifest.subject,
+                        annotations=manifest.annotations,
+                        created_at=now,
+                    )
+                    .returning(t.manifests.c.id)
+                ).scalar_one()
+                refs = [{"manifest_id": manifest_id, "digest": d, "is_manifest": 0} for d in manifest.blob_refs]
+                refs += [{"manifest_id": manifest_id, "digest": d, "is_manifest": 1} for d in manifest.manifest_refs]
+                if refs:
+                    conn.execute(insert(t.manifest_references), refs)
+            if tag is not None:
+                _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable)
+            conn.execute(update(t.repositories).where(t.repositories.c.id == repo_id).values(time_last_pushed=now))
+
+        self._store.write(work)
+
+    def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
+        if not digests:
+            return []
+        query = (
+            select(t.manifests.c.digest)
+            .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+            .where(t.repositories.c.name == repository, t.manifests.c.digest.in_(list(digests)))
+        )
+        with self._read() as conn:
+            present = set(conn.execute(query).scalars())
+        return [d for d in digests if d not in present]
+
+    def delete(self, repository: str, digest: str) -> bool:
+        def work(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            removed = conn.execute(
+                delete(t.manifests).where(t.manifests.c.repository_id == repo_id, t.manifests.c.digest == digest)
+            ).rowcount
+            if not removed:
+                return False
+            conn.execute(
+                update(t.tags)
+                .where(
+                    t.tags.c.repository_id == repo_id,
+                    t.tags.c.manifest_digest == digest,
+                    t.tags.c.lifetime_end.is_(None),
+                )
+                .values(lifetime_end=utcnow())
+            )
+            return True
+
+        return self._store.write(work)
+
+    def referrers(self, repository: str, subject: str, artifact_type: str | None) -> list[ManifestRecord]:
+        query = (
+            select(*_MANIFEST_COLUMNS)
+            .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
+            .where(t.repositories.c.name == repository, t.manifests.c.subject_digest == subject)
+            .order_by(t.manifests.c.created_at, t.manifests.c.digest)
+        )
+        if artifact_type is not None:
+            query = query.where(t.manifests.c.artifact_type == artifact_type)
+        with self._read() as conn:
+            return [_manifest_record(row) for row in conn.execute(query)]
+
+
+def _unlinked(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[str]:
+    if not digests:
+        return []
+    rb = t.repository_blobs.c
+    present = set(
+        conn.execute(select(rb.digest).where(rb.repository_id == repo_id, rb.digest.in_(list(digests)))).scalars()
+    )
+    return [d for d in digests if d not in present]
+
+
+def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> None:
+    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept).
+
+    Tag moves in one repository queue on its row: without that, on PostgreSQL N writers racing
+    for one tag all read the same current row and all but one fail on ``uq_tags_current`` each
+    round, so a loser could exhaust the write retries. ``FOR NO KEY UPDATE`` does not block the
+    foreign-key checks of concurrent inserts; SQLite ignores it (``BEGIN IMMEDIATE`` serializes).
+    The time is read once the lock is held, so lifetimes start in the order the moves happened
+    (a time taken at the start of the transaction could end a newer lifetime before it began).
+    """
+    conn.execute(select(t.repositories.c.id).where(t.repositories.c.id == repo_id).with_for_update(key_share=True))
+    now = utcnow()
+    current = conn.execute(
+        select(t.tags.c.id, t.tags.c.manifest_digest).where(
+            t.tags.c.repository_id == repo_id, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None)
+        )
+    ).first()
+    if current is not None:
+        if current.manifest_digest == digest:
+            return
+        if immutable:
+            raise ImmutableTagError(tag, current.manifest_digest)
+        # ``lifetime_end IS NULL``: a concurrent tag delete may have ended it; keep its end time.
+        conn.execute(
+            update(t.tags).where(t.tags.c.id == current.id, t.tags.c.lifetime_end.is_(None)).values(lifetime_end=now)
+        )
+    conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
+
+
+def _list_tags_query(after: bool, limited: bool) -> Any:
+    name = t.tags.c.name
+    query = (
+        select(name)
+        .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+        .where(t.repositories.c.name == bindparam("repository"), t.tags.c.lifetime_end.is_(None))
+        .order_by(func.lower(name), name)
+    )
+    if after:
+        last: BindParameter[str] = bindparam("last", type_=String)
+        last_lower: BindParameter[str] = bindparam("last_lower", type_=String)
+        query = query.where(or_(func.lower(name) > last_lower, and_(func.lower(name) == last_lower, name > last)))
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
+
+
+# (after ``last``?, limited?) -> the statement
+_LIST_TAGS = {(a, n): _list_tags_query(a, n) for a in (False, True) for n in (False, True)}
+
+
+class SqlTags(SqlPart):
+    def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
+        params: dict[str, Any] = {"repository": repository}
+        if last is not None:
+            params.update(last=last, last_lower=last.lower())
+        if limit is not None:
+            params["limit"] = limit
+        with self._read() as conn:
+            return list(conn.execute(_LIST_TAGS[last is not None, limit is not None], params).scalars())
+
+    def delete(self, repository: str, tag: str) -> bool:
+        def work(conn: Connection) -> bool:
+            repo_id = self._repo_id(conn, repository)
+            if repo_id is None:
+                return False
+            result = conn.execute(
+                update(t.tags)
+                .where(t.tags.c.repository_id == repo_id, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None))
+                .values(lifetime_end=utcnow())
+            )
+            return result.rowcount > 0
+
+        return self._store.write(work)
+
+    def pointing_to(self, repository: str, digest: str) -> list[str]:
+        query = (
+            select(t.tags.c.name)
+            .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+            .where(
+                t.repositories.c.name == repository,
+                t.tags.c.manifest_digest == digest,
+                t.tags.c.lifetime_end.is_(None),
+            )
+            .order_by(t.tags.c.name)
+        )
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def history(self, repository: str, tag: str) -> list[TagRecord]:
+        query = (
+            select(t.tags)
+            .join(t.repositories, t.repositories.c.id == t.tags.c.repository_id)
+            .where(t.repositories.c.name == repository, t.tags.c.name == tag)
+            .order_by(t.tags.c.lifetime_start.desc(), t.tags.c.id.desc())
+        )
+        with self._read() as conn:
+            return [
+                TagRecord(
+                    row.name,
+                    row.manifest_digest,
+                    as_utc(row.lifetime_start),
+                    None if row.lifetime_end is None else as_utc(row.lifetime_end),
+                )
+                for row in conn.execute(query)
+            ]
