@@ -35,6 +35,7 @@ from modelyard.metadata.base import (
     RepositoryRecord,
     UploadRecord,
 )
+from modelyard.metadata.fastread import FastReads, as_json, as_time
 from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
 from modelyard.metadata.sql_control import SqlCompartments, SqlRegistryConfig, SqlRepositoryAdmin
 from modelyard.metadata.sql_gc import SqlGarbage
@@ -44,22 +45,26 @@ T = TypeVar("T")
 _WRITE_ATTEMPTS = 5
 
 
+def _configure_sqlite(dbapi_conn: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def create_metadata_engine(url: str) -> Engine:
+    """An engine for ``url`` with the connection settings each backend needs."""
     if url.startswith("postgres://"):
         url = "postgresql://" + url.split("://", 1)[1]
-    """An engine for ``url`` with the connection settings each backend needs."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+            _configure_sqlite(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
@@ -68,11 +73,27 @@ def create_metadata_engine(url: str) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
-        if url.startswith(("postgresql://", "postgres://")):
+        if url.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; a bare URL would pick psycopg2 on SQLAlchemy 2.0.
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     raise ValueError(f"unsupported database URL scheme in {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+
+
+def raw_connector(engine: Engine) -> Callable[[], Any]:
+    """Open a DB-API connection outside the pool, set up as the pool's are, in autocommit."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+
+    def connect() -> Any:
+        if engine.dialect.name == "sqlite":
+            conn = engine.dialect.loaded_dbapi.connect(*cargs, **{**cparams, "check_same_thread": False, "timeout": 30})
+            _configure_sqlite(conn)
+        else:
+            conn = engine.dialect.loaded_dbapi.connect(*cargs, **cparams)
+            conn.autocommit = True
+        return conn
+
+    return connect
 
 
 # The hot reads (every manifest GET, tag list, blob GET/HEAD and upload chunk runs one) are built
@@ -86,18 +107,18 @@ _GET_REPOSITORY = select(
 
 class SqlRepositories(SqlPart):
     def get(self, name: str) -> RepositoryRecord | None:
-        with self._read() as conn:
-            row = conn.execute(_GET_REPOSITORY, {"name": name}).first()
+        row = self._store.fast.first(_GET_REPOSITORY, {"name": name})
         if row is None:
             return None
+        repo_id, repo_name, created_at, is_public, is_immutable, immutable, exclusions = row
         return RepositoryRecord(
-            row.id,
-            row.name,
-            as_utc(row.created_at),
-            is_public=bool(row.is_public),
-            is_immutable=bool(row.is_immutable),
-            immutable_tag_patterns=tuple(row.immutable_tag_patterns or ()),
-            mutable_tag_exclusions=tuple(row.mutable_tag_exclusions or ()),
+            repo_id,
+            repo_name,
+            as_time(created_at),
+            is_public=bool(is_public),
+            is_immutable=bool(is_immutable),
+            immutable_tag_patterns=tuple(as_json(immutable) or ()),
+            mutable_tag_exclusions=tuple(as_json(exclusions) or ()),
         )
 
     def ensure(self, name: str) -> RepositoryRecord:
@@ -132,8 +153,8 @@ _LINKED_SIZE = (
 
 class SqlBlobLinks(SqlPart):
     def linked_size(self, repository: str, digest: str) -> int | None:
-        with self._read() as conn:
-            return conn.execute(_LINKED_SIZE, {"repository": repository, "digest": digest}).scalar()
+        row = self._store.fast.first(_LINKED_SIZE, {"repository": repository, "digest": digest})
+        return None if row is None else int(row[0])
 
     def stored_size(self, digest: str) -> int | None:
         with self._read() as conn:
@@ -238,6 +259,7 @@ class SqlMetadataStore:
         if engine.dialect.name == "postgresql":
             options["isolation_level"] = "AUTOCOMMIT"
         self.reader = engine.execution_options(**options)
+        self.fast = FastReads(engine, self.reader, raw_connector(engine))
         self.repositories = SqlRepositories(self)
         self.blobs = SqlBlobLinks(self)
         self.uploads = SqlUploads(self)
@@ -268,4 +290,5 @@ class SqlMetadataStore:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        self.fast.close()
         self.engine.dispose()

@@ -28,19 +28,22 @@ from modelyard.metadata.base import (
     NewManifest,
     TagRecord,
 )
+from modelyard.metadata.fastread import as_json, as_time
 from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
 
 
 def _manifest_record(row: Any) -> ManifestRecord:
+    """From a row of :data:`_MANIFEST_COLUMNS` (a SQLAlchemy row or a raw DB-API tuple)."""
+    digest, media_type, size, content, artifact_type, subject, annotations, created_at = row
     return ManifestRecord(
-        digest=row.digest,
-        media_type=row.media_type,
-        size=row.size,
-        content=bytes(row.content),
-        artifact_type=row.artifact_type,
-        subject=row.subject_digest,
-        annotations=row.annotations,
-        created_at=as_utc(row.created_at),
+        digest=digest,
+        media_type=media_type,
+        size=size,
+        content=bytes(content),
+        artifact_type=artifact_type,
+        subject=subject,
+        annotations=as_json(annotations),
+        created_at=as_time(created_at),
     )
 
 
@@ -82,13 +85,11 @@ _RESOLVE_TAG = (
 
 class SqlManifests(SqlPart):
     def get(self, repository: str, digest: str) -> ManifestRecord | None:
-        with self._read() as conn:
-            row = conn.execute(_GET_MANIFEST, {"repository": repository, "digest": digest}).first()
+        row = self._store.fast.first(_GET_MANIFEST, {"repository": repository, "digest": digest})
         return None if row is None else _manifest_record(row)
 
     def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None:
-        with self._read() as conn:
-            row = conn.execute(_RESOLVE_TAG, {"repository": repository, "tag": tag}).first()
+        row = self._store.fast.first(_RESOLVE_TAG, {"repository": repository, "tag": tag})
         return None if row is None else _manifest_record(row)
 
     def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
@@ -246,8 +247,7 @@ class SqlTags(SqlPart):
             params.update(last=last, last_lower=last.lower())
         if limit is not None:
             params["limit"] = limit
-        with self._read() as conn:
-            return list(conn.execute(_LIST_TAGS[last is not None, limit is not None], params).scalars())
+        return [row[0] for row in self._store.fast.rows(_LIST_TAGS[last is not None, limit is not None], params)]
 
     def delete(self, repository: str, tag: str) -> bool:
         def work(conn: Connection) -> bool:
