@@ -14,7 +14,6 @@ from modelyard.api import admin, auth, oci
 from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
 from modelyard.config import Settings
-from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.services.audit import AuditService
 from modelyard.services.blobs import BlobService
@@ -40,6 +39,9 @@ def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataSto
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_metadata_engine(settings.resolved_database_url)
     if migrate:
+        # Imported here: serving workers never migrate, and alembic costs ~10 MiB of memory each.
+        from modelyard.metadata.migrations import upgrade
+
         upgrade(engine)
     return SqlMetadataStore(engine)
 
