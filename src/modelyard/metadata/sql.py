@@ -178,16 +178,7 @@ class SqlBlobLinks(SqlPart):
         return self._store.write(work)
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
-        if not digests:
-            return []
-        query = (
-            select(t.repository_blobs.c.digest)
-            .join(t.repositories, t.repositories.c.id == t.repository_blobs.c.repository_id)
-            .where(t.repositories.c.name == repository, t.repository_blobs.c.digest.in_(list(digests)))
-        )
-        with self._read() as conn:
-            present = set(conn.execute(query).scalars())
-        return [d for d in digests if d not in present]
+        return self._missing_in(t.repository_blobs, repository, digests)
 
 
 _GET_UPLOAD = (

@@ -3,7 +3,7 @@ the repository row every write may need first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -103,6 +103,20 @@ class SqlPart:
         self._insert_ignore(conn, t.blobs, {"digest": digest, "size": size, "created_at": now, "last_linked_at": now})
         conn.execute(update(t.blobs).where(t.blobs.c.digest == digest).values(last_linked_at=now))
         self._insert_ignore(conn, t.repository_blobs, {"repository_id": repo_id, "digest": digest, "created_at": now})
+
+    def _missing_in(self, table: Any, repository: str, digests: Sequence[str]) -> list[str]:
+        """Those of ``digests`` with no row in ``table`` (by ``repository_id``, ``digest``) for the
+        repository, in the given order."""
+        if not digests:
+            return []
+        query = (
+            select(table.c.digest)
+            .join(t.repositories, t.repositories.c.id == table.c.repository_id)
+            .where(t.repositories.c.name == repository, table.c.digest.in_(list(digests)))
+        )
+        with self._read() as conn:
+            present = set(conn.execute(query).scalars())
+        return [d for d in digests if d not in present]
 
     def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> None:
         if conn.dialect.name == "postgresql":

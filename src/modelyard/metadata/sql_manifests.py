@@ -133,16 +133,7 @@ class SqlManifests(SqlPart):
         self._store.write(work)
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
-        if not digests:
-            return []
-        query = (
-            select(t.manifests.c.digest)
-            .join(t.repositories, t.repositories.c.id == t.manifests.c.repository_id)
-            .where(t.repositories.c.name == repository, t.manifests.c.digest.in_(list(digests)))
-        )
-        with self._read() as conn:
-            present = set(conn.execute(query).scalars())
-        return [d for d in digests if d not in present]
+        return self._missing_in(t.manifests, repository, digests)
 
     def delete(self, repository: str, digest: str) -> bool:
         def work(conn: Connection) -> bool:
