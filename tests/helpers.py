@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp.test_utils import TestClient
+
+T = TypeVar("T")
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -19,6 +23,17 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def bounded(fn: Callable[..., T], *args: Any, timeout: float = 60.0, **kwargs: Any) -> T:
+    """Run a client call that retries errors for minutes (oras-py does): a hang fails the test."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(fn, *args, **kwargs).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"client call did not finish in {timeout} s (it retries errors)") from None
+    finally:
+        pool.shutdown(wait=False)
 
 
 def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:

@@ -8,8 +8,6 @@ nothing of modelyard is mocked.
 from __future__ import annotations
 
 import base64
-import concurrent.futures
-import hashlib
 import json
 import os
 import re
@@ -23,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import sha256
 from tests.interop.serverproc import START_TIMEOUT, ServerProcess, serve_command
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -38,22 +37,6 @@ ALL_MANIFESTS = ", ".join(
 )
 ADMIN_PASSWORD = "admin-Pa55word-for-tests"
 SERVICE = "modelyard"
-CLIENT_TIMEOUT = 60.0
-
-
-def bounded(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a client call that retries on errors for minutes (oras-py): a hang fails the test."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(fn, *args, **kwargs).result(timeout=CLIENT_TIMEOUT)
-    except concurrent.futures.TimeoutError:
-        raise AssertionError(f"client call did not finish in {CLIENT_TIMEOUT} s (it retries errors)") from None
-    finally:
-        pool.shutdown(wait=False)
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def basic(username: str, password: str) -> str:

@@ -21,7 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry, basic, bounded
+from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry, basic
+from tests.helpers import bounded
 from tests.interop.layouts import Layout, build_image, layout_blobs, read_layout, sha256
 from tests.interop.serverproc import register_servers
 

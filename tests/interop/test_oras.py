@@ -8,7 +8,6 @@ error for about two minutes, so each call that is expected to fail runs under a 
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import oras.client
 import oras.oci
 import pytest
 
+from tests.helpers import bounded
 from tests.interop.layouts import OCI_INDEX, sha256
 from tests.interop.serverproc import ServerProcess
 
@@ -33,15 +33,9 @@ WEIGHTS_LAYER = "application/vnd.acme.model.weights.v1.tar"
 NEGATIVE_TIMEOUT = 20.0
 
 
-def bounded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run an oras call that should fail fast; a hang (oras retrying) fails the test instead."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(fn, *args, **kwargs).result(timeout=NEGATIVE_TIMEOUT)
-    except concurrent.futures.TimeoutError:
-        raise AssertionError(f"oras call did not finish in {NEGATIVE_TIMEOUT} s (it retries 500s)") from None
-    finally:
-        pool.shutdown(wait=False)
+def bounded_oras(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """An oras call that should fail fast; a hang (oras retrying 500s) fails the test instead."""
+    return bounded(fn, *args, timeout=NEGATIVE_TIMEOUT, **kwargs)
 
 
 @pytest.fixture
@@ -145,7 +139,7 @@ def test_push_pull_attach_discover_tags_delete(
     assert sorted(oras_client.get_tags(f"{repo}:v1")) == ["sig", "v1"]
     assert [d["digest"] for d in referrers(server, "acme/model", model_digest).json()["manifests"]] == [attached["sig"]]
     # Deleting it again: HEAD is 404, which oras-py reports as False (no retry loop).
-    assert bounded(oras_client.delete_tag, repo, "card") is False
+    assert bounded_oras(oras_client.delete_tag, repo, "card") is False
     # The model itself is untouched and still pulls byte-exact.
     again = oras_client.pull(target=f"{repo}@{model_digest}", outdir=str(tmp_path / "again"))
     assert Path(again[0]).read_bytes() == weights
@@ -165,6 +159,6 @@ def test_monolithic_push_and_unknown_references_fail_fast(
     assert Path(oras_client.pull(target=f"{repo}:latest", outdir=str(tmp_path / "out"))[0]).read_bytes() == data
 
     with pytest.raises(ValueError, match="manifests/nope"):
-        bounded(oras_client.get_manifest, f"{repo}:nope")
+        bounded_oras(oras_client.get_manifest, f"{repo}:nope")
     with pytest.raises(ValueError, match="tags/list"):
-        bounded(oras_client.get_tags, f"{server.host}/acme/never-pushed:latest")
+        bounded_oras(oras_client.get_tags, f"{server.host}/acme/never-pushed:latest")
