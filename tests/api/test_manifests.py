@@ -536,6 +536,9 @@ async def test_if_none_match_with_the_etag_is_304(client: Client) -> None:
     stale = await client.get("/v2/acme/llm/manifests/v1", headers={"If-None-Match": '"sha256:other"'})
     assert stale.status == 200
     assert await stale.read() == pushed.body
+    for header in ("*", f'"sha256:other", {etag}', f"W/{etag}"):  # any, a list, a weak tag
+        matched = await client.get("/v2/acme/llm/manifests/v1", headers={"If-None-Match": header})
+        assert matched.status == 304, header
 
 
 async def test_layers_of_any_media_type_are_accepted(client: Client) -> None:

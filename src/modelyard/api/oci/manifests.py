@@ -28,6 +28,17 @@ async def _read_limited(request: web.Request, service: ManifestService) -> bytes
     return b"".join(pieces)
 
 
+def _none_match(header_values: list[str], etag: str) -> bool:
+    """Whether ``If-None-Match`` names this manifest: ``*``, or any listed tag, compared weakly
+    (``W/"x"`` matches ``"x"``) as RFC 9110 prescribes for this header."""
+    for value in header_values:
+        for item in value.split(","):
+            candidate = item.strip()
+            if candidate == "*" or candidate.removeprefix("W/") == etag:
+                return True
+    return False
+
+
 async def get_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``/``HEAD`` by tag or digest; ``If-None-Match`` on the digest answers 304."""
     service = registry_of(request).manifests
@@ -39,7 +50,7 @@ async def get_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
     )
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
-    if request.headers.get("If-None-Match") == etag:
+    if _none_match(request.headers.getall("If-None-Match", []), etag):
         return web.Response(status=304, headers=headers)
     if request.method == "HEAD":
         headers["Content-Length"] = str(record.size)
