@@ -11,6 +11,7 @@ import typer
 
 from modelyard.api.admin import schemas
 from modelyard.cli.common import (
+    DEFAULT_URL,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     JsonOption,
@@ -51,7 +52,7 @@ def login(
     ] = None,
     username: Annotated[str, typer.Option("--username", "-u", prompt=True, help="User or service account name.")] = "",
     password_stdin: PasswordStdin = False,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
 ) -> None:
     """Log in and store a refresh token for later commands (the password is never stored)."""
     url = registry_url or registry
@@ -73,7 +74,7 @@ def login(
 
 def logout(
     registry_url: Annotated[str | None, typer.Argument(help="Registry URL.")] = None,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
 ) -> None:
     """Forget the stored credentials of a registry."""
     url = registry_url or registry
@@ -82,7 +83,7 @@ def logout(
     typer.echo("logged out" if forget(url) else f"not logged in to {url}")
 
 
-def whoami(registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOption = False) -> None:
+def whoami(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
     """Show who the registry thinks you are."""
     with admin_client(registry) as client:
         me = client.me()
@@ -101,7 +102,7 @@ def user_create(
     name: str,
     email: Annotated[str, typer.Option(help="Email address (IAM members: user:EMAIL).")],
     password_stdin: PasswordStdin = False,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Create a user."""
@@ -112,7 +113,7 @@ def user_create(
 
 
 @user_app.command("list")
-def user_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOption = False) -> None:
+def user_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
     """List users."""
     with admin_client(registry) as client:
         users = client.list_users()
@@ -124,7 +125,7 @@ def user_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: Json
 
 
 @user_app.command("delete")
-def user_delete(name: str, registry: RegistryOption = "http://127.0.0.1:5000") -> None:
+def user_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
     """Delete a user (and its API keys)."""
     with admin_client(registry) as client:
         client.delete_user(name)
@@ -132,9 +133,7 @@ def user_delete(name: str, registry: RegistryOption = "http://127.0.0.1:5000") -
 
 
 @user_app.command("passwd")
-def user_passwd(
-    name: str, password_stdin: PasswordStdin = False, registry: RegistryOption = "http://127.0.0.1:5000"
-) -> None:
+def user_passwd(name: str, password_stdin: PasswordStdin = False, registry: RegistryOption = DEFAULT_URL) -> None:
     """Change a user's password (your own, or anyone's as an admin)."""
     password = _password(password_stdin, "New password")
     with admin_client(registry) as client:
@@ -149,7 +148,7 @@ def user_passwd(
 def sa_create(
     name: Annotated[str, typer.Argument(help="e.g. ci-bot@acme")],
     description: Annotated[str, typer.Option(help="What uses it.")] = "",
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Create a service account (then give it a key and a binding)."""
@@ -159,7 +158,7 @@ def sa_create(
 
 
 @sa_app.command("list")
-def sa_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOption = False) -> None:
+def sa_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
     """List service accounts."""
     with admin_client(registry) as client:
         accounts = client.list_service_accounts()
@@ -170,7 +169,7 @@ def sa_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOp
 
 
 @sa_app.command("delete")
-def sa_delete(name: str, registry: RegistryOption = "http://127.0.0.1:5000") -> None:
+def sa_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
     """Delete a service account and its keys."""
     with admin_client(registry) as client:
         client.delete_service_account(name)
@@ -182,7 +181,7 @@ def sa_key_create(
     account: str,
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
     description: Annotated[str, typer.Option(help="What the key is for.")] = "",
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Create an API key; it is printed once (use it as the password of docker login)."""
@@ -197,7 +196,7 @@ def sa_key_create(
 
 
 @sa_key_app.command("list")
-def sa_key_list(account: str, registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOption = False) -> None:
+def sa_key_list(account: str, registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
     """List a service account's keys (never their secrets)."""
     with admin_client(registry) as client:
         keys = client.list_api_keys(f"serviceAccount:{account}")
@@ -214,7 +213,7 @@ def sa_key_list(account: str, registry: RegistryOption = "http://127.0.0.1:5000"
 
 
 @sa_key_app.command("revoke")
-def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = "http://127.0.0.1:5000") -> None:
+def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = DEFAULT_URL) -> None:
     """Revoke a key at once."""
     with admin_client(registry) as client:
         client.revoke_api_key(f"serviceAccount:{account}", key_id)
@@ -225,14 +224,14 @@ def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = "http://
 
 
 @group_app.command("create")
-def group_create(name: str, registry: RegistryOption = "http://127.0.0.1:5000") -> None:
+def group_create(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
     """Create a group."""
     with admin_client(registry) as client:
         typer.echo(f"created group {client.create_group(name).member}")
 
 
 @group_app.command("list")
-def group_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: JsonOption = False) -> None:
+def group_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
     """List groups and members."""
     with admin_client(registry) as client:
         groups = client.list_groups()
@@ -246,7 +245,7 @@ def group_list(registry: RegistryOption = "http://127.0.0.1:5000", json_out: Jso
 def group_set_members(
     name: str,
     members: Annotated[list[str], typer.Argument(help="User names (replaces the current members).")],
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
 ) -> None:
     """Replace a group's members."""
     with admin_client(registry) as client:
@@ -255,7 +254,7 @@ def group_set_members(
 
 
 @group_app.command("delete")
-def group_delete(name: str, registry: RegistryOption = "http://127.0.0.1:5000") -> None:
+def group_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
     """Delete a group."""
     with admin_client(registry) as client:
         client.delete_group(name)
@@ -280,7 +279,7 @@ def _show_policy(policy: schemas.Policy) -> None:
 def iam_show(
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Show the bindings on the registry (default), a compartment or a repository."""
@@ -319,7 +318,7 @@ def iam_add(
     member: Annotated[str, typer.Option(help="user:EMAIL, serviceAccount:NAME, group:NAME, allUsers, ...")],
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Grant a role to a member (read-modify-write with the policy's etag)."""
@@ -332,7 +331,7 @@ def iam_remove(
     member: Annotated[str, typer.Option(help="The member to take it from.")],
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Take a role away from a member."""
@@ -343,7 +342,7 @@ def audit(
     actor: Annotated[str | None, typer.Option(help="Only this actor, e.g. user:alice.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. push, login, iam.set.")] = None,
     limit: Annotated[int, typer.Option(help="How many events.")] = 50,
-    registry: RegistryOption = "http://127.0.0.1:5000",
+    registry: RegistryOption = DEFAULT_URL,
     json_out: JsonOption = False,
 ) -> None:
     """Read the audit log, newest first."""

@@ -354,6 +354,3 @@ class MetadataStore(Protocol):
     def tags(self) -> Tags: ...
 
     def close(self) -> None: ...
-
-
-JSONDict = dict[str, Any]

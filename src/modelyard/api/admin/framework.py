@@ -172,7 +172,6 @@ class Operation:
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = field(default=(404, 422))
     audit: str | None = None
-    public: bool = False
 
     @property
     def openapi_path(self) -> str:
