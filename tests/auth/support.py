@@ -15,6 +15,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,3 +259,17 @@ class AuthServerProcess(ServerProcess):
 
     def log(self) -> str:
         return super().log() + "\n--- stderr ---\n" + self.stderr()
+
+
+@contextmanager
+def running_auth_server(root: Path) -> Iterator[AuthServerProcess]:
+    """``modelyard serve --auth`` on a fresh data directory under ``root``, admin password set."""
+    process = AuthServerProcess(
+        root / "data", root / "server.log", extra=("--auth", "--no-access-log"),
+        env={"MODELYARD_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )  # fmt: skip
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry, basic
+from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry, basic, running_auth_server
 from tests.helpers import bounded
 from tests.interop.layouts import Layout, build_image, layout_blobs, read_layout, sha256
 from tests.interop.serverproc import register_servers
@@ -35,14 +35,8 @@ WEIGHTS_TYPE = "application/vnd.acme.model.weights.v1.tar"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServerProcess]:
-    root = tmp_path_factory.mktemp("clients")
-    process = AuthServerProcess(
-        root / "data", root / "server.log", extra=("--auth", "--no-access-log"),
-        env={"MODELYARD_ADMIN_PASSWORD": ADMIN_PASSWORD},
-    )  # fmt: skip
-    process.start()
-    yield process
-    process.stop()
+    with running_auth_server(tmp_path_factory.mktemp("clients")) as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

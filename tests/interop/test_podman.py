@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry
+from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, Registry, running_auth_server
 from tests.interop.layouts import Layout, build_image, sha256
 from tests.interop.serverproc import register_servers
 
@@ -28,14 +28,8 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServerProcess]:
-    root = tmp_path_factory.mktemp("podman-server")
-    process = AuthServerProcess(
-        root / "data", root / "server.log", extra=("--auth", "--no-access-log"),
-        env={"MODELYARD_ADMIN_PASSWORD": ADMIN_PASSWORD},
-    )  # fmt: skip
-    process.start()
-    yield process
-    process.stop()
+    with running_auth_server(tmp_path_factory.mktemp("podman-server")) as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ _ERROR_TEXT = {
     409: "Conflict",
     413: "Body too large",
     422: "Validation failed",
+    429: "Too many failed logins (Basic or API-key callers); see Retry-After",
 }
 
 
@@ -50,7 +51,7 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
             }
         else:
             responses[str(op.status)] = {"description": "Done"}
-        for status in (*op.errors, 401, 403):
+        for status in (*op.errors, 401, 403, 429):
             responses[str(status)] = {
                 "description": _ERROR_TEXT[status],
                 "content": {"application/json": {"schema": refs[(ErrorBody, "serialization")]}},
