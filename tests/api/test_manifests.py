@@ -387,6 +387,39 @@ async def test_delete_by_digest_removes_manifest_and_all_its_tags(client: Client
     assert await error_code(again) == "MANIFEST_UNKNOWN"
 
 
+async def test_deleting_a_manifest_an_index_lists_is_refused_until_the_index_goes(client: Client) -> None:
+    children = await push_platform_images(client, "acme/multi", docker=False)
+    index = index_manifest(children)
+    assert (await put_manifest(client, "acme/multi", "latest", index, OCI_INDEX)).status == 201
+    child = sha256(children[0][0])
+    refused = await client.delete(f"/v2/acme/multi/manifests/{child}")
+    assert refused.status == 409
+    assert await error_code(refused) == "DENIED"
+    error = (await refused.json())["errors"][0]
+    assert sha256(index) in error["message"] and "delete the index first" in error["message"]
+    assert error["detail"]["reason"] == "MANIFEST_REFERENCED"
+    assert error["detail"]["indexes"] == [sha256(index)]
+    # Nothing was lost: the index still pulls whole.
+    assert (await client.get(f"/v2/acme/multi/manifests/{child}")).status == 200
+    assert await (await client.get("/v2/acme/multi/manifests/latest")).read() == index
+    # Untagging the index keeps it (and the refusal); deleting it by digest lifts the refusal.
+    assert (await client.delete("/v2/acme/multi/manifests/latest")).status == 202
+    assert (await client.delete(f"/v2/acme/multi/manifests/{child}")).status == 409
+    assert (await client.delete(f"/v2/acme/multi/manifests/{sha256(index)}")).status == 202
+    assert (await client.delete(f"/v2/acme/multi/manifests/{child}")).status == 202
+    assert (await client.get(f"/v2/acme/multi/manifests/{child}")).status == 404
+
+
+async def test_only_an_index_of_the_same_repository_holds_a_manifest(client: Client) -> None:
+    children = await push_platform_images(client, "acme/multi", docker=True)
+    assert await push_platform_images(client, "acme/copy", docker=True) == children
+    index = index_manifest(children, media_type=DOCKER_LIST)
+    assert (await put_manifest(client, "acme/multi", "latest", index, DOCKER_LIST)).status == 201
+    child = sha256(children[0][0])
+    assert (await client.delete(f"/v2/acme/multi/manifests/{child}")).status == 409
+    assert (await client.delete(f"/v2/acme/copy/manifests/{child}")).status == 202
+
+
 async def test_delete_disabled_is_405(make_client: ClientFactory) -> None:
     client = await make_client(delete_enabled=False)
     pushed = await push_image(client, "acme/llm", "v1")

@@ -7,6 +7,7 @@ manifest) and the tables are the only witness.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -19,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
 from modelyard.metadata import tables as t
-from modelyard.metadata.base import MissingBlobsError, NewManifest
+from modelyard.metadata.base import MissingBlobsError, MissingManifestsError, NewManifest, ReferencedManifestError
 from modelyard.metadata.migrations import alembic_config, upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from tests.helpers import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, sha256
@@ -368,6 +369,52 @@ def test_put_records_references_and_delete_drops_them(store: SqlMetadataStore) -
         assert conn.execute(select(func.count()).select_from(t.manifest_references)).scalar_one() == 0
 
 
+def index_of(label: str, children: Sequence[NewManifest]) -> NewManifest:
+    content = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "label": label}).encode()
+    return NewManifest(
+        digest=sha256(content),
+        media_type=OCI_INDEX,
+        content=content,
+        manifest_refs=[child.digest for child in children],
+    )
+
+
+def test_a_manifest_an_index_lists_is_kept_until_the_index_goes(store: SqlMetadataStore) -> None:
+    child, sibling = manifest("amd64"), manifest("arm64")
+    store.manifests.put(REPO, child, None)
+    store.manifests.put(REPO, sibling, None)
+    store.manifests.put(OTHER, child, "v1")
+    first, second = index_of("first", [child, sibling]), index_of("second", [child])
+    store.manifests.put(REPO, first, "multi")
+    store.manifests.put(REPO, second, None)
+    with pytest.raises(ReferencedManifestError) as caught:
+        store.manifests.delete(REPO, child.digest)
+    assert caught.value.digest == child.digest
+    assert caught.value.indexes == sorted([first.digest, second.digest])
+    assert store.manifests.get(REPO, child.digest) is not None
+    assert store.manifests.delete(OTHER, child.digest) is True, "an index elsewhere holds nothing here"
+    assert store.manifests.delete(REPO, first.digest) is True
+    with pytest.raises(ReferencedManifestError) as caught:
+        store.manifests.delete(REPO, child.digest)
+    assert caught.value.indexes == [second.digest]
+    assert store.manifests.delete(REPO, sibling.digest) is True
+    assert store.manifests.delete(REPO, second.digest) is True
+    assert store.manifests.delete(REPO, child.digest) is True
+
+
+def test_put_refuses_an_index_whose_children_are_not_in_the_repository(store: SqlMetadataStore) -> None:
+    """Checked inside the put's transaction, so a concurrent delete of a child can't slip in."""
+    here, elsewhere = manifest("here"), manifest("elsewhere")
+    store.manifests.put(REPO, here, None)
+    store.manifests.put(OTHER, elsewhere, None)
+    index = index_of("index", [here, elsewhere])
+    with pytest.raises(MissingManifestsError) as caught:
+        store.manifests.put(REPO, index, "multi")
+    assert caught.value.digests == [elsewhere.digest]
+    assert store.manifests.get(REPO, index.digest) is None
+    assert store.tags.list_names(REPO, None, None) == []
+
+
 def test_same_manifest_in_two_repositories_is_two_records(store: SqlMetadataStore) -> None:
     m = manifest("image")
     store.manifests.put(REPO, m, "v1")
@@ -582,6 +629,30 @@ def test_racing_puts_of_the_same_manifest_store_it_once(store: SqlMetadataStore)
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.manifests)).scalar_one() == 1
         assert conn.execute(select(func.count()).select_from(t.repositories)).scalar_one() == 1
+
+
+def test_racing_index_put_and_child_delete_never_leave_the_index_dangling(store: SqlMetadataStore) -> None:
+    """Either the delete goes first (the index is refused) or the index does (the delete is)."""
+    outcomes: set[tuple[bool, bool]] = set()
+    for round_ in range(12):
+        child = manifest(f"child-{round_}")
+        store.manifests.put(REPO, child, None)
+        index = index_of(f"index-{round_}", [child])
+
+        def work(i: int, child: NewManifest = child, index: NewManifest = index) -> None:
+            if i == 0:
+                with contextlib.suppress(MissingManifestsError):
+                    store.manifests.put(REPO, index, None)
+            else:
+                with contextlib.suppress(ReferencedManifestError):
+                    store.manifests.delete(REPO, child.digest)
+
+        race(2, work)
+        index_kept = store.manifests.get(REPO, index.digest) is not None
+        child_kept = store.manifests.get(REPO, child.digest) is not None
+        assert index_kept == child_kept, f"round {round_}: index kept {index_kept}, child kept {child_kept}"
+        outcomes.add((index_kept, child_kept))
+    assert outcomes <= {(True, True), (False, False)}
 
 
 def test_racing_links_and_uploads_into_a_new_repository(store: SqlMetadataStore) -> None:

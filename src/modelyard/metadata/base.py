@@ -118,6 +118,23 @@ class MissingBlobsError(Exception):
         self.digests = digests
 
 
+class MissingManifestsError(Exception):
+    """An index's child manifests are not (or no longer) in its repository."""
+
+    def __init__(self, digests: list[str]) -> None:
+        super().__init__(", ".join(digests))
+        self.digests = digests
+
+
+class ReferencedManifestError(Exception):
+    """A manifest cannot be deleted while indexes of its repository list it; carries their digests."""
+
+    def __init__(self, digest: str, indexes: list[str]) -> None:
+        super().__init__(f"{digest} is listed by {', '.join(indexes)}")
+        self.digest = digest
+        self.indexes = indexes
+
+
 class AlreadyExistsError(Exception):
     """A create named something that exists."""
 
@@ -225,14 +242,21 @@ class Manifests(Protocol):
 
         With ``tag_immutable`` a tag that already points elsewhere is not moved: the whole
         transaction is refused with :class:`ImmutableTagError` (checked inside the transaction,
-        so two racing pushes cannot both win).
+        so two racing pushes cannot both win). The ``manifest_refs`` of an index must be
+        manifests of the repository, else :class:`MissingManifestsError`; they stay so until
+        the index is deleted (see :meth:`delete`).
         """
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` that are not manifests of the repository."""
 
     def delete(self, repository: str, digest: str) -> bool:
-        """Delete a manifest and end every tag that points to it."""
+        """Delete a manifest and end every tag that points to it.
+
+        A manifest that an index of the same repository lists is not deleted:
+        :class:`ReferencedManifestError` names the indexes. Race-safe against a concurrent
+        :meth:`put` of such an index: one of the two transactions sees the other's result.
+        """
 
     def referrers(self, repository: str, subject: str, artifact_type: str | None) -> list[ManifestRecord]: ...
 

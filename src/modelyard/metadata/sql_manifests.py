@@ -25,7 +25,9 @@ from modelyard.metadata.base import (
     ImmutableTagError,
     ManifestRecord,
     MissingBlobsError,
+    MissingManifestsError,
     NewManifest,
+    ReferencedManifestError,
     TagRecord,
 )
 from modelyard.metadata.fastread import as_json, as_time
@@ -101,6 +103,9 @@ class SqlManifests(SqlPart):
             gone = _unlinked(conn, repo_id, manifest.blob_refs)
             if gone:
                 raise MissingBlobsError(gone)
+            absent = _lock_children(conn, repo_id, manifest.manifest_refs)
+            if absent:
+                raise MissingManifestsError(absent)
             exists = conn.execute(
                 select(t.manifests.c.id).where(
                     t.manifests.c.repository_id == repo_id, t.manifests.c.digest == manifest.digest
@@ -140,11 +145,20 @@ class SqlManifests(SqlPart):
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
                 return False
-            removed = conn.execute(
-                delete(t.manifests).where(t.manifests.c.repository_id == repo_id, t.manifests.c.digest == digest)
-            ).rowcount
-            if not removed:
+            # Lock the row first, then look for indexes listing it: an index put that locked it
+            # (``_lock_children``) has committed by now and its references are seen; one that
+            # comes later waits for this transaction and then finds the manifest gone.
+            found = conn.execute(
+                select(t.manifests.c.id)
+                .where(t.manifests.c.repository_id == repo_id, t.manifests.c.digest == digest)
+                .with_for_update()
+            ).scalar()
+            if found is None:
                 return False
+            indexes = _indexes_listing(conn, repo_id, digest)
+            if indexes:
+                raise ReferencedManifestError(digest, indexes)
+            conn.execute(delete(t.manifests).where(t.manifests.c.id == found))
             conn.execute(
                 update(t.tags)
                 .where(
@@ -179,6 +193,35 @@ def _unlinked(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[st
         conn.execute(select(rb.digest).where(rb.repository_id == repo_id, rb.digest.in_(list(digests)))).scalars()
     )
     return [d for d in digests if d not in present]
+
+
+def _lock_children(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[str]:
+    """Those of an index's child ``digests`` that are not manifests of the repository; the
+    others are locked (``FOR KEY SHARE``) until the put commits, so a concurrent delete of one
+    waits and then sees the index. SQLite ignores the lock: ``BEGIN IMMEDIATE`` serializes."""
+    if not digests:
+        return []
+    m = t.manifests.c
+    present = set(
+        conn.execute(
+            select(m.digest)
+            .where(m.repository_id == repo_id, m.digest.in_(list(digests)))
+            .with_for_update(read=True, key_share=True)
+        ).scalars()
+    )
+    return [d for d in digests if d not in present]
+
+
+def _indexes_listing(conn: Connection, repo_id: int, digest: str) -> list[str]:
+    """Digests of the manifests (indexes) of the repository that list ``digest`` as a child."""
+    refs = t.manifest_references.c
+    query = (
+        select(t.manifests.c.digest)
+        .join(t.manifest_references, refs.manifest_id == t.manifests.c.id)
+        .where(t.manifests.c.repository_id == repo_id, refs.digest == digest, refs.is_manifest == 1)
+        .order_by(t.manifests.c.digest)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> None:

@@ -9,7 +9,15 @@ from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.reference import validate_tag
-from modelyard.metadata.base import ImmutableTagError, ManifestRecord, MetadataStore, MissingBlobsError, NewManifest
+from modelyard.metadata.base import (
+    ImmutableTagError,
+    ManifestRecord,
+    MetadataStore,
+    MissingBlobsError,
+    MissingManifestsError,
+    NewManifest,
+    ReferencedManifestError,
+)
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
@@ -48,6 +56,26 @@ def immutable_tag_refusal(repository: str, tag: str, digest: str, action: str) -
         "immutability settings",
         status=409,
         detail={"reason": "TAG_IMMUTABLE", "repository": repository, "tag": tag, "digest": digest},
+    )
+
+
+def referenced_refusal(repository: str, digest: str, indexes: list[str]) -> RegistryError:
+    """``DENIED`` / 409: indexes of the repository list the manifest.
+
+    Deleting it would leave them dangling (clients pulling them fail on "manifest unknown"), so
+    the delete is refused, as Zot does, rather than allowed, as Distribution does: refusing
+    loses nothing, and deleting the index first makes the delete possible. 409 because the
+    request conflicts with the repository's state, not with the caller's rights; ``DENIED``
+    because every client prints its message (as for an immutable tag, ``domain/errors.py``).
+    """
+    shown = ", ".join(indexes[:5]) + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
+    which, verb = ("the index", "lists") if len(indexes) == 1 else ("the indexes", "list")
+    return RegistryError(
+        ErrorCode.DENIED,
+        f"manifest {digest} of {repository} cannot be deleted: {which} {shown} {verb} it; "
+        f"delete {which} first (DELETE /v2/{repository}/manifests/<index digest>)",
+        status=409,
+        detail={"reason": "MANIFEST_REFERENCED", "repository": repository, "digest": digest, "indexes": indexes},
     )
 
 
@@ -160,6 +188,8 @@ class ManifestService:
             )
         except MissingBlobsError as exc:
             raise missing_references(repository, exc.digests, []) from None
+        except MissingManifestsError as exc:
+            raise missing_references(repository, [], exc.digests) from None
         except ImmutableTagError as exc:
             if immutable:
                 raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
@@ -188,7 +218,8 @@ class ManifestService:
     async def delete(self, repository: str, reference: str) -> None:
         """Delete a tag (only the tag) or a manifest by digest (and every tag on it).
 
-        Neither an immutable tag nor a manifest an immutable tag names can be deleted.
+        Neither an immutable tag nor a manifest an immutable tag names can be deleted, nor a
+        manifest that an index of the repository lists (:func:`referenced_refusal`).
         """
         repo = self._meta.repositories.get(repository)
         if is_digest(reference):
@@ -197,7 +228,10 @@ class ManifestService:
                 for tag in self._meta.tags.pointing_to(repository, digest):
                     if tag_is_immutable(repo, tag):
                         raise immutable_tag_refusal(repository, tag, digest, "left without its manifest")
-            found = await self._run(self._meta.manifests.delete, repository, digest)
+            try:
+                found = await self._run(self._meta.manifests.delete, repository, digest)
+            except ReferencedManifestError as exc:
+                raise referenced_refusal(repository, digest, exc.indexes) from None
         else:
             tag = validate_tag(reference)
             if repo is not None and tag_is_immutable(repo, tag):
