@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import random
+import re
 import uuid
 from typing import Any
 
@@ -38,3 +40,31 @@ def data_of(size: int, seed: int = 0) -> bytes:
 
 def unknown_digest(seed: str = "nothing") -> str:
     return "sha256:" + uuid.uuid5(uuid.NAMESPACE_URL, seed).hex * 2
+
+
+# -- auth (Docker token auth, as clients speak it) ---------------------------------------------------
+
+ADMIN_PASSWORD = "admin-Pa55word-for-tests"
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def bearer_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def challenge_params(header: str) -> dict[str, str]:
+    """``Bearer realm="...",service="..."`` -> ``{"realm": ..., "service": ...}``."""
+    assert header.startswith("Bearer "), header
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+async def token(client: Client, scopes: list[str], credentials: tuple[str, str] | None) -> str:
+    """``GET /auth/token`` as docker and go-containerregistry send it (Basic credentials or none)."""
+    params = [("scope", scope) for scope in scopes] + [("service", "modelyard")]
+    headers = basic(*credentials) if credentials else {}
+    response = await client.get("/auth/token", params=params, headers=headers)
+    assert response.status == 200, await response.text()
+    return str((await response.json())["token"])

@@ -225,15 +225,15 @@ iam_policies = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-login_failures = Table(
-    "login_failures",
+# Failed-login counters, one row per bucket ("account:…", "address:…", "pair:…"): a fixed window
+# that starts at the bucket's first failure. One row per bucket is what makes counting and
+# checking one atomic upsert (services/identity.py explains the policy).
+login_attempts = Table(
+    "login_attempts",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("account", String(255), nullable=False),
-    Column("client_ip", String(64), nullable=False),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Index(None, "account", "time"),
-    Index(None, "client_ip", "time"),
+    Column("bucket", String(200), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False, index=True),
+    Column("failures", Integer, nullable=False),
 )
 
 audit_events = Table(

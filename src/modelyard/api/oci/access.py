@@ -1,10 +1,17 @@
-"""Authorization of ``/v2`` requests from the token's claims alone.
+"""Authorization of ``/v2`` requests from the token's claims.
 
-No database lookup is needed to refuse: a request without a valid token is 401 with the
-challenge naming the scope it needs; a token without the action is 401 for anonymous callers
-(so clients log in) and 403 ``DENIED`` for known ones, both with the challenge (``error=
-"insufficient_scope"``). A repository the caller may not read gets exactly the same answer
-whether it exists or not.
+A request the token allows needs no database lookup. A request without a valid token is 401
+with the challenge naming the scope it needs. A token without the action is answered by what a
+fresh token would carry (the same authorizer ``/auth/token`` asks):
+
+- the caller *would* be granted the action (the token was asked for other actions, as crane
+  asks ``push,pull`` and then deletes): 401 ``UNAUTHORIZED`` with the challenge (``error=
+  "insufficient_scope"``, ``scope`` naming the action), because go-containerregistry clients
+  (crane, ko), like Distribution's own, only fetch a wider token after a 401;
+- anonymous callers: 401 as well, so clients log in;
+- a known caller who would not be granted it: 403 ``DENIED`` (a new token cannot help), still
+  with the challenge (RFC 6750 3.1), saying what is missing ("may pull but not delete"). A
+  repository the caller may not read gets exactly the same answer whether it exists or not.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from modelyard.api.auth import challenge
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import Endpoint, V2Route
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.policy.authorizer import token_actions
+from modelyard.services.registry import Registry
 from modelyard.services.tokens import AccessClaims
 
 CLAIMS: web.RequestKey[AccessClaims] = web.RequestKey("claims", AccessClaims)
@@ -60,26 +69,68 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
     if route.endpoint is Endpoint.BASE:
         return claims
     if route.endpoint is Endpoint.CATALOG:
-        allowed = claims.allows("registry", "catalog", "*")
-        what = "list the catalog"
-    else:
-        action = required_action(route, request.method)
-        allowed = claims.allows("repository", route.name, action)
-        what = f"{action} repository {route.name}: it does not exist or you do not have access to it"
-    if allowed:
+        if claims.allows("registry", "catalog", "*"):
+            return claims
+        # Every token asked for the catalog carries it (the listing is filtered instead).
+        raise _ask_again(request, registry, scope, f"this token was not issued for the catalog; get one for {scope}")
+    action = required_action(route, request.method)
+    if claims.allows("repository", route.name, action):
         return claims
-    if claims.subject == "anonymous":
-        raise RegistryError(
-            ErrorCode.UNAUTHORIZED,
-            f"authentication required to {what}",
-            headers={"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")},
-        )
-    # Still a challenge (RFC 6750 3.1, insufficient_scope): a client whose token was for other
-    # actions (oras-py reuses the token of its first request) learns the scope to ask for.
-    raise RegistryError(
-        ErrorCode.DENIED,
-        f"not allowed to {what}",
+    raise _refusal(request, registry, claims.subject, route.name, action, scope)
+
+
+_ROLE_FOR = {"pull": "reader", "push": "pusher", "delete": "repoAdmin"}
+
+
+def _ask_again(request: web.Request, registry: Registry, scope: str | None, message: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.UNAUTHORIZED,
+        message,
         headers={"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")},
+    )
+
+
+def _refusal(
+    request: web.Request, registry: Registry, subject: str, name: str, action: str, scope: str | None
+) -> RegistryError:
+    """The answer to a token without ``action`` on repository ``name`` (see the module docstring)."""
+    if subject == "anonymous":
+        return _ask_again(request, registry, scope, f"authentication required to {action} repository {name}")
+    principal = registry.identity.principal_for(subject)
+    if principal is None:
+        return RegistryError(
+            ErrorCode.UNAUTHORIZED,
+            f"the account {subject} of this token no longer exists or is disabled; log in again",
+            headers={"WWW-Authenticate": challenge(request, registry, scope, error="invalid_token")},
+        )
+    permissions, exists = registry.iam.on_repository(principal, name)
+    would_get = token_actions(["pull", "push", "delete"], permissions, exists=exists)
+    if action in would_get:
+        return _ask_again(
+            request, registry, scope,
+            f"this token does not carry '{action}' on repository {name}; get a token for scope {scope}",
+        )  # fmt: skip
+    headers = {"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")}
+    if "pull" not in would_get:
+        # Indistinguishable from a repository that does not exist.
+        return RegistryError(
+            ErrorCode.DENIED,
+            f"not allowed to {action} repository {name}: it does not exist or you do not have access to it",
+            headers=headers,
+        )
+    granted = [a for a in would_get if a != "overwrite"]
+    if action == "push" and not exists:
+        message = (
+            f"{subject} may {' and '.join(granted)} but not create repository {name} (pushing would create it); "
+            "ask an administrator for the pusher role on its compartment, or to create the repository"
+        )
+    else:
+        message = (
+            f"{subject} may {' and '.join(granted)} but not {action} in repository {name}; "
+            f"ask an administrator for a role with {action} there (e.g. {_ROLE_FOR[action]})"
+        )
+    return RegistryError(
+        ErrorCode.DENIED, message, detail={"repository": name, "missing": action, "granted": granted}, headers=headers
     )
 
 
