@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.support import raw_request, start_upload, unknown_digest
+from tests.api.support import ADMIN_PASSWORD, bearer_header, raw_request, start_upload, token, unknown_digest
+from tests.conftest import ClientFactory
 from tests.helpers import OCI_MANIFEST, error_code, image_manifest, push_blob, push_image, sha256
 
 Client = TestClient[Any, Any]
@@ -193,16 +194,31 @@ async def test_invalid_tags_are_tag_invalid(client: Client) -> None:
         )
         assert put.status == 400, tag
         assert await error_code(put) == "TAG_INVALID", tag
-        for method in ("GET", "DELETE"):
-            response = await client.request(method, f"/v2/acme/llm/manifests/{tag}")
-            assert response.status == 400, (method, tag)
-            assert await error_code(response) == "TAG_INVALID", (method, tag)
+        deleted = await client.delete(f"/v2/acme/llm/manifests/{tag}")
+        assert deleted.status == 400, tag
+        assert await error_code(deleted) == "TAG_INVALID", tag
     # A reference with ':' is read as a digest: refused, as a bad one.
     put = await client.put("/v2/acme/llm/manifests/colon:x", data=pushed.body, headers={"Content-Type": OCI_MANIFEST})
     assert put.status == 400
     assert await error_code(put) == "DIGEST_INVALID"
     tags = await (await client.get("/v2/acme/llm/tags/list")).json()
     assert tags["tags"] == ["v1"]
+
+
+async def test_reading_an_invalid_tag_is_manifest_unknown(make_client: ClientFactory) -> None:
+    """Nothing can exist under an invalid reference, so a read is 404, as the conformance suite
+    expects (with auth on too: the token asked for the repository is all it takes)."""
+    for auth in (False, True):
+        client = await make_client(auth_enabled=auth, admin_password=ADMIN_PASSWORD if auth else None)
+        headers = (
+            bearer_header(await token(client, ["repository:acme/llm:pull"], ("admin", ADMIN_PASSWORD))) if auth else {}
+        )
+        for tag in INVALID_TAGS:
+            got = await client.get(f"/v2/acme/llm/manifests/{tag}", headers=headers)
+            assert got.status == 404, (auth, tag)
+            assert await error_code(got) == "MANIFEST_UNKNOWN", (auth, tag)
+            head = await client.head(f"/v2/acme/llm/manifests/{tag}", headers=headers)
+            assert head.status == 404, (auth, tag)
 
 
 async def test_valid_tags_are_accepted(client: Client) -> None:

@@ -8,7 +8,7 @@ from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
-from modelyard.domain.reference import validate_tag
+from modelyard.domain.reference import is_valid_tag, validate_tag
 from modelyard.metadata.base import (
     ImmutableTagError,
     ManifestRecord,
@@ -100,11 +100,23 @@ class ManifestService:
         self.max_bytes = max_bytes
 
     def get(self, repository: str, reference: str) -> ManifestRecord:
-        """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``."""
+        """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``.
+
+        A reference that is not a valid tag is ``MANIFEST_UNKNOWN`` too, not ``TAG_INVALID``:
+        nothing can ever be stored under it, and the conformance suite expects a read of it to
+        answer 404 (a malformed *digest* stays ``DIGEST_INVALID``). Writes keep ``TAG_INVALID``.
+        """
         if is_digest(reference):
             record = self._meta.manifests.get(repository, str(Digest.parse(reference)))
+        elif not is_valid_tag(reference):
+            raise RegistryError(
+                ErrorCode.MANIFEST_UNKNOWN,
+                f"no manifest {reference[:150]!r} in repository {repository}: it is neither a digest nor a "
+                "valid tag, so nothing can be stored under it",
+                detail={"name": repository, "reference": reference[:150]},
+            )
         else:
-            record = self._meta.manifests.resolve_tag(repository, validate_tag(reference))
+            record = self._meta.manifests.resolve_tag(repository, reference)
         if record is None:
             raise _unknown(repository, reference)
         return record
