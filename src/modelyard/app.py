@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     app.on_startup.append(bootstrap)
 
     async def close(_app: web.Application) -> None:
+        registry.identity.close()
         runner.shutdown()
         metadata.close()
 

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the metadata database; default SQLite in the data dir."
     )
     public_host: str | None = Field(
-        None, description="host[:port] clients use to reach the registry (repository URLs); default: the Host header."
+        None,
+        description="host[:port] clients use to reach the registry (repository URLs, the token realm); "
+        "default: the Host header. Set it behind a proxy.",
     )
     storage_backend: Literal["filesystem"] = Field("filesystem", description="Where blob bytes live.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port (SO_REUSEPORT).")
@@ -58,6 +60,15 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(10, ge=1, description="Failed logins per account per window.")
     login_failures_per_address: int = Field(50, ge=1, description="Failed logins per client address per window.")
     login_failure_window: int = Field(900, ge=10, description="The failed-login window, seconds.")
+    password_hash_concurrency: int = Field(
+        2, ge=1, le=64, description="Password checks (argon2, 64 MiB each) run at once per worker."
+    )
+    password_hash_queue: int = Field(
+        16, ge=0, description="Password checks that may wait for one; beyond that a login gets 429 at once."
+    )
+    credential_cache_ttl: int = Field(
+        60, ge=0, le=3600, description="Seconds a successful password check is remembered (0: never)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="Log one line per request.")
 

@@ -50,7 +50,7 @@ def accounts(server: AuthServerProcess) -> dict[str, str]:
     key, pusher on team) and a public repository pub/model."""
     registry = Registry(server.url)
     try:
-        admin = registry.token(auth=("admin", ADMIN_PASSWORD))
+        admin = registry.refresh_token("admin", ADMIN_PASSWORD)
         registry.api("POST", "/api/v1/users", admin, 201,
                      json={"name": "alice", "email": "alice@example.com", "password": USER_PASSWORD})  # fmt: skip
         registry.api("POST", "/api/v1/service-accounts", admin, 201, json={"name": "ci-bot@acme"})
@@ -313,7 +313,7 @@ def test_cli_audit_shows_logins(server: AuthServerProcess, accounts: dict[str, s
                             "MODELYARD_API_KEY": None, "COLUMNS": "200", "NO_COLOR": "1"})  # fmt: skip
     registry = Registry(server.url)
     try:
-        admin = registry.token(auth=("admin", ADMIN_PASSWORD))
+        admin = registry.refresh_token("admin", ADMIN_PASSWORD)
         registry.api("POST", "/api/v1/service-accounts", admin, 201, json={"name": "auditor"})
         policy = registry.api("GET", "/api/v1/iam", admin, 200)
         policy["bindings"].append({"role": "admin", "members": ["serviceAccount:auditor"]})

@@ -179,13 +179,21 @@ class World:
         return self.token(actor, f"repository:{repo}:pull,push,delete", "registry:catalog:*")
 
     def api_token(self, actor: Actor) -> str | None:
-        """What the CLI sends to the admin API: an access token, or nothing when anonymous."""
-        return None if actor.anonymous else self.repo_token(actor, PRIVATE)
+        """What a client sends to the admin API as a Bearer token: the refresh token of its login
+        (what ``modelyard login`` stores), else its API key, or nothing when anonymous. (A
+        ``/v2`` access token is refused there.)"""
+        identity = self.identities.get(actor)
+        if actor.anonymous or identity is None:
+            return None
+        if identity.refresh is not None:
+            return identity.refresh
+        assert identity.basic is not None
+        return identity.basic[1]
 
     # -- set-up helpers (as the administrator) ---------------------------------------------
 
     def api(self, method: str, path: str, status: int, **kwargs: Any) -> Any:
-        return self.registry.api(method, path, self.admin_token(), status, **kwargs)
+        return self.registry.api(method, path, self.admin_refresh, status, **kwargs)
 
     def bind(self, path: str, add: dict[str, list[str]]) -> None:
         policy = self.api("GET", path, 200)
@@ -236,7 +244,7 @@ def world(registry_factory: AuthRegistryFactory) -> World:
     registry = registry_factory(token_ttl=3600)
     world = World(registry)
     world.admin_refresh = registry.refresh_token("admin", ADMIN_PASSWORD)
-    token = world.admin_token()
+    token = world.admin_refresh
 
     # Compartments and repositories.
     world.api(
@@ -521,7 +529,7 @@ def test_v2_push_creates_repository_only_with_create_on_the_compartment(world: W
         response = world.registry.request(
             "POST", f"/v2/{repo}/blobs/uploads/", token, params={"digest": sha256(layer)}, content=layer
         )
-        exists = world.registry.request("GET", f"/api/v1/repositories/{repo}", world.admin_token())
+        exists = world.registry.request("GET", f"/api/v1/repositories/{repo}", world.admin_refresh)
         assert exists.status_code == (200 if response.status_code == 201 else 404), exists.text
         return expected, response
 
@@ -782,7 +790,7 @@ API_CASES: list[tuple[str, ApiRun]] = [
 @pytest.fixture(scope="module")
 def principals_world(world: World) -> World:
     """The victims of the principal-management cases (two argon2 hashes, made once)."""
-    _create_users(world.registry, world.admin_token(), [("victim", "victim@example.com"), ("doomed", "d@example.com")])
+    _create_users(world.registry, world.admin_refresh, [("victim", "victim@example.com"), ("doomed", "d@example.com")])
     return world
 
 

@@ -66,7 +66,8 @@ def podman() -> Iterator[Podman]:
 
 
 def token_admin(registry: Registry) -> str:
-    return registry.token_from_refresh(registry.refresh_token("admin", ADMIN_PASSWORD))
+    """The admin API's credential from a login: the refresh token (access tokens are for /v2 only)."""
+    return registry.refresh_token("admin", ADMIN_PASSWORD)
 
 
 def _manifest(registry: Registry, token: str, repo: str, reference: str, accept: str) -> tuple[str, bytes, str]:

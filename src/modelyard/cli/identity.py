@@ -134,10 +134,14 @@ def user_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
 
 @user_app.command("passwd")
 def user_passwd(name: str, password_stdin: PasswordStdin = False, registry: RegistryOption = DEFAULT_URL) -> None:
-    """Change a user's password (your own, or anyone's as an admin)."""
-    password = _password(password_stdin, "New password")
+    """Change a user's password: your own (asks for the current one first; with --password-stdin,
+    the current password is the first line and the new one the second), or anyone's as an admin."""
     with admin_client(registry) as client:
-        client.set_password(name, password)
+        me = client.me()
+        own = me.auth_enabled and me.kind == "user" and me.name == name
+        current = _password(password_stdin, "Current password") if own else None
+        password = _password(password_stdin, "New password")
+        client.set_password(name, password, current)
         typer.echo(f"password of {name} changed")
 
 

@@ -198,8 +198,12 @@ class AdminClient:
     def delete_user(self, name: str) -> None:
         self._request("DELETE", f"/api/v1/users/{quote(name)}")
 
-    def set_password(self, name: str, password: str) -> None:
-        self._request("PUT", f"/api/v1/users/{quote(name)}/password", json={"password": password})
+    def set_password(self, name: str, password: str, current_password: str | None = None) -> None:
+        """``current_password`` is required to change one's own password, not to reset another's."""
+        body = {"password": password}
+        if current_password is not None:
+            body["current_password"] = current_password
+        self._request("PUT", f"/api/v1/users/{quote(name)}/password", json=body)
 
     def list_service_accounts(self) -> list[schemas.ServiceAccount]:
         return self._get(schemas.ServiceAccountList, "/api/v1/service-accounts").items

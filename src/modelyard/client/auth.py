@@ -2,7 +2,8 @@
 
 ``modelyard login`` exchanges a password for a refresh (offline) token and stores only that
 token, never the password, in ``$MODELYARD_CONFIG_DIR/credentials.json`` (default
-``~/.config/modelyard``, mode 0600). Each command trades it for a short-lived access token.
+``~/.config/modelyard``, mode 0600). The admin API takes it as a Bearer token (``/v2`` access
+tokens are refused there: they are scoped to repositories and handed to every OCI client).
 ``MODELYARD_API_KEY`` (an API key) takes precedence when set.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Generator
 from pathlib import Path
 
@@ -79,42 +79,14 @@ def password_login(url: str, username: str, password: str, *, timeout: float = 3
     return str(response.json()["refresh_token"])
 
 
-class RefreshTokenAuth(httpx.Auth):
-    """Sends a Bearer access token obtained from a refresh token, renewing it when it expires."""
-
-    def __init__(self, base_url: str, refresh_token: str) -> None:
-        self._token_url = _key(base_url) + "/auth/token"
-        self._refresh_token = refresh_token
-        self._access: str | None = None
-        self._expires = 0.0
-
-    def _renew(self) -> httpx.Request:
-        return httpx.Request(
-            "POST", self._token_url,
-            data={"grant_type": "refresh_token", "refresh_token": self._refresh_token, "client_id": "modelyard-cli"},
-        )  # fmt: skip
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._access is None or time.monotonic() >= self._expires:
-            response = yield self._renew()
-            response.read()
-            if response.status_code != 200:
-                yield request  # let the registry's own 401 reach the caller
-                return
-            body = response.json()
-            self._access = str(body["access_token"])
-            self._expires = time.monotonic() + float(body.get("expires_in", 60)) - 10
-        request.headers["Authorization"] = f"Bearer {self._access}"
-        yield request
-
-
 def default_auth(url: str) -> httpx.Auth | None:
-    """API key from the environment, else the stored login for ``url``, else none."""
+    """For the admin API: the API key from the environment, else the stored login's refresh token
+    for ``url``, else none."""
     api_key = os.environ.get("MODELYARD_API_KEY")
     if api_key:
         return _BearerAuth(api_key)
     refresh = stored_refresh_token(url)
-    return RefreshTokenAuth(url, refresh) if refresh else None
+    return _BearerAuth(refresh) if refresh else None
 
 
 class _BearerAuth(httpx.Auth):

@@ -105,10 +105,28 @@ class Policies(Protocol):
     def delete(self, resource: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleLimits:
+    per_account: int  # failures of one account, counted against addresses that failed it too
+    per_address: int  # failures from one address, whatever the account
+    window: int  # seconds a bucket's count lasts, from its first failure
+
+
 class LoginThrottle(Protocol):
-    def record_failure(self, account: str, client_ip: str) -> None: ...
-    def failures_since(self, since: datetime, *, account: str | None, client_ip: str | None) -> int: ...
-    def clear(self, account: str) -> None: ...
+    def attempt(self, account: str, client_ip: str, limits: ThrottleLimits) -> int:
+        """Count one login attempt as a failure of ``account`` from ``client_ip``, unless the
+        limits refuse it -- checked and counted in one transaction, so parallel attempts cannot
+        all pass the check. Returns 0 when counted, else the seconds until the refusing bucket's
+        window ends (the refused attempt is not counted)."""
+
+    def refusal(self, account: str, client_ip: str, limits: ThrottleLimits) -> int:
+        """What :meth:`attempt` would answer, counting nothing (for a login that needs no check)."""
+
+    def succeeded(self, account: str, client_ip: str) -> None:
+        """The attempt turned out right: take its count back and forget the pair's failures."""
+
+    def clear(self, account: str) -> None:
+        """Forget every failure of ``account`` (a new password was set)."""
 
 
 class AuditLog(Protocol):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.metadata import tables as t
@@ -16,10 +18,14 @@ from modelyard.metadata.identity import (
     GroupRecord,
     PolicyRecord,
     ServiceAccountRecord,
+    ThrottleLimits,
     UserRecord,
     VersionConflictError,
 )
 from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
+
+if TYPE_CHECKING:
+    from modelyard.metadata.sql import SqlMetadataStore
 
 
 def _maybe(value: datetime | None) -> datetime | None:
@@ -271,27 +277,130 @@ class SqlPolicies(SqlPart):
         )
 
 
+class _Refused(Exception):
+    """Raised inside the attempt's transaction to roll its counts back."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
 class SqlLoginThrottle(SqlPart):
-    def record_failure(self, account: str, client_ip: str) -> None:
-        self._store.write(
-            lambda conn: conn.execute(
-                insert(t.login_failures).values(account=account, client_ip=client_ip, time=utcnow())
+    """Failure counters as one row per bucket, bumped with ``INSERT … ON CONFLICT DO UPDATE …
+    RETURNING`` (SQLite >= 3.35 and PostgreSQL): the upsert takes the row's lock, so parallel
+    attempts on one bucket -- in any worker -- see each other's counts in turn, and an attempt
+    over the limit rolls its own counts back before the lock is released.
+
+    Buckets are always bumped in the same order (account, pair, address), so two transactions
+    never wait on each other's rows in a cycle.
+    """
+
+    _purge_every = 256
+
+    def __init__(self, store: SqlMetadataStore) -> None:
+        super().__init__(store)
+        self._attempts = 0
+
+    @staticmethod
+    def _buckets(account: str, client_ip: str) -> tuple[str, str, str]:
+        return f"account:{account}", f"pair:{account} {client_ip}", f"address:{client_ip}"
+
+    @staticmethod
+    def _bump(conn: Connection, bucket: str, now: datetime, cutoff: datetime) -> tuple[int, datetime]:
+        """Add one failure to ``bucket`` (a new window if its window has passed); the count before
+        this failure and the window's start."""
+        a = t.login_attempts.c
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        expired = a.window_start < cutoff
+        statement = (
+            dialect_insert(t.login_attempts)
+            .values(bucket=bucket, window_start=now, failures=1)
+            .on_conflict_do_update(
+                index_elements=[a.bucket],
+                set_={
+                    "failures": case((expired, 1), else_=a.failures + 1),
+                    "window_start": case((expired, now), else_=a.window_start),
+                },
             )
+            .returning(a.failures, a.window_start)
+        )
+        failures, start = conn.execute(statement).one()
+        return int(failures) - 1, as_utc(start)
+
+    @staticmethod
+    def _verdict(
+        limits: ThrottleLimits, now: datetime, account: tuple[int, datetime], pair: int, address: tuple[int, datetime]
+    ) -> int:
+        """0 to let an attempt through, else the seconds until the refusing bucket's window ends;
+        from the failures counted before it (the policy is explained in services/identity.py)."""
+
+        def retry_after(start: datetime) -> int:
+            return max(1, math.ceil((start + timedelta(seconds=limits.window) - now).total_seconds()))
+
+        if address[0] >= limits.per_address:
+            return retry_after(address[1])
+        if pair > 0 and account[0] >= limits.per_account:
+            return retry_after(account[1])
+        return 0
+
+    def refusal(self, account: str, client_ip: str, limits: ThrottleLimits) -> int:
+        now = utcnow()
+        cutoff = now - timedelta(seconds=limits.window)
+        a = t.login_attempts.c
+        buckets = self._buckets(account, client_ip)
+        with self._read() as conn:
+            rows = conn.execute(select(a.bucket, a.failures, a.window_start).where(a.bucket.in_(buckets)))
+            counts = {r.bucket: (int(r.failures), as_utc(r.window_start)) for r in rows}
+        live = {b: c for b, c in counts.items() if c[1] >= cutoff}
+        none = (0, now)
+        return self._verdict(
+            limits, now, live.get(buckets[0], none), live.get(buckets[1], none)[0], live.get(buckets[2], none)
         )
 
-    def failures_since(self, since: datetime, *, account: str | None, client_ip: str | None) -> int:
-        f = t.login_failures.c
-        query = select(func.count()).where(f.time >= since)
-        if account is not None:
-            query = query.where(f.account == account)
-        if client_ip is not None:
-            query = query.where(f.client_ip == client_ip)
-        with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+    def attempt(self, account: str, client_ip: str, limits: ThrottleLimits) -> int:
+        now = utcnow()
+        cutoff = now - timedelta(seconds=limits.window)
+
+        def work(conn: Connection) -> None:
+            account_bucket, pair_bucket, address_bucket = self._buckets(account, client_ip)
+            by_account = self._bump(conn, account_bucket, now, cutoff)
+            by_pair, _ = self._bump(conn, pair_bucket, now, cutoff)
+            by_address = self._bump(conn, address_bucket, now, cutoff)
+            wait = self._verdict(limits, now, by_account, by_pair, by_address)
+            if wait:
+                raise _Refused(wait)
+
+        self._attempts += 1
+        if self._attempts % self._purge_every == 0:  # buckets whose window has passed count nothing
+            stale = delete(t.login_attempts).where(t.login_attempts.c.window_start < cutoff)
+            self._store.write(lambda conn: conn.execute(stale))
+        try:
+            self._store.write(work)
+        except _Refused as refused:
+            return refused.retry_after
+        return 0
+
+    def succeeded(self, account: str, client_ip: str) -> None:
+        account_bucket, pair_bucket, address_bucket = self._buckets(account, client_ip)
+        a = t.login_attempts.c
+
+        def work(conn: Connection) -> None:
+            conn.execute(
+                update(t.login_attempts)
+                .where(a.bucket.in_([account_bucket, address_bucket]), a.failures > 0)
+                .values(failures=a.failures - 1)
+            )
+            conn.execute(delete(t.login_attempts).where(a.bucket == pair_bucket))
+
+        self._store.write(work)
 
     def clear(self, account: str) -> None:
+        a = t.login_attempts.c
         self._store.write(
-            lambda conn: conn.execute(delete(t.login_failures).where(t.login_failures.c.account == account))
+            lambda conn: conn.execute(
+                delete(t.login_attempts).where(
+                    (a.bucket == f"account:{account}") | a.bucket.startswith(f"pair:{account} ", autoescape=True)
+                )
+            )
         )
 
 

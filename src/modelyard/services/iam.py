@@ -149,5 +149,15 @@ class IamService:
         resources.append(repository_resource(name))
         return self._granted(principal, resources, repo is not None and repo.is_public), repo is not None
 
+    async def on_repositories(
+        self, principal: Principal, names: list[str]
+    ) -> dict[str, tuple[frozenset[Permission], bool]]:
+        """:meth:`on_repository` for each name, in a worker thread (a token request may name many)."""
+
+        def work() -> dict[str, tuple[frozenset[Permission], bool]]:
+            return {name: self.on_repository(principal, name) for name in dict.fromkeys(names)}
+
+        return await self._run(work) if names else {}
+
     async def forget_repository(self, name: str) -> None:
         await self._run(self._meta.policies.delete, repository_resource(name))

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import argon2
-
 from modelyard.config import Settings
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.base import AlreadyExistsError, MetadataStore
-from modelyard.metadata.identity import ApiKeyRecord, GroupRecord, ServiceAccountRecord, UserRecord
+from modelyard.metadata.identity import ApiKeyRecord, GroupRecord, ServiceAccountRecord, ThrottleLimits, UserRecord
 from modelyard.policy.authorizer import ANONYMOUS, Principal
+from modelyard.services.passwords import BoundedHasher, CredentialCache
 from modelyard.services.runner import BlockingRunner
+from modelyard.services.tokens import RefreshClaims
 
 log = logging.getLogger("modelyard.identity")
 
@@ -63,7 +64,29 @@ def login_name(username: str, password: str) -> str:
 
 
 def _sha256(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode(errors="surrogatepass")).hexdigest()
+
+
+def throttle_address(client_ip: str) -> str:
+    """The address a failure counts against: an IPv6 client by its /64 (one host's usual share,
+    so a host cannot rotate through its own addresses), anything else as given."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _throttled(retry_after: int) -> RegistryError:
+    return RegistryError(
+        ErrorCode.TOOMANYREQUESTS,
+        f"too many failed logins; try again in {retry_after} seconds",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _invalid(field: str, message: str) -> RegistryError:
@@ -83,18 +106,55 @@ def _not_found(what: str) -> RegistryError:
 
 
 class IdentityService:
+    """Principals and their credentials.
+
+    Failed logins are throttled (:meth:`authenticate`) so that guessing is slow but nobody can
+    lock the owner of an account out:
+
+    - per address: ``login_failures_per_address`` failures from one address (an IPv6 /64)
+      refuse every further login from it for the rest of the window;
+    - per account: after ``login_failures_per_account`` failures of one account (from
+      anywhere), an address that has itself failed on that account is refused. An address
+      that has not failed on it is still let through: the owner, typing the right password
+      from their own machine, is never locked out by someone guessing from elsewhere. The
+      price: once an account is over its limit, each further address gets one guess at it
+      (and no more than its own per-address limit overall).
+    - A right password from an address takes back that attempt and forgets the address's
+      failures on that account (an owner who mistyped is not held to them).
+
+    Accounts are counted by what they are, not how they were named: ``eve`` and
+    ``eve@acme.com`` are one user; an unknown name counts under its case-folded form; an
+    API key under its id. Every attempt is counted as a failure *before* the password is
+    checked, in the same transaction that checks the limits, and taken back if it was right:
+    parallel guesses cannot all pass the check before any of them is recorded.
+
+    A right API key is never refused by the throttle (its 256-bit secret cannot be guessed,
+    so refusing it would only hurt its owner); a wrong one counts against its key id.
+    """
+
     def __init__(self, metadata: MetadataStore, runner: BlockingRunner, settings: Settings) -> None:
         self._meta = metadata
         self._run = runner.run
         self._settings = settings
-        self._hasher = argon2.PasswordHasher()
+        self._hasher = BoundedHasher(settings.password_hash_concurrency, settings.password_hash_queue)
+        self._cache = CredentialCache(settings.credential_cache_ttl)
+        self._limits = ThrottleLimits(
+            settings.login_failures_per_account, settings.login_failures_per_address, settings.login_failure_window
+        )
         self._dummy: str | None = None
 
-    def _dummy_hash(self) -> str:
+    def close(self) -> None:
+        self._hasher.shutdown()
+
+    async def _hash(self, password: str) -> str:
+        with self._hasher.admission():
+            return await self._hasher.hash(password)
+
+    async def _dummy_hash(self) -> str:
         """A hash to verify against for unknown users, so their logins cost the same (made lazily:
         hashing takes a noticeable fraction of a second)."""
         if self._dummy is None:
-            self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+            self._dummy = await self._hasher.hash(secrets.token_urlsafe(16))  # the caller holds an admission
         return self._dummy
 
     # -- bootstrap -------------------------------------------------------------------------
@@ -108,10 +168,9 @@ class IdentityService:
             return None
         configured = self._settings.admin_password
         password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
+        digest = await self._hash(password)
         try:
-            await self._run(
-                self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", self._hasher.hash(password)
-            )
+            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest)
         except AlreadyExistsError:
             return None  # another worker was first
         await self._run(
@@ -121,43 +180,52 @@ class IdentityService:
 
     # -- authentication --------------------------------------------------------------------
 
-    def _check_throttle(self, account: str, client_ip: str) -> None:
-        since = datetime.now(UTC) - timedelta(seconds=self._settings.login_failure_window)
-        throttle = self._meta.login_throttle
-        if (
-            throttle.failures_since(since, account=account, client_ip=None) >= self._settings.login_failures_per_account
-            or throttle.failures_since(since, account=None, client_ip=client_ip)
-            >= self._settings.login_failures_per_address
-        ):
-            raise RegistryError(
-                ErrorCode.TOOMANYREQUESTS,
-                "too many failed logins; try again later",
-                headers={"Retry-After": str(self._settings.login_failure_window)},
-            )
+    def _account(self, username: str, password: str, user: UserRecord | None) -> str:
+        """The throttle's name for the account a login tries (see the class docstring)."""
+        key_id = api_key_id(username) if username else api_key_id(password)
+        if key_id is not None:
+            return f"key:{key_id}"
+        if user is not None:
+            return f"user:{user.id}"
+        return "name:" + _sha256(username.strip().casefold())[:32]
+
+    async def _failed(self, account: str, address: str) -> RegistryError:
+        """Count a failure that needed no password check (a wrong API key): 401, or 429 if over."""
+        wait = await self._run(self._meta.login_throttle.attempt, account, address, self._limits)
+        return _throttled(wait) if wait else RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
 
     async def authenticate(self, username: str, password: str, client_ip: str) -> Principal:
-        """Check a username with a password or API key; throttled per account and per address."""
-        account = login_name(username, password)
-        self._check_throttle(account, client_ip)
-        principal = await self._verify(username, password)
-        if principal is None:
-            await self._run(self._meta.login_throttle.record_failure, account, client_ip)
-            raise RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
-        return principal
-
-    async def _verify(self, username: str, password: str) -> Principal | None:
+        """Check a username with a password or API key; throttled as the class docstring says."""
+        address = throttle_address(client_ip)
         match = _API_KEY.match(password)
         if match is not None:
-            return await self._verify_api_key(username, match.group(1), match.group(2))
+            principal = await self._verify_api_key(username, match.group(1), match.group(2))
+            if principal is None:
+                raise await self._failed(f"key:{match.group(1)}", address)
+            return principal
         user = self._meta.principals.get_user(username) if username else None
-        stored = user.password_hash if user is not None else self._dummy_hash()  # same cost either way
-        try:
-            await self._run(self._hasher.verify, stored, password)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-            return None
-        if user is None or user.disabled:
-            return None
+        if user is not None and self._cache.hit(username, password, user):
+            # Known right: no argon2 and nothing to count, but a throttled address stays refused.
+            wait = self._meta.login_throttle.refusal(self._account(username, password, user), address, self._limits)
+            if wait:
+                raise _throttled(wait)
+        else:
+            user = await self._check_password(username, password, user, address)
         return Principal("user", user.name, user.email, frozenset(user.groups))
+
+    async def _check_password(self, username: str, password: str, user: UserRecord | None, address: str) -> UserRecord:
+        """The argon2 check, counted by the throttle first and bounded by the hasher's admission."""
+        account = self._account(username, password, user)
+        with self._hasher.admission():
+            wait = await self._run(self._meta.login_throttle.attempt, account, address, self._limits)
+            if wait:
+                raise _throttled(wait)
+            stored = user.password_hash if user is not None else await self._dummy_hash()  # same cost either way
+            if not await self._hasher.verify(stored, password) or user is None or user.disabled:
+                raise RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
+            await self._run(self._meta.login_throttle.succeeded, account, address)
+        self._cache.remember(username, password, user)
+        return user
 
     async def _verify_api_key(self, username: str, key_id: str, secret: str) -> Principal | None:
         record = self._meta.api_keys.get(key_id)
@@ -173,6 +241,24 @@ class IdentityService:
             return None
         await self._run(self._meta.api_keys.touch, key_id)
         return principal
+
+    def refresh_login(self, refresh: RefreshClaims) -> Principal:
+        """The principal a refresh token (``modelyard login``) still stands for, or 401 saying why
+        it no longer does: the account is gone or changed its password, or the key it was obtained
+        with was revoked."""
+        found = self.principal_for(refresh.subject)
+        if found is None or not found.authenticated:
+            raise RegistryError(ErrorCode.UNAUTHORIZED, "the refresh token's account no longer exists")
+        if refresh.generation != self.login_generation(refresh.subject):
+            raise RegistryError(
+                ErrorCode.UNAUTHORIZED,
+                "the account changed since this login (new password, or deleted and created again); log in again",
+            )
+        if refresh.key_id is not None and not self.api_key_active(refresh.key_id, refresh.subject):
+            raise RegistryError(
+                ErrorCode.UNAUTHORIZED, "the API key this login used was revoked or has expired; log in again"
+            )
+        return found
 
     def api_key_active(self, key_id: str, principal: str) -> bool:
         """Whether the key exists, belongs to ``principal`` and is neither revoked nor expired
@@ -218,7 +304,7 @@ class IdentityService:
 
     # -- users -----------------------------------------------------------------------------
 
-    def _check_password(self, password: str) -> None:
+    def _check_new_password(self, password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise _invalid("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
 
@@ -228,8 +314,8 @@ class IdentityService:
             raise _invalid("name", "lowercase letters, digits, '.', '_' and '-', up to 64 characters")
         if not EMAIL.fullmatch(email):
             raise _invalid("email", "must be an email address")
-        self._check_password(password)
-        digest = await self._run(self._hasher.hash, password)
+        self._check_new_password(password)
+        digest = await self._hash(password)
         try:
             return await self._run(self._meta.principals.create_user, name, email, digest)
         except AlreadyExistsError:
@@ -245,11 +331,31 @@ class IdentityService:
         return record
 
     async def set_password(self, name: str, password: str) -> None:
-        self._check_password(password)
-        digest = await self._run(self._hasher.hash, password)
+        """Set a password (an administrator's reset, or a change whose caller proved the old one)."""
+        self._check_new_password(password)
+        user = self.user(name)
+        digest = await self._hash(password)
         if not await self._run(self._meta.principals.set_password, name, digest):
             raise _not_found(f"user {name!r}")
-        await self._run(self._meta.login_throttle.clear, name)
+        await self._run(self._meta.login_throttle.clear, f"user:{user.id}")
+
+    async def change_own_password(self, name: str, current: str | None, password: str, client_ip: str) -> None:
+        """A user's change of their own password: the current one is required and checked like a
+        login (throttled, so a stolen session cannot guess it), so whoever holds a session or key
+        of the account cannot take the account over by setting a password of their own."""
+        self._check_new_password(password)
+        user = self.user(name)
+        if not current:
+            raise _invalid("current_password", "required to change your own password")
+        try:
+            await self._check_password(name, current, user, throttle_address(client_ip))
+        except RegistryError as exc:
+            if exc.code is not ErrorCode.UNAUTHORIZED:
+                raise
+            raise RegistryError(
+                ErrorCode.DENIED, "current_password is not your current password", detail={"field": "current_password"}
+            ) from None
+        await self.set_password(name, password)
 
     def _other_administrators(self, excluded: UserRecord) -> bool:
         """Whether someone other than ``excluded`` would still hold the registry ``admin`` role."""
@@ -301,13 +407,15 @@ class IdentityService:
         For ``modelyard reset-admin``, run on the server's machine against its data: whoever
         can do that owns the registry anyway.
         """
-        self._check_password(password)
-        digest = await self._run(self._hasher.hash, password)
+        self._check_new_password(password)
+        digest = await self._hash(password)
         if self._meta.principals.get_user(ADMIN_NAME) is None:
             await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest)
         else:
             await self._run(self._meta.principals.set_password, ADMIN_NAME, digest)
-        await self._run(self._meta.login_throttle.clear, ADMIN_NAME)
+        admin = self._meta.principals.get_user(ADMIN_NAME)
+        if admin is not None:
+            await self._run(self._meta.login_throttle.clear, f"user:{admin.id}")
         policy = self._meta.policies.get("registry")
         bindings = list(policy.bindings)
         if not any(b.get("role") == "admin" and f"user:{ADMIN_NAME}" in (b.get("members") or []) for b in bindings):

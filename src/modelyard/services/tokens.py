@@ -71,7 +71,7 @@ class TokenService:
             claims["gen"] = generation
         return self._encode(claims, self.refresh_ttl)
 
-    def _decode(self, token: str, kind: str) -> dict[str, Any]:
+    def _decode(self, token: str, kind: str, wrong_kind: str | None = None) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, self._secret, algorithms=[_ALGORITHM], audience=self.service, issuer=ISSUER,
@@ -82,7 +82,7 @@ class TokenService:
         except jwt.InvalidTokenError:
             raise RegistryError(ErrorCode.UNAUTHORIZED, "the token is not valid for this registry") from None
         if claims.get("typ") != kind:
-            raise RegistryError(ErrorCode.UNAUTHORIZED, f"expected a {kind} token")
+            raise RegistryError(ErrorCode.UNAUTHORIZED, wrong_kind or f"expected a {kind} token")
         return claims
 
     def verify_access(self, token: str) -> AccessClaims:
@@ -94,8 +94,9 @@ class TokenService:
                 access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
         return AccessClaims(str(claims["sub"]), access)
 
-    def verify_refresh(self, token: str) -> RefreshClaims:
-        claims = self._decode(token, "refresh")
+    def verify_refresh(self, token: str, *, wrong_kind: str | None = None) -> RefreshClaims:
+        """The claims of a refresh token; ``wrong_kind`` is the refusal for any other token."""
+        claims = self._decode(token, "refresh", wrong_kind)
         key, generation = claims.get("key"), claims.get("gen")
         return RefreshClaims(
             str(claims["sub"]), None if key is None else str(key), None if generation is None else str(generation)

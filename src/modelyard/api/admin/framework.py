@@ -183,8 +183,21 @@ class Operation:
         return [part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")]
 
 
+ADMIN_CREDENTIALS = (
+    "the admin API takes Basic credentials (a password or API key), an API key as a Bearer token, or the "
+    "refresh token of 'modelyard login'"
+)
+
+
 async def authenticate(request: web.Request, registry: Registry) -> Principal:
-    """The caller of an admin request: Bearer access token or API key, Basic credentials, or anonymous."""
+    """The caller of an admin request: a real login, or anonymous.
+
+    A real login is Basic credentials (password or API key), an API key sent as a Bearer
+    token, or a refresh token (what ``modelyard login`` stores) sent as a Bearer token, checked
+    like the refresh grant (account unchanged, key not revoked). A ``/v2`` access token is
+    refused outright: those are short-lived, scoped to repositories and handed to every OCI
+    client, so one must never change a password or mint an API key.
+    """
     if not registry.settings.auth_enabled:
         return ANONYMOUS
     header = request.headers.get("Authorization", "")
@@ -193,11 +206,8 @@ async def authenticate(request: web.Request, registry: Registry) -> Principal:
         value = header[7:].strip()
         if value.startswith("myd_"):
             return await _login(registry, "", value, ip)
-        subject = registry.tokens.verify_access(value).subject
-        principal = registry.identity.principal_for(subject)
-        if principal is None:
-            raise RegistryError(ErrorCode.UNAUTHORIZED, "the token's account no longer exists")
-        return principal
+        wrong_kind = f"a /v2 access token does not authenticate the admin API: {ADMIN_CREDENTIALS}"
+        return registry.identity.refresh_login(registry.tokens.verify_refresh(value, wrong_kind=wrong_kind))
     credentials = basic_credentials(request)
     if credentials is not None:
         return await _login(registry, *credentials, ip)
@@ -217,11 +227,33 @@ async def _login(registry: Registry, username: str, password: str, ip: str) -> P
         raise
 
 
+def _require_json(request: web.Request, raw: bytes) -> None:
+    """A body must be declared JSON (415 otherwise).
+
+    A cross-site HTML form can only send ``text/plain``, ``multipart/form-data`` or
+    ``application/x-www-form-urlencoded`` -- always with that header -- so this keeps a browser
+    that remembers Basic credentials from being made to post to the admin API. An empty body
+    carries nothing to forge: it is read as ``{}`` whatever its type (and gets the 422 listing
+    what is missing), as some clients label an empty body ``application/octet-stream``.
+    """
+    if not raw:
+        return
+    media_type = request.content_type.lower()
+    json_suffix = media_type.startswith("application/") and media_type.endswith("+json")
+    if media_type != "application/json" and not json_suffix:
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED,
+            f"the request body must be JSON sent with Content-Type: application/json, not {media_type}",
+            status=415,
+        )
+
+
 async def _run(operation: Operation, request: web.Request) -> web.StreamResponse:
     registry = registry_of(request)
     call = Call(request, registry, await authenticate(request, registry))
     if operation.body is not None:
         raw = await request.read()
+        _require_json(request, raw)
         try:
             call.body = operation.body.model_validate_json(raw or b"{}")
         except pydantic.ValidationError as exc:

@@ -19,8 +19,9 @@ _ERROR_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Body too large",
+    415: "The body is not sent as application/json",
     422: "Validation failed",
-    429: "Too many failed logins (Basic or API-key callers); see Retry-After",
+    429: "Too many failed logins, or too many password checks at once (Basic callers); see Retry-After",
 }
 
 
@@ -51,7 +52,7 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
             }
         else:
             responses[str(op.status)] = {"description": "Done"}
-        for status in (*op.errors, 401, 403, 429):
+        for status in (*op.errors, *((415,) if op.body is not None else ()), 401, 403, 429):
             responses[str(status)] = {
                 "description": _ERROR_TEXT[status],
                 "content": {"application/json": {"schema": refs[(ErrorBody, "serialization")]}},

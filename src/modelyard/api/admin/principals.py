@@ -2,6 +2,11 @@
 
 Managing principals needs ``principals.manage`` on the registry (the ``admin`` role); users
 may also change their own password and manage their own API keys.
+
+Changing one's own password needs the current one, administrators included: whoever holds a
+session (a refresh token or API key) of the account must not be able to take it over. An
+administrator resetting *another* user's password needs no current password -- that is what a
+reset is for, and the administrator could delete and re-create the user anyway.
 """
 
 from __future__ import annotations
@@ -74,7 +79,12 @@ async def set_password(call: Call) -> None:
     name = call.path("user")
     _require_self_or_admin(call, name)
     body: schemas.PasswordChange = call.body
-    await call.registry.identity.set_password(name, body.password)
+    own = call.auth_enabled and call.principal.kind == "user" and call.principal.name == name
+    if own:
+        ip = call.request.remote or "unknown"
+        await call.registry.identity.change_own_password(name, body.current_password, body.password, ip)
+    else:
+        await call.registry.identity.set_password(name, body.password)
 
 
 # -- service accounts -------------------------------------------------------------------------
@@ -199,8 +209,9 @@ OPERATIONS = [
     Operation("GET", USER, "getUser", "Get a user", T, get_user, response=schemas.User, errors=(404,)),
     Operation("DELETE", USER, "deleteUser", "Delete a user", T, delete_user, status=204, errors=(404, 409),
               audit="user.delete"),
-    Operation("PUT", USER + "/password", "setPassword", "Change a user's password", T, set_password,
-              body=schemas.PasswordChange, status=204, audit="user.password"),
+    Operation("PUT", USER + "/password", "setPassword",
+              "Change a user's password (your own needs current_password)", T, set_password,
+              body=schemas.PasswordChange, status=204, errors=(404, 422), audit="user.password"),
     *_keys(USER, "user"),
     Operation("GET", ACCOUNTS, "listServiceAccounts", "List service accounts", T, list_service_accounts,
               response=schemas.ServiceAccountList, errors=()),

@@ -294,7 +294,12 @@ class UserList(_Model):
 
 
 class PasswordChange(_Model):
-    password: str = Field(min_length=8, max_length=1024)
+    password: str = Field(min_length=8, max_length=1024, description="The new password.")
+    current_password: str | None = Field(
+        None,
+        max_length=1024,
+        description="Required to change your own password; an administrator resetting another user's omits it.",
+    )
 
 
 class ServiceAccountCreate(_Model):
