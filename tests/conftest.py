@@ -15,6 +15,7 @@ from modelyard.config import Settings
 from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import create_metadata_engine
 from modelyard.storage.paths import sqlite_path
+from tests.pg import postgres_server, postgres_url  # noqa: F401  (one PostgreSQL server for the session)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 

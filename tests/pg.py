@@ -1,11 +1,11 @@
 """A real, throwaway PostgreSQL server for the test suite, started by the tests themselves.
 
-Use it by re-exporting both fixtures in a ``conftest.py`` (``tests/contract/conftest.py`` does)::
+``tests/conftest.py`` re-exports both fixtures for every suite::
 
     from tests.pg import postgres_server, postgres_url  # noqa: F401
 
-Once a second test directory needs it, move that line to ``tests/conftest.py``: each conftest
-that imports ``postgres_server`` registers its own session fixture, i.e. starts its own server.
+Another conftest that imports ``postgres_server`` registers its own session fixture, i.e. starts a
+second server: don't.
 
 ``postgres_server`` (session scope) runs ``initdb`` into a temporary directory and starts
 ``postgres`` on ``127.0.0.1`` with a free port, its unix socket in the same directory, then stops

@@ -14,7 +14,6 @@ import pytest
 
 from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
-from tests.pg import postgres_server, postgres_url  # noqa: F401
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -8,7 +8,7 @@ transactions that the services run in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -153,6 +153,7 @@ class UploadRecord:
     created_at: datetime
     updated_at: datetime
     owner: str | None = None
+    committing_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +209,13 @@ class BlobLinks(Protocol):
     def stored_size(self, digest: str) -> int | None:
         """The size of a blob known to the registry in any repository."""
 
-    def link(self, repository: str, digest: str, size: int) -> None:
-        """Record the blob (if new) and link it into the repository (creating it if needed)."""
+    def link(self, repository: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> None:
+        """Record the blob (if new, reviving it if garbage collection condemned it) and link it
+        into the repository (creating it if needed), in one transaction.
+
+        ``settle`` runs inside that transaction while the blob is safe from garbage collection:
+        it checks (or puts) the bytes and raises to abort the whole link.
+        """
 
     def unlink(self, repository: str, digest: str) -> bool:
         """Remove a repository's link; the bytes stay for garbage collection."""
@@ -226,8 +232,12 @@ class Uploads(Protocol):
     def set_offset(self, upload_id: str, expected: int, offset: int) -> bool:
         """Move the acknowledged offset from ``expected`` to ``offset``; False if it had moved."""
 
-    def complete(self, upload_id: str, digest: str, size: int) -> None:
-        """In one transaction: record and link the blob, and end the session."""
+    def mark_committing(self, upload_id: str, digest: str) -> bool:
+        """Record the verified digest before the bytes move; False if the session is gone."""
+
+    def complete(self, upload_id: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> bool:
+        """In one transaction: record and link the blob (``settle`` as in :meth:`BlobLinks.link`:
+        it moves the bytes into place), and end the session. False if the session is gone."""
 
     def delete(self, upload_id: str) -> bool: ...
 
@@ -318,11 +328,19 @@ class RepositoryAdmin(Protocol):
 class Garbage(Protocol):
     """What garbage collection needs (see ``sql_gc.py`` for the race it closes)."""
 
-    def unreferenced_blobs(self, cutoff: datetime, limit: int) -> list[tuple[str, int]]: ...
+    def unreferenced_blobs(self, cutoff: datetime, limit: int, after: str = "") -> list[tuple[str, int]]: ...
 
-    def delete_unreferenced(self, digests: list[str], cutoff: datetime) -> list[str]: ...
+    def condemn(self, digests: list[str], cutoff: datetime) -> list[str]: ...
+
+    def condemn_orphans(self, sizes: dict[str, int]) -> list[str]: ...
+
+    def condemned_blobs(self, limit: int) -> list[tuple[str, int]]: ...
+
+    def purge(self, digests: list[str], remove_bytes: Callable[[str], None]) -> list[str]: ...
 
     def stale_uploads(self, cutoff: datetime) -> list[str]: ...
+
+    def idle_uploads(self, cutoff: datetime) -> list[tuple[str, str | None]]: ...
 
     def delete_uploads(self, upload_ids: list[str]) -> None: ...
 

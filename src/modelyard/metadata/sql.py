@@ -158,10 +158,12 @@ class SqlBlobLinks(SqlPart):
 
     def stored_size(self, digest: str) -> int | None:
         with self._read() as conn:
-            return conn.execute(select(t.blobs.c.size).where(t.blobs.c.digest == digest)).scalar()
+            return conn.execute(
+                select(t.blobs.c.size).where(t.blobs.c.digest == digest, t.blobs.c.condemned_at.is_(None))
+            ).scalar()
 
-    def link(self, repository: str, digest: str, size: int) -> None:
-        self._store.write(lambda conn: self._link_blob(conn, repository, digest, size))
+    def link(self, repository: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> None:
+        self._store.write(lambda conn: self._link_blob(conn, repository, digest, size, settle))
 
     def unlink(self, repository: str, digest: str) -> bool:
         def work(conn: Connection) -> bool:
@@ -208,7 +210,15 @@ class SqlUploads(SqlPart):
             row = conn.execute(_GET_UPLOAD, {"upload_id": upload_id}).first()
         if row is None:
             return None
-        return UploadRecord(row.id, row.name, row.offset, as_utc(row.created_at), as_utc(row.updated_at), row.owner)
+        return UploadRecord(
+            row.id,
+            row.name,
+            row.offset,
+            as_utc(row.created_at),
+            as_utc(row.updated_at),
+            row.owner,
+            row.committing_digest,
+        )
 
     def set_offset(self, upload_id: str, expected: int, offset: int) -> bool:
         def work(conn: Connection) -> bool:
@@ -221,19 +231,31 @@ class SqlUploads(SqlPart):
 
         return self._store.write(work)
 
-    def complete(self, upload_id: str, digest: str, size: int) -> None:
-        def work(conn: Connection) -> None:
+    def mark_committing(self, upload_id: str, digest: str) -> bool:
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
+                update(t.uploads)
+                .where(t.uploads.c.id == upload_id)
+                .values(committing_digest=digest, updated_at=utcnow())
+            )
+            return result.rowcount == 1
+
+        return self._store.write(work)
+
+    def complete(self, upload_id: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> bool:
+        def work(conn: Connection) -> bool:
             row = conn.execute(
                 select(t.repositories.c.name)
                 .join(t.uploads, t.uploads.c.repository_id == t.repositories.c.id)
                 .where(t.uploads.c.id == upload_id)
             ).first()
             if row is None:
-                return
-            self._link_blob(conn, row.name, digest, size)
+                return False
+            self._link_blob(conn, row.name, digest, size, settle)
             conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+            return True
 
-        self._store.write(work)
+        return self._store.write(work)
 
     def delete(self, upload_id: str) -> bool:
         return self._store.write(

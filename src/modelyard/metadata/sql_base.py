@@ -3,7 +3,7 @@ the repository row every write may need first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,6 @@ from sqlalchemy import (
     Connection,
     insert,
     select,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -97,12 +96,35 @@ class SqlPart:
             repo_id = insert_repository(conn, name, created_by=None, values={})
         return repo_id
 
-    def _link_blob(self, conn: Connection, repository: str, digest: str, size: int) -> None:
+    def _claim_blob(self, conn: Connection, digest: str, size: int) -> None:
+        """Insert the blob's row, or revive it: bump ``last_linked_at`` and clear ``condemned_at``.
+
+        One upsert, so on PostgreSQL it waits for a garbage collector holding the row's lock
+        and, should that collector delete the row, inserts it afresh; the row stays locked
+        until the caller's transaction ends, so no collection can delete the bytes the caller
+        puts or checks meanwhile (``sql_gc.py`` tells the whole protocol).
+        """
         now = utcnow()
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(t.blobs).values(digest=digest, size=size, created_at=now, last_linked_at=now)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[t.blobs.c.digest], set_={"last_linked_at": now, "condemned_at": None}
+            )
+        )
+
+    def _link_blob(
+        self, conn: Connection, repository: str, digest: str, size: int, settle: Callable[[], None] | None = None
+    ) -> None:
+        """Claim the blob, run ``settle`` (which puts or checks its bytes, raising to give up),
+        then link it into ``repository``."""
         repo_id = self._ensure_repo(conn, repository)
-        self._insert_ignore(conn, t.blobs, {"digest": digest, "size": size, "created_at": now, "last_linked_at": now})
-        conn.execute(update(t.blobs).where(t.blobs.c.digest == digest).values(last_linked_at=now))
-        self._insert_ignore(conn, t.repository_blobs, {"repository_id": repo_id, "digest": digest, "created_at": now})
+        self._claim_blob(conn, digest, size)
+        if settle is not None:
+            settle()
+        self._insert_ignore(
+            conn, t.repository_blobs, {"repository_id": repo_id, "digest": digest, "created_at": utcnow()}
+        )
 
     def _missing_in(self, table: Any, repository: str, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` with no row in ``table`` (by ``repository_id``, ``digest``) for the
@@ -118,8 +140,7 @@ class SqlPart:
             present = set(conn.execute(query).scalars())
         return [d for d in digests if d not in present]
 
-    def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
-        else:
-            conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
+    def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> bool:
+        """Insert unless the key exists; whether a row was inserted."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        return bool(conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing()).rowcount)

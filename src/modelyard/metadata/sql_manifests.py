@@ -186,8 +186,16 @@ class SqlManifests(SqlPart):
 
 
 def _unlinked(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[str]:
+    """Those of ``digests`` not linked into the repository, read while their blob rows are
+    share-locked: a garbage collector condemning one of them (``sql_gc.py``) either finished
+    first, and the link is seen gone, or waits until this manifest's references are committed
+    and then sees it referenced."""
     if not digests:
         return []
+    ordered = sorted(set(digests))
+    conn.execute(
+        select(t.blobs.c.digest).where(t.blobs.c.digest.in_(ordered)).order_by(t.blobs.c.digest).with_for_update(read=True)
+    )
     rb = t.repository_blobs.c
     present = set(
         conn.execute(select(rb.digest).where(rb.repository_id == repo_id, rb.digest.in_(list(digests)))).scalars()

@@ -93,6 +93,9 @@ blobs = Table(
     # Bumped whenever an upload or mount links the blob again: garbage collection spares
     # blobs linked within its grace window, which a manifest push may be about to reference.
     Column("last_linked_at", DateTime(timezone=True)),
+    # Set by garbage collection before it deletes the bytes: a condemned blob is not linked
+    # anywhere, and a push of the same digest revives it (clearing this) under the row's lock.
+    Column("condemned_at", DateTime(timezone=True)),
 )
 
 repository_blobs = Table(
@@ -113,6 +116,9 @@ uploads = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # The principal that opened the upload; only it may continue it.
     Column("owner", String(160)),
+    # The verified digest, recorded just before the bytes move to their content address: a
+    # commit cut short by a crash after the move is finished by the client's retried PUT.
+    Column("committing_digest", String(200)),
 )
 
 manifests = Table(

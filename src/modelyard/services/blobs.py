@@ -38,7 +38,17 @@ class BlobService:
         size = self._meta.blobs.linked_size(repository, str(digest))
         if size is None:
             raise _unknown(repository, digest)
-        return BlobInfo(digest, size, self._store.local_path(digest))
+        path = self._store.local_path(digest)
+        if path is not None and not path.exists():
+            # The metadata knows the blob but its bytes are gone (lost outside the registry):
+            # say so in the spec's terms, so the client's error names the blob to push again.
+            raise RegistryError(
+                ErrorCode.BLOB_UNKNOWN,
+                f"blob {digest} is recorded in repository {repository} but its bytes are missing "
+                "from storage; push the blob again",
+                detail={"digest": str(digest)},
+            )
+        return BlobInfo(digest, size, path)
 
     async def delete(self, repository: str, digest: Digest) -> None:
         """Unlink the blob from the repository; the bytes go at garbage collection."""

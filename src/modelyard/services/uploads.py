@@ -12,6 +12,12 @@ the same upload, and any other worker (or the same one after a restart) rebuilds
 re-hashing the acknowledged bytes (~1 s/GB, measured in ``../shared/PERF-NOTES.md``) --
 correct everywhere, and free in the common single-worker case.
 
+Committing: once the digest matched, the session records it (``committing_digest``), then one
+metadata transaction claims the blob row (which keeps garbage collection away from it), moves
+the bytes to their content address and ends the session. A crash after the move but before
+that transaction commits leaves a session whose bytes are already in place; the client's
+retried ``PUT ?digest=`` finishes it without a byte sent again.
+
 A chunk that fails half-way (client gone, stalled body, wrong length) is cut back to the
 last acknowledged offset, so a retry continues from a state the client was told about.
 """
@@ -22,7 +28,7 @@ import asyncio
 import hashlib
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +68,10 @@ def range_header(offset: int) -> str:
 
 def upload_location(repository: str, upload_id: str) -> str:
     return f"/v2/{repository}/blobs/uploads/{upload_id}"
+
+
+def _ended(upload_id: str) -> RegistryError:
+    return RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} ended while it was being completed")
 
 
 def _out_of_order(repository: str, record: UploadRecord, message: str) -> RegistryError:
@@ -146,7 +156,12 @@ class UploadService:
         """
         record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)
-        writer = await self._open(repository, record)
+        try:
+            writer = await self._open(repository, record)
+        except RegistryError as exc:
+            if record.committing_digest is None or exc.code is not ErrorCode.BLOB_UPLOAD_UNKNOWN:
+                raise
+            return await self._finish_interrupted(record, digest, body)
         try:
             offset = record.offset
             if body is not None:
@@ -159,12 +174,54 @@ class UploadService:
                     "the upload is still open: resend the missing or corrupt data, or cancel it",
                     detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}", "size": offset},
                 )
-            await self._run(self._store.commit_upload, upload_id, digest)
+            # Recorded before the bytes move: if the process dies between the move and the
+            # session's end, the client's retried PUT finds the blob in place and finishes.
+            if not await self._run(self._meta.uploads.mark_committing, upload_id, str(digest)):
+                raise _ended(upload_id)
+            await self._complete(upload_id, digest, offset, lambda: self._store.commit_upload(upload_id, digest))
         finally:
             writer.close()
-        await self._run(self._meta.uploads.complete, upload_id, str(digest), offset)
-        self._hashers.pop(upload_id, None)
         return offset
+
+    async def _finish_interrupted(self, record: UploadRecord, digest: Digest, body: AsyncIterator[bytes] | None) -> int:
+        """Finish a commit cut short after its bytes moved to their content address.
+
+        The session recorded the digest its bytes hashed to before they moved, so only that
+        digest can finish it, and only while the blob is stored at the acknowledged size.
+        """
+        if body is not None:
+            async for piece in body:
+                if piece:
+                    raise RegistryError(
+                        ErrorCode.BLOB_UPLOAD_INVALID,
+                        f"upload {record.id} already holds all its {record.offset} bytes; "
+                        "send the closing PUT without a body",
+                    )
+        if record.committing_digest != str(digest):
+            raise RegistryError(
+                ErrorCode.DIGEST_INVALID,
+                f"the {record.offset} bytes uploaded hash to {record.committing_digest}, not {digest}",
+                detail={"expected": str(digest), "actual": record.committing_digest, "size": record.offset},
+            )
+
+        def settle() -> None:
+            if self._store.size(digest) != record.offset:
+                raise UploadMissingError(record.id)
+
+        try:
+            await self._complete(record.id, digest, record.offset, settle)
+        except UploadMissingError:
+            raise RegistryError(
+                ErrorCode.BLOB_UPLOAD_UNKNOWN,
+                f"the bytes of upload {record.id} were lost; start a new upload",
+            ) from None
+        return record.offset
+
+    async def _complete(self, upload_id: str, digest: Digest, size: int, settle: Callable[[], None]) -> None:
+        """Record and link the blob and end the session, ``settle`` placing the bytes meanwhile."""
+        if not await self._run(self._meta.uploads.complete, upload_id, str(digest), size, settle):
+            raise _ended(upload_id)
+        self._hashers.pop(upload_id, None)
 
     async def cancel(self, repository: str, upload_id: str, owner: str | None = None) -> None:
         self.session(repository, upload_id, owner)
@@ -183,10 +240,20 @@ class UploadService:
         if size is not None:
             return size
         size = self._meta.blobs.linked_size(source, key) if source else self._meta.blobs.stored_size(key)
-        if size is None or self._store.size(digest) is None:
+        if size is None:
             return None
         await self._repositories.require_for_push(repository, owner)
-        await self._run(self._meta.blobs.link, repository, key, size)
+
+        def settle() -> None:
+            # Checked under the row lock that keeps garbage collection away: bytes that a
+            # collection deleted just before are not linked, and the client uploads them.
+            if self._store.size(digest) != size:
+                raise UploadMissingError(key)
+
+        try:
+            await self._run(self._meta.blobs.link, repository, key, size, settle)
+        except UploadMissingError:
+            return None
         return size
 
     # -- internals ---------------------------------------------------------------------------

@@ -73,7 +73,11 @@ class BlobStore(Protocol):
         """The first ``length`` bytes of an upload, in large pieces (to rebuild a hash)."""
 
     def commit_upload(self, upload_id: str, digest: Digest) -> None:
-        """Durably and atomically move a verified upload to its content address."""
+        """Durably and atomically move a verified upload to its content address.
+
+        Idempotent: with the upload gone and the blob stored it does nothing (a retried
+        commit); with both gone it raises :class:`UploadMissingError`.
+        """
 
     def abort_upload(self, upload_id: str) -> None:
         """Remove an upload's scratch bytes; a missing upload is not an error."""

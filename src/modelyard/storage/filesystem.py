@@ -124,18 +124,25 @@ class FilesystemBlobStore:
     def commit_upload(self, upload_id: str, digest: Digest) -> None:
         source = paths.upload_path(self.root, upload_id)
         target = paths.blob_path(self.root, digest)
-        if self._fsync:
+        try:
             fd = os.open(source, os.O_RDONLY)
-            try:
+        except FileNotFoundError:
+            if target.exists():
+                return  # moved by an earlier attempt of this same commit
+            raise UploadMissingError(upload_id) from None
+        try:
+            if self._fsync:
                 os.fsync(fd)
-            finally:
-                os.close(fd)
+        finally:
+            os.close(fd)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             # The same bytes are stored already: content addressing means nothing to do.
             source.unlink()
             return
         os.replace(source, target)
+        # The file keeps the upload's modification time; a fresh one says "just stored".
+        os.utime(target)
         if self._fsync:
             _fsync_dir(target.parent)
 
