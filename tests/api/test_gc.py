@@ -100,6 +100,22 @@ async def test_orphaned_files_and_expired_uploads_go(client: TestClient[Any, Any
     assert status.status == 404 and await error_code(status) == "BLOB_UPLOAD_UNKNOWN"
 
 
+async def test_a_session_whose_bytes_are_gone_is_dropped(client: TestClient[Any, Any]) -> None:
+    """A kill can leave a session row whose scratch file is gone; it can never take a chunk again."""
+    collector, settings = _collector(client)
+    started = await client.post("/v2/acme/llm/blobs/uploads/")
+    upload_id = started.headers["Docker-Upload-UUID"]
+    assert (await client.patch(started.headers["Location"], data=b"partial")).status == 202
+    upload_path(settings.data_dir.resolve(), upload_id).unlink()
+
+    assert collector.collect(grace=timedelta(hours=1), upload_ttl=timedelta(days=7)).uploads == []
+    report = collector.collect(grace=NOW, upload_ttl=timedelta(days=7))
+
+    assert report.uploads == [upload_id]
+    status = await client.get(started.headers["Location"])
+    assert status.status == 404 and await error_code(status) == "BLOB_UPLOAD_UNKNOWN"
+
+
 async def test_push_racing_a_collection_is_refused_not_corrupted(client: TestClient[Any, Any]) -> None:
     """The blob was checked by the service, then collected before the manifest's transaction."""
     config, layer = b"{}", b"old layer"
