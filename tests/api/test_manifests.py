@@ -314,6 +314,52 @@ async def test_invalid_manifests_are_manifest_invalid(client: Client) -> None:
     assert (await client.get("/v2/acme/llm/manifests/bad")).status == 404
 
 
+async def test_wrongly_typed_fields_are_manifest_invalid_naming_the_field(client: Client) -> None:
+    """Types as the image spec declares them: lax coercion ("38" -> 38) let through manifests
+    that clients then could not read."""
+    await push_blob(client, "acme/llm", b"{}")
+    await push_blob(client, "acme/llm", b"weights")
+    good = json.loads(image_manifest(b"{}", [b"weights"]))
+    config, layer = good["config"], good["layers"][0]
+    child = {**descriptor(OCI_MANIFEST, b"child"), "platform": AMD64}
+
+    def index(**entry: Any) -> dict[str, Any]:
+        return {"schemaVersion": 2, "manifests": [{**child, **entry}]}
+
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("config.size", {**good, "config": {**config, "size": "2"}}, OCI_MANIFEST),
+        ("config.size", {**good, "config": {**config, "size": True}}, OCI_MANIFEST),
+        ("config.size", {**good, "config": {**config, "size": 2.0}}, OCI_MANIFEST),
+        ("layers.0.size", {**good, "layers": [{**layer, "size": 1e30}]}, OCI_MANIFEST),
+        ("layers.0.size", {**good, "layers": [{**layer, "size": 2**63}]}, OCI_MANIFEST),
+        ("schemaVersion", {**good, "schemaVersion": "2"}, OCI_MANIFEST),
+        ("schemaVersion", {**good, "schemaVersion": 2.0}, OCI_MANIFEST),
+        ("schemaVersion", {**good, "schemaVersion": True}, OCI_MANIFEST),
+        ("config.mediaType", {**good, "config": {**config, "mediaType": 7}}, OCI_MANIFEST),
+        ("config.mediaType", {**good, "config": {**config, "mediaType": "not a media type"}}, OCI_MANIFEST),
+        ("layers.0.digest", {**good, "layers": [{**layer, "digest": ["sha256:x"]}]}, OCI_MANIFEST),
+        ("annotations.a", {**good, "annotations": {"a": 1}}, OCI_MANIFEST),
+        ("layers.0.annotations.b", {**good, "layers": [{**layer, "annotations": {"b": None}}]}, OCI_MANIFEST),
+        ("layers.0.urls", {**good, "layers": [{**layer, "urls": "https://example.com/x"}]}, OCI_MANIFEST),
+        ("layers.0.data", {**good, "layers": [{**layer, "data": "not base64!"}]}, OCI_MANIFEST),
+        ("artifactType", {**good, "artifactType": 5}, OCI_MANIFEST),
+        ("layers", {**good, "layers": {"0": layer}}, OCI_MANIFEST),
+        ("manifests.0.size", index(size="5"), OCI_INDEX),
+        ("manifests.0.platform.architecture", index(platform={"os": "linux"}), OCI_INDEX),
+        ("manifests.0.platform.os.features", index(platform={**AMD64, "os.features": "x"}), OCI_INDEX),
+    ]  # fmt: skip
+    for field, body, media_type in cases:
+        response = await put_manifest(client, "acme/llm", "bad", json.dumps(body).encode(), media_type)
+        assert response.status == 400, (field, body)
+        assert await error_code(response) == "MANIFEST_INVALID", field
+        error = (await response.json())["errors"][0]
+        assert error["message"].split(": ", 1)[1].startswith(f"{field}: "), (field, error["message"])
+        assert error["detail"]["fields"][0] == field
+    assert (await client.get("/v2/acme/llm/manifests/bad")).status == 404
+    # The same manifest, correctly typed, is accepted (and a zero or int64-max size is a size).
+    assert (await put_manifest(client, "acme/llm", "good", json.dumps(good).encode(), OCI_MANIFEST)).status == 201
+
+
 async def test_oversized_manifest_is_413(make_client: ClientFactory) -> None:
     client = await make_client(manifest_max_bytes=2048)
     await push_blob(client, "acme/llm", b"{}")

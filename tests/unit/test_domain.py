@@ -78,7 +78,12 @@ def _manifest(**fields: object) -> bytes:
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{HEX}", "size": 2},
         "layers": [
             {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + "c" * 64, "size": 5},
-            {"mediaType": "x", "digest": "sha256:" + "d" * 64, "size": 5, "urls": ["https://example.com/l"]},
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "digest": "sha256:" + "d" * 64,
+                "size": 5,
+                "urls": ["https://example.com/l"],
+            },
         ],
     }
     body.update(fields)

@@ -135,10 +135,13 @@ class ManifestService:
         if accepts(accept, record.media_type):
             return record
         if record.media_type in mediatypes.INDEXES and not by_digest:
-            parsed = parse_manifest(record.content, record.media_type)
-            for child in parsed.children:
-                platform = child.platform or {}
-                is_default = platform.get("os") == "linux" and platform.get("architecture") == "amd64"
+            try:
+                children = parse_manifest(record.content, record.media_type).children
+            except RegistryError:  # stored before validation was strict: no substitute, then
+                children = ()
+            for child in children:
+                platform = child.platform
+                is_default = platform is not None and platform.os == "linux" and platform.architecture == "amd64"
                 if is_default and accepts(accept, child.media_type):
                     found = self._meta.manifests.get(repository, child.digest)
                     if found is not None:
