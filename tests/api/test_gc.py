@@ -153,3 +153,17 @@ async def test_cli_reports_as_json(client: TestClient[Any, Any], tmp_path: Path)
     assert report["blobs"] == [stray] and report["freed_bytes"] == len(b"stray") and report["dry_run"] is False
     refused = CliRunner().invoke(cli, ["gc", "--data-dir", str(settings.data_dir), "--grace-period", "5"])
     assert refused.exit_code == 2
+
+
+async def test_blob_whose_bytes_are_missing_answers_a_spec_error(client: TestClient[Any, Any]) -> None:
+    """Bytes lost outside the registry: the client gets BLOB_UNKNOWN naming the blob, not an empty 404."""
+    digest = await push_blob(client, "acme/llm", b"lost bytes")
+    _, settings = _collector(client)
+    blob_path(settings.data_dir.resolve(), Digest.parse(digest)).unlink()
+
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, f"/v2/acme/llm/blobs/{digest}")
+        assert response.status == 404
+    response = await client.get(f"/v2/acme/llm/blobs/{digest}")
+    assert await error_code(response) == "BLOB_UNKNOWN"
+    assert "missing from storage" in (await response.json())["errors"][0]["message"]

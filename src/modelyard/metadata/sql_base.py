@@ -143,4 +143,7 @@ class SqlPart:
     def _insert_ignore(self, conn: Connection, table: Any, values: dict[str, Any]) -> bool:
         """Insert unless the key exists; whether a row was inserted."""
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        return bool(conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing()).rowcount)
+        statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+        # RETURNING rather than rowcount: psycopg reports -1 for a statement like this one.
+        key = next(iter(table.primary_key.columns))
+        return conn.execute(statement.returning(key)).first() is not None
