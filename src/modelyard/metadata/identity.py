@@ -99,10 +99,17 @@ class ApiKeys(Protocol):
 class Policies(Protocol):
     def get(self, resource: str) -> PolicyRecord: ...
     def get_many(self, resources: list[str]) -> list[PolicyRecord]: ...
-    def put(self, resource: str, bindings: list[dict[str, Any]], expected_version: int | None) -> PolicyRecord:
-        """Raises :class:`VersionConflictError` unless ``expected_version`` is current (None: unchecked)."""
-
-    def delete(self, resource: str) -> None: ...
+    def put(
+        self,
+        resource: str,
+        bindings: list[dict[str, Any]],
+        expected_version: int | None,
+        *,
+        public_repository: tuple[str, bool] | None = None,
+    ) -> PolicyRecord:
+        """Raises :class:`VersionConflictError` unless ``expected_version`` is current (None:
+        unchecked). ``public_repository`` (name, is_public) sets that repository's flag in the
+        same transaction."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from modelyard.metadata.base import (
     VersionRecord,
 )
 from modelyard.metadata.sql_base import SqlPart, as_utc, insert_repository, utcnow
+from modelyard.metadata.sql_identity import forget_policy
 
 if TYPE_CHECKING:
     pass
@@ -130,6 +131,7 @@ class SqlCompartments(SqlPart):
             if holds:
                 raise NotEmptyError(f"{holds} repositories")
             conn.execute(delete(t.compartments).where(t.compartments.c.id == compartment_id))
+            forget_policy(conn, f"compartment:{name}")
             return True
 
         return self._store.write(work)
@@ -306,6 +308,7 @@ class SqlRepositoryAdmin(SqlPart):
             for table in (t.tags, t.manifests, t.repository_blobs, t.uploads):
                 conn.execute(delete(table).where(table.c.repository_id == repo_id))
             conn.execute(delete(t.repositories).where(t.repositories.c.id == repo_id))
+            forget_policy(conn, f"repository:{name}")
             return True
 
         return self._store.write(work)

@@ -32,6 +32,39 @@ def _maybe(value: datetime | None) -> datetime | None:
     return None if value is None else as_utc(value)
 
 
+def forget_policy(conn: Connection, resource: str) -> None:
+    """Delete the IAM policy of a resource that is being deleted, in the caller's transaction
+    (``compartment:<name>`` or ``repository:<name>``, as services/iam.py names them): a resource
+    created again under the same name starts with no grants."""
+    conn.execute(delete(t.iam_policies).where(t.iam_policies.c.resource == resource))
+
+
+def forget_members(conn: Connection, members: set[str]) -> None:
+    """Remove ``members`` from every binding of every policy, in the caller's transaction (a
+    principal being deleted: whoever is created later under its name or email gets none of its
+    grants). A binding left without members goes; each changed policy gets a new version, so a
+    policy read before this and written after it is refused as stale. On PostgreSQL the
+    policies are read ``FOR UPDATE``, so a concurrent policy write waits for this one or loses
+    its version check."""
+    p = t.iam_policies.c
+    query = select(p.resource, p.bindings, p.version)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    for row in conn.execute(query).all():
+        kept = []
+        for binding in row.bindings or []:
+            listed = [str(m) for m in binding.get("members") or []]
+            remaining = [m for m in listed if m not in members]
+            if remaining:
+                kept.append({**binding, "members": remaining})
+        if kept != list(row.bindings or []):
+            conn.execute(
+                update(t.iam_policies)
+                .where(p.resource == row.resource)
+                .values(bindings=kept, version=row.version + 1, updated_at=utcnow())
+            )
+
+
 class SqlPrincipals(SqlPart):
     def _groups_of(self, conn: Connection, user_id: int) -> tuple[str, ...]:
         query = (
@@ -83,12 +116,13 @@ class SqlPrincipals(SqlPart):
 
     def delete_user(self, name: str) -> bool:
         def work(conn: Connection) -> bool:
-            user_id = conn.execute(select(t.users.c.id).where(t.users.c.name == name)).scalar()
-            if user_id is None:
+            row = conn.execute(select(t.users.c.id, t.users.c.email).where(t.users.c.name == name)).first()
+            if row is None:
                 return False
-            conn.execute(delete(t.group_members).where(t.group_members.c.user_id == user_id))
+            conn.execute(delete(t.group_members).where(t.group_members.c.user_id == row.id))
             conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"user:{name}"))
-            conn.execute(delete(t.users).where(t.users.c.id == user_id))
+            conn.execute(delete(t.users).where(t.users.c.id == row.id))
+            forget_members(conn, {f"user:{name}", f"user:{row.email}"})
             return True
 
         return self._store.write(work)
@@ -120,7 +154,10 @@ class SqlPrincipals(SqlPart):
     def delete_service_account(self, name: str) -> bool:
         def work(conn: Connection) -> bool:
             conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"serviceAccount:{name}"))
-            return conn.execute(delete(t.service_accounts).where(t.service_accounts.c.name == name)).rowcount > 0
+            if conn.execute(delete(t.service_accounts).where(t.service_accounts.c.name == name)).rowcount == 0:
+                return False
+            forget_members(conn, {f"serviceAccount:{name}"})
+            return True
 
         return self._store.write(work)
 
@@ -174,6 +211,7 @@ class SqlPrincipals(SqlPart):
                 return False
             conn.execute(delete(t.group_members).where(t.group_members.c.group_id == group_id))
             conn.execute(delete(t.groups).where(t.groups.c.id == group_id))
+            forget_members(conn, {f"group:{name}"})
             return True
 
         return self._store.write(work)
@@ -250,7 +288,14 @@ class SqlPolicies(SqlPart):
             }
         return [self._record(resource, rows.get(resource)) for resource in resources]
 
-    def put(self, resource: str, bindings: list[dict[str, Any]], expected_version: int | None) -> PolicyRecord:
+    def put(
+        self,
+        resource: str,
+        bindings: list[dict[str, Any]],
+        expected_version: int | None,
+        *,
+        public_repository: tuple[str, bool] | None = None,
+    ) -> PolicyRecord:
         def work(conn: Connection) -> None:
             p = t.iam_policies.c
             current = conn.execute(select(p.version).where(p.resource == resource)).scalar()
@@ -258,23 +303,26 @@ class SqlPolicies(SqlPart):
             if expected_version is not None and expected_version != version:
                 raise VersionConflictError(resource)
             if current is None:
+                # A concurrent first write makes this insert fail; the retried transaction then
+                # sees that policy's version and refuses the stale expectation.
                 conn.execute(
                     insert(t.iam_policies).values(resource=resource, bindings=bindings, version=1, updated_at=utcnow())
                 )
             else:
-                conn.execute(
+                changed = conn.execute(
                     update(t.iam_policies)
                     .where(p.resource == resource, p.version == current)
                     .values(bindings=bindings, version=current + 1, updated_at=utcnow())
-                )
+                ).rowcount
+                if not changed:  # another write got in between (READ COMMITTED): not ours to overwrite
+                    raise VersionConflictError(resource)
+            if public_repository is not None:
+                repository, is_public = public_repository
+                r = t.repositories.c
+                conn.execute(update(t.repositories).where(r.name == repository).values(is_public=is_public))
 
         self._store.write(work)
         return self.get(resource)
-
-    def delete(self, resource: str) -> None:
-        self._store.write(
-            lambda conn: conn.execute(delete(t.iam_policies).where(t.iam_policies.c.resource == resource))
-        )
 
 
 class _Refused(Exception):

@@ -116,12 +116,11 @@ class IamService:
         if resource == REGISTRY and not any(b.role == "admin" and b.members for b in stored):
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
         payload = [{"role": b.role, "members": list(b.members)} for b in stored]
-        try:
-            await self._run(self._meta.policies.put, resource, payload, current.version)
+        public = (resource.partition(":")[2], make_public) if resource.startswith("repository:") else None
+        try:  # bindings and is_public in one transaction: never one without the other
+            await self._run(self._meta.policies.put, resource, payload, current.version, public_repository=public)
         except VersionConflictError:
             raise RegistryError(ErrorCode.CONFLICT, "the policy changed while it was written; read it again") from None
-        if resource.startswith("repository:") and make_public != public_now:
-            await self._run(self._meta.repo_admin.update, resource.partition(":")[2], {"is_public": make_public})
         return self.policy(resource)
 
     # -- evaluating ------------------------------------------------------------------------
@@ -158,6 +157,3 @@ class IamService:
             return {name: self.on_repository(principal, name) for name in dict.fromkeys(names)}
 
         return await self._run(work) if names else {}
-
-    async def forget_repository(self, name: str) -> None:
-        await self._run(self._meta.policies.delete, repository_resource(name))

@@ -105,8 +105,7 @@ async def update_repository(call: Call) -> schemas.Repository:
 async def delete_repository(call: Call) -> None:
     name = call.path("repository")
     call.require(Permission.CONFIGURE, "repository", name)
-    await call.registry.repositories.delete(name)
-    await call.registry.iam.forget_repository(name)
+    await call.registry.repositories.delete(name)  # its IAM policy goes in the same transaction
 
 
 async def list_versions(call: Call) -> schemas.VersionPage:
