@@ -70,6 +70,46 @@ async def test_range_beyond_end_is_416(client: Client) -> None:
     assert await response.read() == b""
 
 
+async def test_a_zero_length_suffix_range_is_416(client: Client) -> None:
+    """RFC 9110 14.1.1: a suffix range is satisfiable only with a non-zero length."""
+    digest = await push_blob(client, "acme/llm", DATA)
+    for value in ("bytes=-0", "bytes=-000", "BYTES=-0"):
+        response = await client.get(f"/v2/acme/llm/blobs/{digest}", headers={"Range": value})
+        assert response.status == 416, value
+        assert response.headers["Content-Range"] == "bytes */20", value
+        assert await response.read() == b"", value
+
+
+async def test_an_empty_range_or_another_unit_is_ignored(client: Client) -> None:
+    """RFC 9110 14.2: a Range a server does not understand is ignored: the whole blob, 200."""
+    digest = await push_blob(client, "acme/llm", DATA)
+    for value in ("", " ", "items=0-5", "lines=-0"):
+        response = await client.get(f"/v2/acme/llm/blobs/{digest}", headers={"Range": value})
+        assert response.status == 200, repr(value)
+        assert await response.read() == DATA, repr(value)
+        assert "Content-Range" not in response.headers
+
+
+async def test_if_range_serves_the_range_only_for_the_current_validator(client: Client) -> None:
+    """RFC 9110 13.1.5: a validator that does not match means the whole blob (200)."""
+    digest = await push_blob(client, "acme/llm", DATA)
+    url = f"/v2/acme/llm/blobs/{digest}"
+    whole = await client.get(url)
+    etag, last_modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    for validator in (etag, f'"{digest}"', last_modified):
+        response = await client.get(url, headers={"Range": "bytes=2-5", "If-Range": validator})
+        assert response.status == 206, validator
+        assert await response.read() == DATA[2:6], validator
+        assert response.headers["Content-Range"] == "bytes 2-5/20"
+    stale = ['"0-14"', f"W/{etag}", '"sha256:' + "0" * 64 + '"', "Mon, 01 Jan 2001 00:00:00 GMT", "not a validator"]
+    for validator in stale:
+        for value in ("bytes=2-5", "bytes=-0"):
+            response = await client.get(url, headers={"Range": value, "If-Range": validator})
+            assert response.status == 200, (validator, value)
+            assert await response.read() == DATA, (validator, value)
+            assert "Content-Range" not in response.headers
+
+
 async def test_range_on_large_blob_crosses_storage_batches(client: Client) -> None:
     data = data_of(3 * 1024 * 1024 + 123, seed=7)
     digest = await push_blob(client, "acme/big", data)

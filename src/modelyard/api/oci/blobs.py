@@ -7,13 +7,14 @@ from aiohttp import web
 from modelyard.api.auth import client_ip
 from modelyard.api.oci.access import actor_of
 from modelyard.api.oci.common import registry_of
+from modelyard.api.oci.ranges import BlobFileResponse
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 
 
 async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
-    """``GET``/``HEAD``. ``FileResponse`` serves ``Range`` (206/416) and uses ``sendfile``."""
+    """``GET``/``HEAD``. ``Range`` is served with ``sendfile`` (206/416, see ``ranges.py``)."""
     registry = registry_of(request)
     digest = Digest.parse(route.argument)
     info = registry.blobs.stat(route.name, digest)
@@ -24,7 +25,7 @@ async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
     }
     if info.path is None:  # pragma: no cover - every backend today is local
         raise RegistryError(ErrorCode.UNSUPPORTED, "this storage backend cannot serve blobs directly")
-    return web.FileResponse(info.path, headers=headers)
+    return BlobFileResponse(info.path, digest=str(digest), size=info.size, headers=headers)
 
 
 async def delete_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
