@@ -252,6 +252,31 @@ def test_oras_anonymous_pull_of_a_public_repository(
 # -- the modelyard CLI -----------------------------------------------------------------------------
 
 
+def test_cli_commands_default_to_the_registry_logged_in_to_last(
+    server: AuthServerProcess, tmp_path: Path
+) -> None:
+    """The README's path: `modelyard login http://localhost:PORT`, then commands without
+    --registry. They used to ask http://127.0.0.1:5000 anonymously (credentials were stored
+    under the login's URL), so whoami said `anonymous` and creating a compartment got 401."""
+    runner = CliRunner(env={"MODELYARD_CONFIG_DIR": str(tmp_path / "config"), "MODELYARD_URL": None,
+                            "MODELYARD_API_KEY": None, "NO_COLOR": "1"})  # fmt: skip
+    localhost = f"http://localhost:{server.port}"
+    login = runner.invoke(app, ["login", localhost, "-u", "admin", "--password-stdin"], input=ADMIN_PASSWORD + "\n")
+    assert login.exit_code == 0, login.output
+
+    whoami = runner.invoke(app, ["whoami"])
+    assert whoami.exit_code == 0, whoami.output
+    assert whoami.output.strip() == f"user:admin at {localhost}"
+    created = runner.invoke(app, ["compartment", "create", "defaulted", "--json"])
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.output)["name"] == "defaulted"
+    # --registry still wins over the remembered one, and logging out forgets it as the default.
+    elsewhere = runner.invoke(app, ["whoami", "--registry", "http://127.0.0.1:9"])
+    assert elsewhere.exit_code == 3
+    assert runner.invoke(app, ["logout"]).exit_code == 0
+    assert runner.invoke(app, ["whoami"]).exit_code == 3  # back to http://127.0.0.1:5000: nothing there
+
+
 def test_cli_login_whoami_and_iam(server: AuthServerProcess, accounts: dict[str, str], tmp_path: Path) -> None:
     config_dir = tmp_path / "modelyard-config"
     runner = CliRunner(env={"MODELYARD_CONFIG_DIR": str(config_dir), "MODELYARD_URL": server.url,
@@ -262,7 +287,7 @@ def test_cli_login_whoami_and_iam(server: AuthServerProcess, accounts: dict[str,
         assert result.exit_code == code, f"modelyard {' '.join(args)}: {result.exit_code}\n{result.output}"
         return result.output
 
-    assert cli("whoami").strip() == "anonymous"
+    assert cli("whoami").strip() == f"anonymous at {server.url}"
     assert "refused" in cli("login", server.url, "--username", "admin", "--password-stdin", stdin="wrong\n", code=1)
     assert "Login Succeeded" in cli("login", server.url, "--username", "admin", "--password-stdin",
                                     stdin=ADMIN_PASSWORD + "\n")  # fmt: skip
@@ -270,7 +295,7 @@ def test_cli_login_whoami_and_iam(server: AuthServerProcess, accounts: dict[str,
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     stored = credentials.read_text()
     assert ADMIN_PASSWORD not in stored and "refresh_token" in stored
-    assert cli("whoami").strip() == "user:admin"
+    assert cli("whoami").strip() == f"user:admin at {server.url}"
 
     shown = cli("iam", "add-binding", "--role", "reader", "--member", "user:alice@example.com", "--repo", "pub/model")
     assert "user:alice@example.com" in shown
@@ -298,7 +323,7 @@ def test_cli_login_whoami_and_iam(server: AuthServerProcess, accounts: dict[str,
                            "MODELYARD_API_KEY": None, "NO_COLOR": "1"})  # fmt: skip
     result = alice.invoke(app, ["login", server.url, "-u", "alice", "--password-stdin"], input=USER_PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    assert alice.invoke(app, ["whoami"]).output.strip() == "user:alice"
+    assert alice.invoke(app, ["whoami"]).output.strip() == f"user:alice at {server.url}"
     denied = alice.invoke(
         app, ["iam", "add-binding", "--role", "admin", "--member", "user:alice", "--repo", "pub/model"]
     )

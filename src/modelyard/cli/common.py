@@ -1,6 +1,9 @@
 """What every admin command shares: the client from ``--registry``/``MODELYARD_URL``, output as
 Rich tables or ``--json``, and exit codes scripts can trust.
 
+Which registry: ``--registry``, else ``MODELYARD_URL``, else the registry you logged in to last
+(as ``docker login`` and ``gcloud`` users expect), else ``http://127.0.0.1:5000``.
+
 Exit codes: 0 done; 1 the registry refused (conflict, validation, permission); 2 bad usage;
 3 the registry could not be reached; 4 not found.
 """
@@ -18,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelyard.client import AdminClient, ApiError, RegistryUnreachableError
-from modelyard.client.auth import default_auth
+from modelyard.client.auth import default_auth, last_login
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -30,7 +33,13 @@ EXIT_NOT_FOUND = 4
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 RegistryOption = Annotated[
-    str, typer.Option("--registry", envvar="MODELYARD_URL", help="Registry base URL.", show_default=True)
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="MODELYARD_URL",
+        help=f"Registry base URL [default: the one you logged in to last, else {DEFAULT_URL}].",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -38,11 +47,18 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
-@contextmanager
-def admin_client(url: str) -> Iterator[AdminClient]:
-    """A client whose failures end the command with the documented exit code and one message."""
+def registry_url(given: str | None) -> str:
+    """The registry a command talks to: the one given, the last one logged in to, or the default."""
+    url = given or last_login() or DEFAULT_URL
     if "://" not in url:
         url = "http://" + url  # as docker does for a bare host:port
+    return url.rstrip("/")
+
+
+@contextmanager
+def admin_client(given: str | None) -> Iterator[AdminClient]:
+    """A client whose failures end the command with the documented exit code and one message."""
+    url = registry_url(given)
     client = AdminClient(url, auth=default_auth(url))
     try:
         yield client

@@ -8,7 +8,6 @@ import typer
 
 from modelyard.api.admin import schemas
 from modelyard.cli.common import (
-    DEFAULT_URL,
     JsonOption,
     RegistryOption,
     admin_client,
@@ -51,7 +50,7 @@ def create(
     name: str,
     description: Annotated[str, typer.Option(help="What the compartment holds.")] = "",
     create_on_first_push: FirstPush = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create a compartment."""
@@ -68,7 +67,7 @@ def create(
 
 
 @compartment_app.command("list")
-def list_(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def list_(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List compartments."""
     with admin_client(registry) as client:
         items = list(client.iter_compartments())
@@ -83,7 +82,7 @@ def list_(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) 
 
 
 @compartment_app.command("show")
-def show(name: str, registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def show(name: str, registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """Show a compartment and its configuration."""
     with admin_client(registry) as client:
         compartment = client.get_compartment(name)
@@ -108,7 +107,7 @@ def update(
     description: Annotated[str | None, typer.Option(help="New description.")] = None,
     create_on_first_push: FirstPush = None,
     inherit: Annotated[bool, typer.Option("--inherit-first-push", help="Use the registry default again.")] = False,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Change a compartment's description or configuration."""
@@ -130,7 +129,7 @@ def update(
 
 
 @compartment_app.command("delete")
-def delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def delete(name: str, registry: RegistryOption = None) -> None:
     """Delete an empty compartment."""
     with admin_client(registry) as client:
         client.delete_compartment(name)
@@ -138,7 +137,7 @@ def delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
 
 
 @config_app.command("show")
-def config_show(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def config_show(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """Show the registry-level configuration."""
     with admin_client(registry) as client:
         config = client.get_configuration()
@@ -166,7 +165,7 @@ def config_set(
             help="Whether a push may create a compartment.",
         ),
     ] = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Change the registry-level configuration (unset options keep their value)."""

@@ -11,7 +11,6 @@ import typer
 
 from modelyard.api.admin import schemas
 from modelyard.cli.common import (
-    DEFAULT_URL,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     JsonOption,
@@ -21,6 +20,9 @@ from modelyard.cli.common import (
     emit_table,
     err,
     usage_error,
+)
+from modelyard.cli.common import (
+    registry_url as resolve_registry,
 )
 from modelyard.client import ApiError
 from modelyard.client.auth import forget, password_login, store_refresh_token
@@ -52,12 +54,12 @@ def login(
     ] = None,
     username: Annotated[str, typer.Option("--username", "-u", prompt=True, help="User or service account name.")] = "",
     password_stdin: PasswordStdin = False,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
 ) -> None:
-    """Log in and store a refresh token for later commands (the password is never stored)."""
-    url = registry_url or registry
-    if "://" not in url:
-        url = "http://" + url
+    """Log in and store a refresh token for later commands (the password is never stored).
+
+    The registry logged in to last is the default of every later command."""
+    url = resolve_registry(registry_url or registry)
     password = _password(password_stdin)
     try:
         refresh = password_login(url, username, password)
@@ -74,24 +76,23 @@ def login(
 
 def logout(
     registry_url: Annotated[str | None, typer.Argument(help="Registry URL.")] = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
 ) -> None:
     """Forget the stored credentials of a registry."""
-    url = registry_url or registry
-    if "://" not in url:
-        url = "http://" + url
+    url = resolve_registry(registry_url or registry)
     typer.echo("logged out" if forget(url) else f"not logged in to {url}")
 
 
-def whoami(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
-    """Show who the registry thinks you are."""
+def whoami(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
+    """Show who the registry thinks you are, and which registry was asked."""
     with admin_client(registry) as client:
         me = client.me()
         if json_out:
             emit_json(me)
         else:
             groups = f" (groups: {', '.join(me.groups)})" if me.groups else ""
-            typer.echo(f"{me.subject}{groups}" + ("" if me.auth_enabled else " [authentication is disabled]"))
+            disabled = "" if me.auth_enabled else " [authentication is disabled]"
+            typer.echo(f"{me.subject}{groups} at {resolve_registry(registry)}{disabled}")
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ def user_create(
     name: str,
     email: Annotated[str, typer.Option(help="Email address (IAM members: user:EMAIL).")],
     password_stdin: PasswordStdin = False,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create a user."""
@@ -113,7 +114,7 @@ def user_create(
 
 
 @user_app.command("list")
-def user_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def user_list(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List users."""
     with admin_client(registry) as client:
         users = client.list_users()
@@ -125,7 +126,7 @@ def user_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = Fal
 
 
 @user_app.command("delete")
-def user_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def user_delete(name: str, registry: RegistryOption = None) -> None:
     """Delete a user (and its API keys)."""
     with admin_client(registry) as client:
         client.delete_user(name)
@@ -133,7 +134,7 @@ def user_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
 
 
 @user_app.command("passwd")
-def user_passwd(name: str, password_stdin: PasswordStdin = False, registry: RegistryOption = DEFAULT_URL) -> None:
+def user_passwd(name: str, password_stdin: PasswordStdin = False, registry: RegistryOption = None) -> None:
     """Change a user's password: your own (asks for the current one first; with --password-stdin,
     the current password is the first line and the new one the second), or anyone's as an admin."""
     with admin_client(registry) as client:
@@ -152,7 +153,7 @@ def user_passwd(name: str, password_stdin: PasswordStdin = False, registry: Regi
 def sa_create(
     name: Annotated[str, typer.Argument(help="e.g. ci-bot@acme")],
     description: Annotated[str, typer.Option(help="What uses it.")] = "",
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create a service account (then give it a key and a binding)."""
@@ -162,7 +163,7 @@ def sa_create(
 
 
 @sa_app.command("list")
-def sa_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def sa_list(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List service accounts."""
     with admin_client(registry) as client:
         accounts = client.list_service_accounts()
@@ -173,7 +174,7 @@ def sa_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False
 
 
 @sa_app.command("delete")
-def sa_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def sa_delete(name: str, registry: RegistryOption = None) -> None:
     """Delete a service account and its keys."""
     with admin_client(registry) as client:
         client.delete_service_account(name)
@@ -185,7 +186,7 @@ def sa_key_create(
     account: str,
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
     description: Annotated[str, typer.Option(help="What the key is for.")] = "",
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create an API key; it is printed once (use it as the password of docker login)."""
@@ -200,7 +201,7 @@ def sa_key_create(
 
 
 @sa_key_app.command("list")
-def sa_key_list(account: str, registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def sa_key_list(account: str, registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List a service account's keys (never their secrets)."""
     with admin_client(registry) as client:
         keys = client.list_api_keys(f"serviceAccount:{account}")
@@ -217,7 +218,7 @@ def sa_key_list(account: str, registry: RegistryOption = DEFAULT_URL, json_out: 
 
 
 @sa_key_app.command("revoke")
-def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = None) -> None:
     """Revoke a key at once."""
     with admin_client(registry) as client:
         client.revoke_api_key(f"serviceAccount:{account}", key_id)
@@ -228,14 +229,14 @@ def sa_key_revoke(account: str, key_id: str, registry: RegistryOption = DEFAULT_
 
 
 @group_app.command("create")
-def group_create(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def group_create(name: str, registry: RegistryOption = None) -> None:
     """Create a group."""
     with admin_client(registry) as client:
         typer.echo(f"created group {client.create_group(name).member}")
 
 
 @group_app.command("list")
-def group_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def group_list(registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List groups and members."""
     with admin_client(registry) as client:
         groups = client.list_groups()
@@ -249,7 +250,7 @@ def group_list(registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = Fa
 def group_set_members(
     name: str,
     members: Annotated[list[str], typer.Argument(help="User names (replaces the current members).")],
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
 ) -> None:
     """Replace a group's members."""
     with admin_client(registry) as client:
@@ -258,7 +259,7 @@ def group_set_members(
 
 
 @group_app.command("delete")
-def group_delete(name: str, registry: RegistryOption = DEFAULT_URL) -> None:
+def group_delete(name: str, registry: RegistryOption = None) -> None:
     """Delete a group."""
     with admin_client(registry) as client:
         client.delete_group(name)
@@ -283,7 +284,7 @@ def _show_policy(policy: schemas.Policy) -> None:
 def iam_show(
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Show the bindings on the registry (default), a compartment or a repository."""
@@ -292,7 +293,7 @@ def iam_show(
         emit_json(policy) if json_out else _show_policy(policy)
 
 
-def _edit(registry: str, target: dict[str, str | None], role: str, member: str, add: bool, json_out: bool) -> None:
+def _edit(registry: str | None, target: dict[str, str | None], role: str, member: str, add: bool, json_out: bool) -> None:
     with admin_client(registry) as client:
         policy = client.get_policy(**target)
         bindings = [b.model_copy(deep=True) for b in policy.bindings]
@@ -322,7 +323,7 @@ def iam_add(
     member: Annotated[str, typer.Option(help="user:EMAIL, serviceAccount:NAME, group:NAME, allUsers, ...")],
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Grant a role to a member (read-modify-write with the policy's etag)."""
@@ -335,7 +336,7 @@ def iam_remove(
     member: Annotated[str, typer.Option(help="The member to take it from.")],
     compartment: Compartment = None,
     repo: Repo = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Take a role away from a member."""
@@ -346,7 +347,7 @@ def audit(
     actor: Annotated[str | None, typer.Option(help="Only this actor, e.g. user:alice.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. push, login, iam.set.")] = None,
     limit: Annotated[int, typer.Option(help="How many events.")] = 50,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Read the audit log, newest first."""

@@ -10,7 +10,6 @@ import typer
 
 from modelyard.api.admin import schemas
 from modelyard.cli.common import (
-    DEFAULT_URL,
     JsonOption,
     RegistryOption,
     admin_client,
@@ -110,7 +109,7 @@ def create(
     readme_format: ReadmeFormatOption = None,
     description: Description = None,
     label: Labels = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create a repository (its compartment must exist)."""
@@ -142,7 +141,7 @@ def list_(
     compartment: Annotated[str | None, typer.Option(help="Only this compartment.")] = None,
     public: Annotated[bool | None, typer.Option("--public/--private", help="Only public or private.")] = None,
     prefix: Annotated[str | None, typer.Option(help="Only names starting with this.")] = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """List repositories."""
@@ -171,7 +170,7 @@ def list_(
 def show(
     name: str,
     readme: Annotated[bool, typer.Option("--readme", help="Print the README instead.")] = False,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Show a repository."""
@@ -196,7 +195,7 @@ def update(
     readme_format: ReadmeFormatOption = None,
     description: Description = None,
     label: Labels = None,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Change a repository's settings (options not given keep their value)."""
@@ -230,7 +229,7 @@ def update(
 def delete(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Don't ask for confirmation.")] = False,
-    registry: RegistryOption = DEFAULT_URL,
+    registry: RegistryOption = None,
 ) -> None:
     """Delete a repository with its tags and manifests (shared blobs stay until garbage collection)."""
     if not yes and not typer.confirm(f"delete repository {name} and all its tags?"):
@@ -242,7 +241,7 @@ def delete(
 
 
 @repo_app.command("versions")
-def versions(name: str, registry: RegistryOption = DEFAULT_URL, json_out: JsonOption = False) -> None:
+def versions(name: str, registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List a repository's versions: tags with digest, type, size and time."""
     with admin_client(registry) as client:
         items = list(client.iter_versions(name))

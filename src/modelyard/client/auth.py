@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Generator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -43,11 +44,21 @@ def stored_refresh_token(url: str) -> str | None:
     return entry.get("refresh_token") if isinstance(entry, dict) else None
 
 
+def last_login() -> str | None:
+    """The registry logged in to most recently (still logged in), the CLI's default registry."""
+    entries = [(entry.get("logged_in_at", ""), url) for url, entry in _load().items() if isinstance(entry, dict)]
+    return max(entries)[1] if entries else None
+
+
 def store_refresh_token(url: str, username: str, refresh_token: str) -> Path:
     path = _credentials_file()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = _load()
-    data[_key(url)] = {"username": username, "refresh_token": refresh_token}
+    data[_key(url)] = {
+        "username": username,
+        "refresh_token": refresh_token,
+        "logged_in_at": datetime.now(UTC).isoformat(),
+    }
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
