@@ -268,6 +268,28 @@ async def test_bad_digests_are_digest_invalid_everywhere(client: Client) -> None
     assert (await client.get(location)).status == 204
 
 
+async def test_a_newline_in_a_name_tag_or_digest_is_the_invalid_code_not_a_404(client: Client) -> None:
+    """``%0A`` used to fall through the route (its pattern's ``.`` stops at a newline)."""
+    pushed = await push_image(client, "acme/llm", "v1")
+    cases = [
+        ("GET", "/v2/acme/llm%0A/tags/list", "NAME_INVALID"),
+        ("GET", "/v2/acme%0Allm/manifests/v1", "NAME_INVALID"),
+        ("POST", "/v2/acme/llm%0A/blobs/uploads/", "NAME_INVALID"),
+        ("PUT", "/v2/acme/llm/manifests/v2%0A", "TAG_INVALID"),
+        ("DELETE", "/v2/acme/llm/manifests/v1%0A", "TAG_INVALID"),
+        ("GET", f"/v2/acme/llm/blobs/{pushed.digest}%0A", "DIGEST_INVALID"),
+        ("GET", f"/v2/acme/llm/manifests/{pushed.digest}%0A", "DIGEST_INVALID"),
+        ("GET", "/v2/acme/llm/blobs/sha256:%0A" + "a" * 63, "DIGEST_INVALID"),
+        ("GET", f"/v2/acme/llm/referrers/{pushed.digest}%0A", "DIGEST_INVALID"),
+    ]
+    for method, path, code in cases:
+        response = await raw_request(client, method, path, data=pushed.body, headers={"Content-Type": OCI_MANIFEST})
+        assert response.status == 400, (method, path, response.status)
+        assert await error_code(response) == code, (method, path)
+    tags = await (await client.get("/v2/acme/llm/tags/list")).json()
+    assert tags["tags"] == ["v1"]
+
+
 # -- path traversal ---------------------------------------------------------------------------------------
 
 

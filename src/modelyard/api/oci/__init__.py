@@ -60,4 +60,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_route("*", "/v2", dispatch)
-    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+    # ``[\s\S]``, not ``.``: a name, tag or digest with a newline (``%0A``) must reach the
+    # grammar checks (``NAME_INVALID`` ...), not fall through to a 404 ``UNSUPPORTED``.
+    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
