@@ -191,6 +191,27 @@ async def test_final_chunk_in_put_without_content_range(client: Client) -> None:
     await assert_blob(client, "acme/llm", sha256(data), data)
 
 
+async def test_bodyless_closing_put_with_content_range_is_refused(client: Client) -> None:
+    """Content-Range describes a final chunk in the body; without one it announces bytes that
+    never come (the spec's end-6 failures are 404/400: 400 SIZE_INVALID)."""
+    data = data_of(10, seed=9)
+    location = await start_upload(client, "acme/llm")
+    for content_range, digest in (("0-9", sha256(b"")), ("0-9", sha256(data))):
+        response = await client.put(location, params={"digest": digest}, headers={"Content-Range": content_range})
+        assert response.status == 400, await response.text()
+        assert await error_code(response) == "SIZE_INVALID"
+        assert "no body" in (await response.json())["errors"][0]["message"]
+    assert (await client.head(f"/v2/acme/llm/blobs/{sha256(b'')}")).status == 404
+    # The session is untouched: the chunk sent properly closes it.
+    assert await upload_range(client, location) == "0-0"
+    assert (await patch_chunk(client, location, data, 0)).status == 202
+    refused = await client.put(location, params={"digest": sha256(data)}, headers={"Content-Range": "10-19"})
+    assert refused.status == 400
+    done = await client.put(location, params={"digest": sha256(data)})
+    assert done.status == 201, await done.text()
+    await assert_blob(client, "acme/llm", sha256(data), data)
+
+
 async def test_patch_without_content_range_streams_and_appends(client: Client) -> None:
     first, second = data_of(5000, seed=4), data_of(3000, seed=5)
     location = await start_upload(client, "acme/llm")

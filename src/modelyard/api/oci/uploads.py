@@ -142,6 +142,16 @@ async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse
     digest = Digest.parse(raw_digest)
     content_range = _parse_content_range(request.headers.get("Content-Range"))
     body = body_chunks(request, registry.settings.upload_idle_timeout) if has_body(request) else None
+    if body is None and content_range is not None:
+        # Content-Range describes the final chunk in the body ("if present", says the spec):
+        # without one it announces bytes that never come, and closing would ignore them.
+        raise RegistryError(
+            ErrorCode.SIZE_INVALID,
+            f"Content-Range {content_range.start}-{content_range.end} announces a final chunk of "
+            f"{content_range.length} bytes but the request has no body; send the chunk, or close the "
+            "upload without Content-Range",
+            detail={"content_range": f"{content_range.start}-{content_range.end}", "body": 0},
+        )
     await registry.uploads.commit(route.name, upload_id, digest, body, content_range, _owner(request))
     return _created(route.name, digest)
 
