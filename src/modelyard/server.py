@@ -16,6 +16,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import ssl
 import sys
@@ -133,10 +134,28 @@ async def _bootstrap_admin(settings: Settings) -> None:
         await callback(app)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``\n`` -> ``\\n``, other control characters -> ``\\xNN``/``\\uNNNN``: one record, one line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Escapes control characters in every record's message, whatever field they came in through
+    (a user name with ``\n`` in a failed login must not write a forged line into the log). A
+    traceback, appended after the message, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
 
 
 def _worker(settings: Settings) -> None:

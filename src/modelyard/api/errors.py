@@ -2,8 +2,9 @@
 
 :class:`~modelyard.domain.errors.RegistryError` is rendered as the spec's error body with its
 status and headers; aiohttp's own refusals (unknown route, wrong method, oversized body) get
-the same JSON shape; anything unexpected is logged with a request id and answered ``500
-UNKNOWN`` without a stack trace.
+the same JSON shape; a client that hangs up mid-request is logged as such in one line (and the
+access log shows ``499``, nginx's "client closed request"), not as a server error; anything
+unexpected is logged with a request id and answered ``500 UNKNOWN`` without a stack trace.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def _from_http_exception(exc: web.HTTPException) -> RegistryError:
     return RegistryError(ErrorCode.UNSUPPORTED, exc.reason, status=exc.status)
 
 
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -54,7 +63,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(_from_http_exception(exc))
-    except Exception:  # the one last-resort handler: log it, never leak a traceback
+    except Exception as exc:  # the one last-resort handler: log it, never leak a traceback
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):  # "Connection lost" reading the body
+            log.info("client disconnected during %s %s; the request was abandoned", request.method, request.path)
+            return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
         request_id = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
         return error_response(
