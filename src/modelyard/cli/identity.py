@@ -293,7 +293,9 @@ def iam_show(
         emit_json(policy) if json_out else _show_policy(policy)
 
 
-def _edit(registry: str | None, target: dict[str, str | None], role: str, member: str, add: bool, json_out: bool) -> None:
+def _edit(
+    registry: str | None, target: dict[str, str | None], role: str, member: str, add: bool, json_out: bool
+) -> None:
     with admin_client(registry) as client:
         policy = client.get_policy(**target)
         bindings = [b.model_copy(deep=True) for b in policy.bindings]

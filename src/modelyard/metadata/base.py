@@ -154,6 +154,8 @@ class UploadRecord:
     updated_at: datetime
     owner: str | None = None
     committing_digest: str | None = None
+    # The SHA-256 state after ``offset`` bytes (storage/hashstate.py), when the worker had one.
+    hash_state: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +231,9 @@ class Uploads(Protocol):
 
     def get(self, upload_id: str) -> UploadRecord | None: ...
 
-    def set_offset(self, upload_id: str, expected: int, offset: int) -> bool:
-        """Move the acknowledged offset from ``expected`` to ``offset``; False if it had moved."""
+    def set_offset(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None = None) -> bool:
+        """Move the acknowledged offset from ``expected`` to ``offset`` with the hash state at
+        it (``None``: unknown); False if it had moved."""
 
     def mark_committing(self, upload_id: str, digest: str) -> bool:
         """Record the verified digest before the bytes move; False if the session is gone."""

@@ -218,14 +218,15 @@ class SqlUploads(SqlPart):
             as_utc(row.updated_at),
             row.owner,
             row.committing_digest,
+            None if row.hash_state is None else bytes(row.hash_state),
         )
 
-    def set_offset(self, upload_id: str, expected: int, offset: int) -> bool:
+    def set_offset(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None = None) -> bool:
         def work(conn: Connection) -> bool:
             result = conn.execute(
                 update(t.uploads)
                 .where(t.uploads.c.id == upload_id, t.uploads.c.offset == expected)
-                .values(offset=offset, updated_at=utcnow())
+                .values(offset=offset, hash_state=hash_state, updated_at=utcnow())
             )
             return result.rowcount == 1
 

@@ -119,6 +119,9 @@ uploads = Table(
     # The verified digest, recorded just before the bytes move to their content address: a
     # commit cut short by a crash after the move is finished by the client's retried PUT.
     Column("committing_digest", String(200)),
+    # The SHA-256 state at ``offset`` (storage/hashstate.py), so any worker or replica continues
+    # the hash without reading the acknowledged bytes back.
+    Column("hash_state", LargeBinary),
 )
 
 manifests = Table(

@@ -6,11 +6,11 @@ write) in a worker thread while the next batch is being received. One batch is i
 a time, so memory per upload is bounded by two batches whatever the blob size.
 
 Resumability: the acknowledged offset is stored with the session after the bytes up to it
-are fsynced, so an upload continues after a restart or on another worker. The SHA-256 state
-itself cannot be serialised with ``hashlib``; a worker keeps it in memory between chunks of
-the same upload, and any other worker (or the same one after a restart) rebuilds it by
-re-hashing the acknowledged bytes (~1 s/GB, measured in ``../shared/PERF-NOTES.md``) --
-correct everywhere, and free in the common single-worker case.
+are made durable, together with the SHA-256 state at that offset (``storage/hashstate.py``), so
+an upload continues after a restart, on another worker or on another replica without reading
+back a byte. A worker also keeps the state in memory between chunks of the same upload; where
+OpenSSL's resumable interface is missing, another worker rebuilds it by re-hashing the
+acknowledged bytes (~1 s/GB, measured in ``../shared/PERF-NOTES.md``).
 
 Committing: once the digest matched, the session records it (``committing_digest``), then one
 metadata transaction claims the blob row (which keeps garbage collection away from it), moves
@@ -18,8 +18,9 @@ the bytes to their content address and ends the session. A crash after the move 
 that transaction commits leaves a session whose bytes are already in place; the client's
 retried ``PUT ?digest=`` finishes it without a byte sent again.
 
-A chunk that fails half-way (client gone, stalled body, wrong length) is cut back to the
-last acknowledged offset, so a retry continues from a state the client was told about.
+A chunk that fails half-way (client gone, stalled body, wrong length) is not acknowledged:
+the next open of the upload drops its bytes, so a retry continues from a state the client was
+told about.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from modelyard.domain.digest import Digest
@@ -37,7 +39,9 @@ from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.base import MetadataStore, UploadRecord
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
+from modelyard.storage import hashstate
 from modelyard.storage.base import BlobStore, UploadBusyError, UploadMissingError, UploadWriter
+from modelyard.storage.hashstate import ResumableSha256
 
 BATCH_BYTES = 1024 * 1024
 _MAX_CACHED_HASHERS = 4096
@@ -59,6 +63,13 @@ class ContentRange:
     @property
     def length(self) -> int:
         return self.end - self.start + 1
+
+
+def _new_hasher(algorithm: str) -> Any:
+    """A hasher for ``algorithm``; for SHA-256 one whose state can be saved, where OpenSSL allows."""
+    if algorithm == "sha256" and hashstate.AVAILABLE:
+        return ResumableSha256()
+    return hashlib.new(algorithm)
 
 
 def range_header(offset: int) -> str:
@@ -166,7 +177,7 @@ class UploadService:
             offset = record.offset
             if body is not None:
                 offset = await self._receive(record, writer, body, content_range)
-            actual = await self._digest_of(upload_id, offset, digest.algorithm)
+            actual = await self._digest_of(record, offset, digest.algorithm)
             if actual != digest.hex:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID,
@@ -178,7 +189,8 @@ class UploadService:
             # session's end, the client's retried PUT finds the blob in place and finishes.
             if not await self._run(self._meta.uploads.mark_committing, upload_id, str(digest)):
                 raise _ended(upload_id)
-            await self._complete(upload_id, digest, offset, lambda: self._store.commit_upload(upload_id, digest))
+            move = partial(self._store.commit_upload, upload_id, digest, offset)
+            await self._complete(upload_id, digest, offset, move)
         finally:
             writer.close()
         return offset
@@ -275,25 +287,31 @@ class UploadService:
         except UploadMissingError:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} has no data any more") from None
 
-    async def _hash_state(self, upload_id: str, offset: int) -> _HashState:
-        state = self._hashers.pop(upload_id, None)
-        if state is None or state.offset != offset:
-            hasher = await self._run(self._rehash, upload_id, offset, "sha256")
-            state = _HashState(offset, hasher)
-        return state
+    async def _hash_state(self, record: UploadRecord) -> _HashState:
+        """The SHA-256 of the acknowledged bytes: this worker's own, the state saved with the
+        session, or (neither at hand) rebuilt by reading the bytes back."""
+        state = self._hashers.pop(record.id, None)
+        if state is not None and state.offset == record.offset:
+            return state
+        if record.hash_state is not None and hashstate.AVAILABLE:
+            return _HashState(record.offset, ResumableSha256.resume(record.hash_state))
+        hasher = await self._run(self._rehash, record.id, record.offset, "sha256")
+        return _HashState(record.offset, hasher)
 
     def _rehash(self, upload_id: str, length: int, algorithm: str) -> Any:
-        hasher = hashlib.new(algorithm)
+        hasher = _new_hasher(algorithm)
         for piece in self._store.read_upload(upload_id, length):
             hasher.update(piece)
         return hasher
 
-    async def _digest_of(self, upload_id: str, offset: int, algorithm: str) -> str:
+    async def _digest_of(self, record: UploadRecord, offset: int, algorithm: str) -> str:
         if algorithm == "sha256":
-            state = await self._hash_state(upload_id, offset)
-            self._remember(upload_id, state)
+            # The saved state belongs to the session's offset, not to one a final chunk moved on.
+            saved = record.hash_state if offset == record.offset else None
+            state = await self._hash_state(replace(record, offset=offset, hash_state=saved))
+            self._remember(record.id, state)
             return str(state.hasher.hexdigest())
-        hasher = await self._run(self._rehash, upload_id, offset, algorithm)
+        hasher = await self._run(self._rehash, record.id, offset, algorithm)
         return str(hasher.hexdigest())
 
     def _remember(self, upload_id: str, state: _HashState) -> None:
@@ -315,7 +333,7 @@ class UploadService:
         content_range: ContentRange | None,
     ) -> int:
         """Stream ``body`` into the upload; return the new acknowledged offset."""
-        state = await self._hash_state(record.id, record.offset)
+        state = await self._hash_state(record)
         received = 0
         pending: asyncio.Future[None] | None = None
         try:
@@ -343,13 +361,14 @@ class UploadService:
                 )
             new_offset = record.offset + received
             await self._run(writer.sync)
-            if not await self._run(self._meta.uploads.set_offset, record.id, record.offset, new_offset):
+            saved = state.hasher.state() if isinstance(state.hasher, ResumableSha256) else None
+            if not await self._run(self._meta.uploads.set_offset, record.id, record.offset, new_offset, saved):
                 raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} ended while writing")
         except BaseException:
-            # Undo the partial chunk so the session stays at an offset the client knows.
+            # The partial chunk is not acknowledged: the next open of the upload drops it, so the
+            # session stays at an offset the client knows.
             if pending is not None:
                 await asyncio.wait([pending])
-            await self._run(writer.truncate, record.offset)
             raise
         state.offset = new_offset
         self._remember(record.id, state)

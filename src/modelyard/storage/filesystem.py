@@ -17,7 +17,7 @@ from pathlib import Path
 
 from modelyard.domain.digest import Digest
 from modelyard.storage import paths
-from modelyard.storage.base import StoredItem, UploadBusyError, UploadMissingError
+from modelyard.storage.base import BlobMissingError, StoredItem, UploadBusyError, UploadMissingError
 
 _READ_SIZE = 4 * 1024 * 1024
 
@@ -31,11 +31,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FileUploadWriter:
-    """An exclusive (``flock``) writer on one upload file."""
+    """An exclusive (``flock``) writer on one upload file, appending after ``offset`` bytes."""
 
-    def __init__(self, fd: int, fsync: bool) -> None:
+    def __init__(self, fd: int, fsync: bool, offset: int) -> None:
         self._fd = fd
         self._fsync = fsync
+        # Bytes past the acknowledged offset are from a request that died half-way.
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
 
     def write(self, chunks: Sequence[bytes]) -> None:
         pending = [memoryview(c) for c in chunks if c]
@@ -55,10 +58,6 @@ class FileUploadWriter:
         if self._fsync:
             os.fsync(self._fd)
 
-    def truncate(self, size: int) -> None:
-        os.ftruncate(self._fd, size)
-        os.lseek(self._fd, size, os.SEEK_SET)
-
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # closing the descriptor releases the flock
@@ -76,6 +75,25 @@ class FilesystemBlobStore:
 
     def local_path(self, digest: Digest) -> Path | None:
         return paths.blob_path(self.root, digest)
+
+    def redirect_url(self, digest: Digest, *, expires_in: int) -> str | None:
+        return None  # served from the local file with sendfile
+
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        try:
+            handle = open(paths.blob_path(self.root, digest), "rb", buffering=0)  # noqa: SIM115
+        except FileNotFoundError:
+            raise BlobMissingError(str(digest)) from None
+        with handle:
+            handle.seek(start)
+            remaining = None if end is None else max(end - start, 0)
+            while remaining is None or remaining > 0:
+                piece = handle.read(_READ_SIZE if remaining is None else min(_READ_SIZE, remaining))
+                if not piece:
+                    return
+                if remaining is not None:
+                    remaining -= len(piece)
+                yield piece
 
     def size(self, digest: Digest) -> int | None:
         try:
@@ -102,10 +120,7 @@ class FilesystemBlobStore:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise UploadBusyError(upload_id) from None
             raise
-        writer = FileUploadWriter(fd, self._fsync)
-        # Bytes past the acknowledged offset are from a request that died half-way.
-        writer.truncate(offset)
-        return writer
+        return FileUploadWriter(fd, self._fsync, offset)
 
     def read_upload(self, upload_id: str, length: int) -> Iterator[bytes]:
         try:
@@ -121,16 +136,17 @@ class FilesystemBlobStore:
                 remaining -= len(piece)
                 yield piece
 
-    def commit_upload(self, upload_id: str, digest: Digest) -> None:
+    def commit_upload(self, upload_id: str, digest: Digest, size: int) -> None:
         source = paths.upload_path(self.root, upload_id)
         target = paths.blob_path(self.root, digest)
         try:
-            fd = os.open(source, os.O_RDONLY)
+            fd = os.open(source, os.O_WRONLY)
         except FileNotFoundError:
             if target.exists():
                 return  # moved by an earlier attempt of this same commit
             raise UploadMissingError(upload_id) from None
         try:
+            os.ftruncate(fd, size)  # drop what a failed chunk may have left past the acknowledged bytes
             if self._fsync:
                 os.fsync(fd)
         finally:
