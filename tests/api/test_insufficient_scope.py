@@ -144,3 +144,23 @@ async def test_a_pull_token_used_to_push_is_challenged_for_push(make_client: Cli
     response = await client.post(f"/v2/{REPO}/blobs/uploads/", headers=bearer_header(pull))
     assert response.status == 401
     assert challenge_params(response.headers["WWW-Authenticate"])["scope"] == f"repository:{REPO}:pull,push"
+
+
+async def test_oras_py_retry_with_the_same_token_gets_403_then_asks_again(make_client: ClientFactory) -> None:
+    """oras-py (0.2) answers a 401 by resending the token it holds, and fetches a new one (with the
+    challenge's scope) only after a 403: the repeat gets that 403, with the same challenge."""
+    client, _admin = await auth_client(make_client)
+    pull = await token(client, [f"repository:{REPO}:pull"], ("admin", ADMIN_PASSWORD))
+    first = await client.post(f"/v2/{REPO}/blobs/uploads/", headers=bearer_header(pull))
+    assert first.status == 401
+    again = await client.post(f"/v2/{REPO}/blobs/uploads/", headers=bearer_header(pull))
+    assert again.status == 403
+    assert await error_code(again) == "DENIED"
+    params = challenge_params(again.headers["WWW-Authenticate"])
+    assert params["error"] == "insufficient_scope"
+    assert params["scope"] == f"repository:{REPO}:pull,push"
+    fresh = await token(client, [params["scope"]], ("admin", ADMIN_PASSWORD))
+    assert (await client.post(f"/v2/{REPO}/blobs/uploads/", headers=bearer_header(fresh))).status == 202
+    # Another scope is another first time: 401 again.
+    delete = await client.delete(f"/v2/{REPO}/manifests/v1", headers=bearer_header(pull))
+    assert delete.status == 401

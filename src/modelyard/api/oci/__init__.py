@@ -13,7 +13,7 @@ from aiohttp import web
 
 from modelyard.api.errors import API_VERSION_HEADER
 from modelyard.api.oci import blobs, discovery, manifests, uploads
-from modelyard.api.oci.access import authorize
+from modelyard.api.oci.access import CHALLENGED, ChallengeMemory, authorize
 from modelyard.api.oci.routing import Endpoint, V2Route, parse_v2_path
 from modelyard.domain.errors import ErrorCode, RegistryError
 
@@ -59,6 +59,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app[CHALLENGED] = ChallengeMemory()
     app.router.add_route("*", "/v2", dispatch)
     # ``[\s\S]``, not ``.``: a name, tag or digest with a newline (``%0A``) must reach the
     # grammar checks (``NAME_INVALID`` ...), not fall through to a 404 ``UNSUPPORTED``.

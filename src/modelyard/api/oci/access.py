@@ -7,7 +7,10 @@ fresh token would carry (the same authorizer ``/auth/token`` asks):
 - the caller *would* be granted the action (the token was asked for other actions, as crane
   asks ``push,pull`` and then deletes): 401 ``UNAUTHORIZED`` with the challenge (``error=
   "insufficient_scope"``, ``scope`` naming the action), because go-containerregistry clients
-  (crane, ko), like Distribution's own, only fetch a wider token after a 401;
+  (crane, ko), like Distribution's own, only fetch a wider token after a 401. The same token
+  sent again for the same scope gets 403 ``DENIED`` with the same challenge (RFC 6750's answer
+  to insufficient scope): oras-py first retries with the token it has and only fetches a new
+  one after a 403 (:class:`ChallengeMemory`);
 - anonymous callers: 401 as well, so clients log in;
 - a known caller who would not be granted it: 403 ``DENIED`` (a new token cannot help), still
   with the challenge (RFC 6750 3.1), saying what is missing ("may pull but not delete"). A
@@ -15,6 +18,10 @@ fresh token would carry (the same authorizer ``/auth/token`` asks):
 """
 
 from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
 
 from aiohttp import web
 
@@ -27,6 +34,35 @@ from modelyard.services.registry import Registry
 from modelyard.services.tokens import AccessClaims
 
 CLAIMS: web.RequestKey[AccessClaims] = web.RequestKey("claims", AccessClaims)
+
+
+class ChallengeMemory:
+    """Which tokens this process recently answered 401 for which scope (hashes only; bounded).
+
+    A client that acts on the 401 comes back with a new token and is never found here; one
+    that sends the same token again (oras-py) is, and gets the 403 it needs to fetch a new one.
+    A retry comes on the same kept-alive connection, hence to the same worker process.
+    """
+
+    def __init__(self, size: int = 4096, ttl: float = 300.0) -> None:
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self._size = size
+        self._ttl = ttl
+
+    def repeated(self, token: str, scope: str | None) -> bool:
+        """Whether ``token`` was challenged for ``scope`` before; remembers it if not."""
+        key = hashlib.sha256(f"{scope}\0{token}".encode()).digest()
+        now = time.monotonic()
+        seen = self._seen.pop(key, None)
+        if seen is not None and now - seen < self._ttl:
+            return True
+        self._seen[key] = now
+        while len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return False
+
+
+CHALLENGED: web.AppKey[ChallengeMemory] = web.AppKey("challenged", ChallengeMemory)
 
 _ACTIONS = {"GET": "pull", "HEAD": "pull", "PUT": "push", "POST": "push", "PATCH": "push", "DELETE": "delete"}
 
@@ -60,8 +96,9 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
             "authentication required: get a token from the realm named in WWW-Authenticate (docker login)",
             headers={"WWW-Authenticate": challenge(request, registry, scope)},
         )
+    token = header[7:].strip()
     try:
-        claims = registry.tokens.verify_access(header[7:].strip())
+        claims = registry.tokens.verify_access(token)
     except RegistryError as exc:
         exc.headers["WWW-Authenticate"] = challenge(request, registry, scope, error="invalid_token")
         raise
@@ -72,30 +109,37 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
         if claims.allows("registry", "catalog", "*"):
             return claims
         # Every token asked for the catalog carries it (the listing is filtered instead).
-        raise _ask_again(request, registry, scope, f"this token was not issued for the catalog; get one for {scope}")
+        raise _ask_again(request, registry, token, scope, "this token was not issued for the catalog")
     action = required_action(route, request.method)
     if claims.allows("repository", route.name, action):
         return claims
-    raise _refusal(request, registry, claims.subject, route.name, action, scope)
+    raise _refusal(request, registry, token, claims.subject, route.name, action, scope)
 
 
 _ROLE_FOR = {"pull": "reader", "push": "pusher", "delete": "repoAdmin"}
 
 
-def _ask_again(request: web.Request, registry: Registry, scope: str | None, message: str) -> RegistryError:
-    return RegistryError(
-        ErrorCode.UNAUTHORIZED,
-        message,
-        headers={"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")},
-    )
+def _ask_again(
+    request: web.Request, registry: Registry, token: str | None, scope: str | None, message: str
+) -> RegistryError:
+    """401 with the challenge; 403 for a ``token`` already challenged for ``scope``."""
+    headers = {"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")}
+    memory = request.app.get(CHALLENGED)
+    if token is not None and memory is not None and memory.repeated(token, scope):
+        return RegistryError(
+            ErrorCode.DENIED,
+            f"{message}; this token was refused before: get a new one for scope {scope}",
+            headers=headers,
+        )
+    return RegistryError(ErrorCode.UNAUTHORIZED, f"{message}; get a token for scope {scope}", headers=headers)
 
 
 def _refusal(
-    request: web.Request, registry: Registry, subject: str, name: str, action: str, scope: str | None
+    request: web.Request, registry: Registry, token: str, subject: str, name: str, action: str, scope: str | None
 ) -> RegistryError:
     """The answer to a token without ``action`` on repository ``name`` (see the module docstring)."""
     if subject == "anonymous":
-        return _ask_again(request, registry, scope, f"authentication required to {action} repository {name}")
+        return _ask_again(request, registry, None, scope, f"authentication required to {action} repository {name}")
     principal = registry.identity.principal_for(subject)
     if principal is None:
         return RegistryError(
@@ -106,10 +150,7 @@ def _refusal(
     permissions, exists = registry.iam.on_repository(principal, name)
     would_get = token_actions(["pull", "push", "delete"], permissions, exists=exists)
     if action in would_get:
-        return _ask_again(
-            request, registry, scope,
-            f"this token does not carry '{action}' on repository {name}; get a token for scope {scope}",
-        )  # fmt: skip
+        return _ask_again(request, registry, token, scope, f"this token does not carry '{action}' on repository {name}")
     headers = {"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")}
     if "pull" not in would_get:
         # Indistinguishable from a repository that does not exist.
