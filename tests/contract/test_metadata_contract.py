@@ -19,8 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 
+from modelyard.domain.records import MissingBlobsError, MissingManifestsError, NewManifest, ReferencedManifestError
 from modelyard.metadata import tables as t
-from modelyard.metadata.base import MissingBlobsError, MissingManifestsError, NewManifest, ReferencedManifestError
 from modelyard.metadata.migrations import alembic_config, upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from tests.helpers import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, sha256

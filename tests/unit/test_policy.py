@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from modelyard.metadata.base import RepositoryRecord
+from modelyard.domain.records import RepositoryRecord
 from modelyard.policy.authorizer import (
     ANONYMOUS,
     ROLES,

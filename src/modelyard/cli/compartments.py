@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from modelyard.api.admin import schemas
 from modelyard.cli.common import (
     JsonOption,
     RegistryOption,
@@ -17,6 +16,7 @@ from modelyard.cli.common import (
     usage_error,
     validated,
 )
+from modelyard.schemas import admin as schemas
 
 compartment_app = typer.Typer(help="Manage compartments (the first path component of repositories).")
 config_app = typer.Typer(help="Registry-level configuration.")

@@ -9,7 +9,6 @@ from typing import Annotated
 import httpx
 import typer
 
-from modelyard.api.admin import schemas
 from modelyard.cli.common import (
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -26,6 +25,7 @@ from modelyard.cli.common import (
 )
 from modelyard.client import ApiError
 from modelyard.client.auth import forget, password_login, store_refresh_token
+from modelyard.schemas import admin as schemas
 
 user_app = typer.Typer(help="Manage users.")
 sa_app = typer.Typer(help="Manage service accounts and their API keys.")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from modelyard.api.admin import schemas
 from modelyard.cli.common import (
     JsonOption,
     RegistryOption,
@@ -21,6 +20,7 @@ from modelyard.cli.common import (
     usage_error,
     validated,
 )
+from modelyard.schemas import admin as schemas
 
 repo_app = typer.Typer(help="Manage repositories.")
 

@@ -1,6 +1,6 @@
 """A typed client for the admin API (``/api/v1``), on httpx.
 
-Results are the API's own pydantic models (``modelyard.api.admin.schemas``); every refusal
+Results are the API's own pydantic models (``modelyard.schemas.admin``); every refusal
 becomes an :class:`ApiError` carrying the status, the error code and the server's message.
 """
 
@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
-from modelyard.api.admin import schemas
+from modelyard.schemas import admin as schemas
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 

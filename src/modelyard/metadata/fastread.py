@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.sql import Select
 
-from modelyard.metadata.sql_base import as_utc
+from modelyard.metadata.clock import as_utc
 
 Row = tuple[Any, ...]
 

@@ -1,73 +1,19 @@
-"""Records and protocols of identity, IAM policies, login throttling, audit and server secrets."""
+"""Protocols of identity, IAM policies, login throttling, audit and server secrets (records:
+``domain/principals.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    id: int
-    name: str
-    email: str
-    password_hash: str
-    disabled: bool
-    created_at: datetime
-    groups: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceAccountRecord:
-    id: int
-    name: str
-    description: str
-    disabled: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRecord:
-    name: str
-    members: tuple[str, ...]
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    id: str
-    principal: str
-    secret_hash: str
-    description: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyRecord:
-    resource: str
-    bindings: list[dict[str, Any]]
-    version: int
-    updated_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    id: int
-    time: datetime
-    actor: str
-    action: str
-    resource: str
-    outcome: str
-    client_ip: str
-    detail: dict[str, Any] | None
-
-
-class VersionConflictError(Exception):
-    """A policy write named a version that is no longer current."""
+from modelyard.domain.principals import (
+    ApiKeyRecord,
+    AuditRecord,
+    GroupRecord,
+    PolicyRecord,
+    ServiceAccountRecord,
+    ThrottleLimits,
+    UserRecord,
+)
 
 
 class Principals(Protocol):
@@ -110,13 +56,6 @@ class Policies(Protocol):
         """Raises :class:`VersionConflictError` unless ``expected_version`` is current (None:
         unchecked). ``public_repository`` (name, is_public) sets that repository's flag in the
         same transaction."""
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleLimits:
-    per_account: int  # failures of one account, counted against addresses that failed it too
-    per_address: int  # failures from one address, whatever the account
-    window: int  # seconds a bucket's count lasts, from its first failure
 
 
 class LoginThrottle(Protocol):

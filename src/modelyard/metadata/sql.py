@@ -29,14 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from modelyard.domain.records import RepositoryRecord, UploadRecord
 from modelyard.metadata import sql_identity as ident
 from modelyard.metadata import tables as t
-from modelyard.metadata.base import (
-    RepositoryRecord,
-    UploadRecord,
-)
+from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import FastReads, as_json, as_time
-from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
+from modelyard.metadata.sql_base import SqlPart
 from modelyard.metadata.sql_control import SqlCompartments, SqlRegistryConfig, SqlRepositoryAdmin
 from modelyard.metadata.sql_gc import SqlGarbage
 from modelyard.metadata.sql_manifests import SqlManifests, SqlTags

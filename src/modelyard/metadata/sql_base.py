@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
+    Engine,
     insert,
     select,
 )
@@ -17,18 +17,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from modelyard.domain.reference import split_compartment
 from modelyard.metadata import tables as t
+from modelyard.metadata.clock import utcnow
+from modelyard.metadata.fastread import FastReads
 
-if TYPE_CHECKING:
-    from modelyard.metadata.sql import SqlMetadataStore
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+T = TypeVar("T")
 
 
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+class SqlStoreAccess(Protocol):
+    """What a part needs of the store that owns it (:class:`~modelyard.metadata.sql.SqlMetadataStore`):
+    declared here so that the parts do not import the store module that imports them."""
+
+    @property
+    def reader(self) -> Engine: ...
+
+    @property
+    def fast(self) -> FastReads: ...
+
+    def write(self, work: Callable[[Connection], T]) -> T: ...
 
 
 def insert_repository(conn: Connection, name: str, *, created_by: str | None, values: dict[str, Any]) -> int:
@@ -79,7 +84,7 @@ def insert_repository(conn: Connection, name: str, *, created_by: str | None, va
 class SqlPart:
     """Shared access to the engine for the per-concern stores."""
 
-    def __init__(self, store: SqlMetadataStore) -> None:
+    def __init__(self, store: SqlStoreAccess) -> None:
         self._store = store
 
     @contextmanager

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.domain.reference import split_compartment
-from modelyard.metadata import tables as t
-from modelyard.metadata.base import (
+from modelyard.domain.records import (
     AlreadyExistsError,
     CompartmentRecord,
     NotEmptyError,
@@ -24,7 +22,10 @@ from modelyard.metadata.base import (
     RepositorySettings,
     VersionRecord,
 )
-from modelyard.metadata.sql_base import SqlPart, as_utc, insert_repository, utcnow
+from modelyard.domain.reference import split_compartment
+from modelyard.metadata import tables as t
+from modelyard.metadata.clock import as_utc, utcnow
+from modelyard.metadata.sql_base import SqlPart, insert_repository
 from modelyard.metadata.sql_identity import forget_policy
 
 if TYPE_CHECKING:

@@ -31,7 +31,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, or_, select, update
 
 from modelyard.metadata import tables as t
-from modelyard.metadata.sql_base import SqlPart, utcnow
+from modelyard.metadata.clock import utcnow
+from modelyard.metadata.sql_base import SqlPart
 
 _b = t.blobs.c
 

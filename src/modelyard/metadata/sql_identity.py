@@ -10,9 +10,7 @@ from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from modelyard.metadata import tables as t
-from modelyard.metadata.base import AlreadyExistsError
-from modelyard.metadata.identity import (
+from modelyard.domain.principals import (
     ApiKeyRecord,
     AuditRecord,
     GroupRecord,
@@ -22,7 +20,10 @@ from modelyard.metadata.identity import (
     UserRecord,
     VersionConflictError,
 )
-from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
+from modelyard.domain.records import AlreadyExistsError
+from modelyard.metadata import tables as t
+from modelyard.metadata.clock import as_utc, utcnow
+from modelyard.metadata.sql_base import SqlPart
 
 if TYPE_CHECKING:
     from modelyard.metadata.sql import SqlMetadataStore

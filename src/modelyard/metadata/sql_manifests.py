@@ -20,8 +20,7 @@ from sqlalchemy import (
     update,
 )
 
-from modelyard.metadata import tables as t
-from modelyard.metadata.base import (
+from modelyard.domain.records import (
     ImmutableTagError,
     ManifestRecord,
     MissingBlobsError,
@@ -30,8 +29,10 @@ from modelyard.metadata.base import (
     ReferencedManifestError,
     TagRecord,
 )
+from modelyard.metadata import tables as t
+from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import as_json, as_time
-from modelyard.metadata.sql_base import SqlPart, as_utc, utcnow
+from modelyard.metadata.sql_base import SqlPart
 
 
 def _manifest_record(row: Any) -> ManifestRecord:
@@ -194,7 +195,10 @@ def _unlinked(conn: Connection, repo_id: int, digests: Sequence[str]) -> list[st
         return []
     ordered = sorted(set(digests))
     conn.execute(
-        select(t.blobs.c.digest).where(t.blobs.c.digest.in_(ordered)).order_by(t.blobs.c.digest).with_for_update(read=True)
+        select(t.blobs.c.digest)
+        .where(t.blobs.c.digest.in_(ordered))
+        .order_by(t.blobs.c.digest)
+        .with_for_update(read=True)
     )
     rb = t.repository_blobs.c
     present = set(

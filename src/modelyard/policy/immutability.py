@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
-from modelyard.metadata.base import RepositoryRecord
+from modelyard.domain.records import RepositoryRecord
 
 
 def _matches(tag: str, patterns: Iterable[str]) -> bool:

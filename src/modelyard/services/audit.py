@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from modelyard.domain.principals import AuditRecord
 from modelyard.metadata.base import MetadataStore
-from modelyard.metadata.identity import AuditRecord
 from modelyard.services.runner import BlockingRunner
 
 log = logging.getLogger("modelyard.audit")

@@ -5,14 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.records import AlreadyExistsError, CompartmentRecord, NotEmptyError, RegistryConfigRecord
 from modelyard.domain.reference import validate_name
-from modelyard.metadata.base import (
-    AlreadyExistsError,
-    CompartmentRecord,
-    MetadataStore,
-    NotEmptyError,
-    RegistryConfigRecord,
-)
+from modelyard.metadata.base import MetadataStore
 from modelyard.services.runner import BlockingRunner
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.principals import VersionConflictError
 from modelyard.domain.reference import split_compartment
 from modelyard.metadata.base import MetadataStore
-from modelyard.metadata.identity import VersionConflictError
 from modelyard.policy.authorizer import PUBLIC_READER, Binding, Permission, Principal, binding_problems, granted
 from modelyard.services.runner import BlockingRunner
 

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 from modelyard.config import Settings
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.metadata.base import AlreadyExistsError, MetadataStore
-from modelyard.metadata.identity import ApiKeyRecord, GroupRecord, ServiceAccountRecord, ThrottleLimits, UserRecord
+from modelyard.domain.principals import ApiKeyRecord, GroupRecord, ServiceAccountRecord, ThrottleLimits, UserRecord
+from modelyard.domain.records import AlreadyExistsError
+from modelyard.metadata.base import MetadataStore
 from modelyard.policy.authorizer import ANONYMOUS, Principal
 from modelyard.services.passwords import BoundedHasher, CredentialCache
 from modelyard.services.runner import BlockingRunner

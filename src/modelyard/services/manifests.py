@@ -8,16 +8,16 @@ from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
-from modelyard.domain.reference import is_valid_tag, validate_tag
-from modelyard.metadata.base import (
+from modelyard.domain.records import (
     ImmutableTagError,
     ManifestRecord,
-    MetadataStore,
     MissingBlobsError,
     MissingManifestsError,
     NewManifest,
     ReferencedManifestError,
 )
+from modelyard.domain.reference import is_valid_tag, validate_tag
+from modelyard.metadata.base import MetadataStore
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner

@@ -32,7 +32,7 @@ from typing import TypeVar
 import argon2
 
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.metadata.identity import UserRecord
+from modelyard.domain.principals import UserRecord
 
 T = TypeVar("T")
 

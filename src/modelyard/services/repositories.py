@@ -7,16 +7,16 @@ import contextlib
 from typing import Any
 
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.domain.reference import split_compartment, validate_name
-from modelyard.metadata.base import (
+from modelyard.domain.records import (
     AlreadyExistsError,
-    MetadataStore,
     RepositoryDetails,
     RepositoryFilter,
     RepositoryRecord,
     RepositorySettings,
     VersionRecord,
 )
+from modelyard.domain.reference import split_compartment, validate_name
+from modelyard.metadata.base import MetadataStore
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.runner import BlockingRunner
 

@@ -36,7 +36,8 @@ from typing import Any
 
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.metadata.base import MetadataStore, UploadRecord
+from modelyard.domain.records import UploadRecord
+from modelyard.metadata.base import MetadataStore
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 from modelyard.storage import hashstate

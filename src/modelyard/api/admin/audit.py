@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from modelyard.api.admin import schemas
 from modelyard.api.admin.framework import LIMIT, Call, Operation, QueryParam, validation_error
 from modelyard.policy.authorizer import Permission
+from modelyard.schemas import admin as schemas
 
 
 async def list_audit(call: Call) -> schemas.AuditPage:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from modelyard.api.admin import schemas, views
+from modelyard.api.admin import views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation
 from modelyard.policy.authorizer import Permission
+from modelyard.schemas import admin as schemas
 from modelyard.services.listing import filtered_page
 
 

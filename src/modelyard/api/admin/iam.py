@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from modelyard.api.admin import schemas
 from modelyard.api.admin.framework import Call, Operation
 from modelyard.policy.authorizer import Binding, Permission
+from modelyard.schemas import admin as schemas
 from modelyard.services.iam import REGISTRY, PolicyView, compartment_resource, repository_resource
 
 

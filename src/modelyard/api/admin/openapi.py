@@ -11,7 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from modelyard import __version__
 from modelyard.api.admin.framework import Operation
-from modelyard.api.admin.schemas import ErrorBody
+from modelyard.schemas.admin import ErrorBody
 
 _ERROR_TEXT = {
     401: "Authentication required",

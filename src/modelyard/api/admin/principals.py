@@ -11,10 +11,10 @@ reset is for, and the administrator could delete and re-create the user anyway.
 
 from __future__ import annotations
 
-from modelyard.api.admin import schemas
 from modelyard.api.admin.framework import Call, Operation
-from modelyard.metadata.identity import ApiKeyRecord, GroupRecord, ServiceAccountRecord, UserRecord
+from modelyard.domain.principals import ApiKeyRecord, GroupRecord, ServiceAccountRecord, UserRecord
 from modelyard.policy.authorizer import Permission
+from modelyard.schemas import admin as schemas
 
 
 def _user(record: UserRecord) -> schemas.User:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.api.admin import schemas, views
+from modelyard.api.admin import views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam, validation_error
 from modelyard.domain.errors import RegistryError
+from modelyard.domain.records import RepositoryFilter, RepositorySettings
 from modelyard.domain.reference import validate_name
-from modelyard.metadata.base import RepositoryFilter, RepositorySettings
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
+from modelyard.schemas import admin as schemas
 from modelyard.services.compartments import validate_compartment_name
 from modelyard.services.listing import filtered_page
 

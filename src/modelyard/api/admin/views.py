@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from modelyard.api.admin import schemas
 from modelyard.domain import mediatypes
-from modelyard.metadata.base import CompartmentRecord, RepositoryDetails, VersionRecord
+from modelyard.domain.records import CompartmentRecord, RepositoryDetails, VersionRecord
+from modelyard.schemas import admin as schemas
 
 
 def compartment(record: CompartmentRecord) -> schemas.Compartment:

@@ -14,8 +14,8 @@ from modelyard.api.oci.common import body_chunks, has_body, registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.records import UploadRecord
 from modelyard.domain.reference import validate_name
-from modelyard.metadata.base import UploadRecord
 from modelyard.services.uploads import ContentRange, range_header, upload_location
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
