@@ -245,6 +245,7 @@ login_attempts = Table(
     Column("failures", Integer, nullable=False),
 )
 
+# The audit log and the event outbox in one: see ``domain/events.py`` for why one table.
 audit_events = Table(
     "audit_events",
     metadata,
@@ -256,6 +257,9 @@ audit_events = Table(
     Column("outcome", String(16), nullable=False),
     Column("client_ip", String(64), nullable=False),
     Column("detail", JSON),
+    # The event outbox (migration 0008, ``domain/events.py``): the event's type and typed payload.
+    Column("event_type", String(64)),
+    Column("payload", JSON),
 )
 
 server_secrets = Table(

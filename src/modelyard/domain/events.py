@@ -1,0 +1,471 @@
+"""Domain events: what happened to the registry, who did it, when and from where.
+
+Services build these and hand them to the metadata write that makes the change, which inserts
+them **in the same transaction** (the outbox): a change that rolls back records nothing, and a
+change that commits is never missing its event. Events that go with no data change (a login,
+a token issued) are written on their own. Handlers never write events.
+
+Where they live: the ``audit_events`` table *is* the outbox. Each row keeps the audit log's
+columns (actor, action, resource, outcome, client address, detail), which ``GET /api/v1/audit``
+and ``modelyard audit`` read as before, plus the event's type name and typed payload, which
+consumers (webhooks, replication, retention, metrics) read back as :class:`Event` objects with
+:func:`event_from_row`. One table rather than an audit table beside an outbox table: every
+auditable change is an event and every event is audited, so two tables would hold the same
+facts twice and could disagree. A consumer keeps its own position (the last row id it handled)
+rather than a ``delivered`` flag on the row, so several consumers can read the same events.
+
+No event carries a secret: payloads hold names, digests and ids only, and :func:`scrub` drops
+anything whose key looks like a credential before a row is written, however it got there.
+
+The ``resource`` of an event names the thing (``repository:acme/llm``, ``user:alice``,
+``acme/llm:v1`` for a pushed reference), not the URL it was changed through: the same change
+made by the CLI offline, a background job or another API names the same resource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+_SECRET_KEYS = ("password", "secret", "token", "key")
+
+
+def scrub(detail: Any) -> Any:
+    """Drop anything that looks like a credential, however a caller passed it."""
+    if isinstance(detail, dict):
+        return {k: scrub(v) for k, v in detail.items() if not any(s in str(k).lower() for s in _SECRET_KEYS)}
+    if isinstance(detail, list | tuple):
+        return [scrub(v) for v in detail]
+    return detail
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts and from where: a token subject (``user:alice``, ``serviceAccount:ci``,
+    ``anonymous``) or, for a failed login, the name it tried; and the client's address."""
+
+    subject: str
+    client_ip: str = "unknown"
+
+
+SYSTEM = Actor("system", "local")
+"""The registry itself: start-up, the CLI's offline commands, background jobs."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One thing that happened. Subclasses add their typed payload as fields and say how the
+    audit log shows them (:attr:`action`, :attr:`resource`, :attr:`outcome`, :meth:`detail`)."""
+
+    action: ClassVar[str]
+    outcome: ClassVar[str] = "success"
+    actor: Actor
+    time: datetime = field(default_factory=_now)
+
+    @property
+    def resource(self) -> str:
+        raise NotImplementedError
+
+    def detail(self) -> dict[str, Any] | None:
+        """What the audit log shows beside the resource (``None``: nothing)."""
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        """The typed fields (not actor and time), as JSON values."""
+        return {
+            f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in ("actor", "time")
+        }
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+# -- content: blobs, manifests, tags ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobPushed(Event):
+    """An upload finished: the blob is stored and linked into the repository."""
+
+    action: ClassVar[str] = "push.blob"
+    repository: str
+    digest: str
+    size: int
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"size": self.size}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobDeleted(Event):
+    """A blob was unlinked from a repository (its bytes go at garbage collection)."""
+
+    action: ClassVar[str] = "delete.blob"
+    repository: str
+    digest: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestPushed(Event):
+    """A manifest was put, under ``tag`` or by digest (``reference`` is what the client named)."""
+
+    action: ClassVar[str] = "push"
+    repository: str
+    reference: str
+    digest: str
+    media_type: str
+    tag: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}:{self.reference}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"digest": self.digest, "media_type": self.media_type}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagMoved(Event):
+    """A tag that pointed to one manifest now points to another (recorded beside the push that moved it)."""
+
+    action: ClassVar[str] = "tag.move"
+    repository: str
+    tag: str
+    from_digest: str
+    to_digest: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"from": self.from_digest, "to": self.to_digest}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestDeleted(Event):
+    """A manifest was deleted by digest, and every tag on it ended."""
+
+    action: ClassVar[str] = "delete"
+    repository: str
+    digest: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}:{self.digest}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagDeleted(Event):
+    """A tag ended; its manifest stays."""
+
+    action: ClassVar[str] = "delete"
+    repository: str
+    tag: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+# -- the control plane: repositories, compartments, configuration, IAM -------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryCreated(Event):
+    """A repository was created, explicitly or by a push (``on_push``)."""
+
+    action: ClassVar[str] = "repository.create"
+    repository: str
+    on_push: bool = False
+
+    @property
+    def resource(self) -> str:
+        return f"repository:{self.repository}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"on_push": True} if self.on_push else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryUpdated(Event):
+    """Settings of a repository changed (``fields``: which)."""
+
+    action: ClassVar[str] = "repository.update"
+    repository: str
+    fields: tuple[str, ...]
+
+    @property
+    def resource(self) -> str:
+        return f"repository:{self.repository}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"fields": list(self.fields)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryDeleted(Event):
+    """A repository was deleted with its tags, manifests, links, uploads and IAM policy."""
+
+    action: ClassVar[str] = "repository.delete"
+    repository: str
+
+    @property
+    def resource(self) -> str:
+        return f"repository:{self.repository}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompartmentCreated(Event):
+    action: ClassVar[str] = "compartment.create"
+    compartment: str
+
+    @property
+    def resource(self) -> str:
+        return f"compartment:{self.compartment}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompartmentUpdated(Event):
+    """Settings of a compartment changed (``fields``: which)."""
+
+    action: ClassVar[str] = "compartment.update"
+    compartment: str
+    fields: tuple[str, ...]
+
+    @property
+    def resource(self) -> str:
+        return f"compartment:{self.compartment}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"fields": list(self.fields)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompartmentConfigured(Event):
+    """A compartment's create-on-first-push setting was set (``None``: the registry's default)."""
+
+    action: ClassVar[str] = "compartment.configure"
+    compartment: str
+    create_repository_on_first_push: bool | None
+
+    @property
+    def resource(self) -> str:
+        return f"compartment:{self.compartment}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"create_repository_on_first_push": self.create_repository_on_first_push}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompartmentDeleted(Event):
+    action: ClassVar[str] = "compartment.delete"
+    compartment: str
+
+    @property
+    def resource(self) -> str:
+        return f"compartment:{self.compartment}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryConfigured(Event):
+    action: ClassVar[str] = "registry.configure"
+    create_repository_on_first_push: bool
+    create_compartment_on_first_push: bool
+
+    @property
+    def resource(self) -> str:
+        return "registry"
+
+    def detail(self) -> dict[str, Any] | None:
+        return self.payload()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IamPolicyChanged(Event):
+    """The IAM policy of ``resource`` (``registry``, ``compartment:c``, ``repository:r``) was
+    replaced; ``bindings`` are (role, members) pairs as written (``allUsers`` reader included)."""
+
+    action: ClassVar[str] = "iam.set"
+    target: str
+    bindings: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def resource(self) -> str:
+        return self.target
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"bindings": [{"role": role, "members": list(members)} for role, members in self.bindings]}
+
+
+# -- principals and credentials ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrincipalCreated(Event):
+    """A user, service account or group was created (``principal``: ``user:alice``,
+    ``serviceAccount:ci``, ``group:ml``)."""
+
+    action: ClassVar[str] = "principal.create"
+    principal: str
+
+    @property
+    def resource(self) -> str:
+        return self.principal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrincipalDeleted(Event):
+    """A user, service account or group was deleted (and removed from every IAM binding)."""
+
+    action: ClassVar[str] = "principal.delete"
+    principal: str
+
+    @property
+    def resource(self) -> str:
+        return self.principal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordChanged(Event):
+    """A user's password was set (by themselves, an administrator or ``reset-admin``)."""
+
+    action: ClassVar[str] = "user.password"
+    user: str
+
+    @property
+    def resource(self) -> str:
+        return f"user:{self.user}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupMembersChanged(Event):
+    action: ClassVar[str] = "group.members"
+    group: str
+    members: tuple[str, ...]
+
+    @property
+    def resource(self) -> str:
+        return f"group:{self.group}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"members": list(self.members)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyCreated(Event):
+    """An API key was created for ``principal`` (``identifier``: the key's public id, never its secret)."""
+
+    action: ClassVar[str] = "key.create"
+    principal: str
+    identifier: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.principal}/keys/{self.identifier}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyRevoked(Event):
+    action: ClassVar[str] = "key.revoke"
+    principal: str
+    identifier: str
+
+    @property
+    def resource(self) -> str:
+        return f"{self.principal}/keys/{self.identifier}"
+
+
+# -- logins and tokens (no data change: written on their own) ------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginSucceeded(Event):
+    action: ClassVar[str] = "login"
+
+    @property
+    def resource(self) -> str:
+        return "registry"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginFailed(Event):
+    """A login was refused; the actor is the name it tried (an API key by its id), ``reason``
+    the error code (``UNAUTHORIZED``, ``TOOMANYREQUESTS``...)."""
+
+    action: ClassVar[str] = "login"
+    outcome: ClassVar[str] = "failure"
+    reason: str
+
+    @property
+    def resource(self) -> str:
+        return "registry"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenIssued(Event):
+    """An access token was issued; ``access`` lists what it grants (``repository:acme/llm:pull,push``)."""
+
+    action: ClassVar[str] = "token.issue"
+    access: tuple[str, ...]
+
+    @property
+    def resource(self) -> str:
+        return "registry"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"access": list(self.access)}
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        BlobPushed, BlobDeleted, ManifestPushed, TagMoved, ManifestDeleted, TagDeleted,
+        RepositoryCreated, RepositoryUpdated, RepositoryDeleted,
+        CompartmentCreated, CompartmentUpdated, CompartmentConfigured, CompartmentDeleted, RegistryConfigured,
+        IamPolicyChanged, PrincipalCreated, PrincipalDeleted, PasswordChanged, GroupMembersChanged,
+        ApiKeyCreated, ApiKeyRevoked, LoginSucceeded, LoginFailed, TokenIssued,
+    )
+}  # fmt: skip
+
+
+def audit_action(event: Event) -> str:
+    """The audit log's action: the event's, except that principals say what kind they are
+    (``user.create``, ``serviceAccount.delete``, ``group.create``), as the log always has."""
+    if isinstance(event, PrincipalCreated | PrincipalDeleted):
+        kind = event.principal.partition(":")[0]
+        return f"{kind}.{'create' if isinstance(event, PrincipalCreated) else 'delete'}"
+    return event.action
+
+
+def event_from_row(type_name: str, payload: dict[str, Any], actor: str, client_ip: str, time: datetime) -> Event:
+    """An event read back from the outbox (the inverse of writing its type name and payload)."""
+    cls = EVENT_TYPES[type_name]
+    values = {key: _freeze(value) for key, value in payload.items()}
+    return cls(actor=Actor(actor, client_ip), time=time, **values)
