@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     credential_cache_ttl: int = Field(
         60, ge=0, le=3600, description="Seconds a successful password check is remembered (0: never)."
     )
+    background_jobs: bool = Field(
+        True, description="Run scheduled work (gc, ...) in this server; one worker or replica leads at a time."
+    )
+    gc_interval: float = Field(
+        86400.0,
+        ge=0,
+        description="Seconds between scheduled garbage collections (0: never; `modelyard gc` still works).",
+    )
+    gc_grace_period: float = Field(
+        3600.0, ge=0, description="Scheduled gc spares anything touched more recently than this, seconds."
+    )
+    upload_ttl: float = Field(7 * 86400.0, gt=0, description="Seconds after which an idle upload session expires.")
+    leader_poll_interval: float = Field(
+        5.0, gt=0, le=300, description="How often a follower tries to take over scheduled work, seconds."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="Log one line per request.")
 

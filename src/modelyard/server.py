@@ -23,8 +23,8 @@ import sys
 
 from aiohttp import web
 
-from modelyard.api.context import REGISTRY
-from modelyard.app import create_app, open_metadata
+from modelyard.app import create_app
+from modelyard.bootstrap import build_registry, open_metadata
 from modelyard.config import Settings
 
 log = logging.getLogger("modelyard")
@@ -121,8 +121,11 @@ async def _serve(settings: Settings, reuse_port: bool) -> None:
 
 async def _bootstrap_admin(settings: Settings) -> None:
     """Create the first administrator; a generated password is printed once, on the console only."""
-    app = create_app(settings, migrate=False)
-    password = await app[REGISTRY].identity.bootstrap_admin()
+    runtime = build_registry(settings, migrate=False)
+    try:
+        password = await runtime.registry.identity.bootstrap_admin()
+    finally:
+        runtime.close()
     if password is not None:
         print(
             "\n  modelyard: created the administrator 'admin' with the generated password\n\n"
@@ -130,8 +133,6 @@ async def _bootstrap_admin(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-    for callback in app.on_cleanup:
-        await callback(app)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

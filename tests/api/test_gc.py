@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from typer.testing import CliRunner
 
 from modelyard.api.context import REGISTRY
-from modelyard.app import open_blob_store, open_metadata
+from modelyard.bootstrap import open_blob_store, open_metadata
 from modelyard.cli.main import app as cli
 from modelyard.config import Settings
 from modelyard.domain.digest import Digest

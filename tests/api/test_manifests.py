@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from modelyard.api.oci.common import REGISTRY
-from modelyard.app import open_metadata
+from modelyard.bootstrap import open_metadata
 from tests.api.support import unknown_digest
 from tests.conftest import ClientFactory
 from tests.helpers import (

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from modelyard.app import open_blob_store, open_metadata
+from modelyard.bootstrap import open_blob_store, open_metadata
 from modelyard.config import Settings
 from modelyard.services.gc import GarbageCollector
 from tests.crash.support import BigBlob, blob_files, blob_matches, request

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.app import open_blob_store, open_metadata
+from modelyard.bootstrap import open_blob_store, open_metadata
 from modelyard.config import Settings
 from modelyard.services.gc import GarbageCollector, GcReport
 from tests.crash.support import request

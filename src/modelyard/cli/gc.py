@@ -41,20 +41,19 @@ def gc(
 
     Safe beside a running registry: anything newer than --grace-period stays.
     """
-    from modelyard.app import open_blob_store, open_metadata
-    from modelyard.services.gc import GarbageCollector
+    from modelyard.bootstrap import build_registry
 
     if grace_period < 60:
         typer.echo("modelyard: --grace-period must be at least 60 seconds", err=True)
         raise typer.Exit(2)
     settings = _settings_or_exit(config, data_dir, database_url)
-    metadata = open_metadata(settings)
+    runtime = build_registry(settings)
     try:
-        report = GarbageCollector(metadata, open_blob_store(settings)).collect(
+        report = runtime.registry.gc.collect(
             grace=timedelta(seconds=grace_period), upload_ttl=timedelta(seconds=upload_ttl), dry_run=dry_run
         )
     finally:
-        metadata.close()
+        runtime.close()
     if json_out:
         typer.echo(json.dumps({
             "dry_run": report.dry_run, "blobs": report.blobs, "orphan_files": report.orphan_files,
@@ -82,20 +81,18 @@ def reset_admin(
     import asyncio
     import sys
 
-    from modelyard.api.context import REGISTRY
-    from modelyard.app import create_app
+    from modelyard.bootstrap import build_registry
     from modelyard.domain.errors import RegistryError
 
     settings = _settings_or_exit(config, data_dir, database_url)
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt("New password", hide_input=True)
-    app = create_app(settings)
+    runtime = build_registry(settings)
 
     async def run() -> None:
         try:
-            await app[REGISTRY].identity.reset_admin(password)
+            await runtime.registry.identity.reset_admin(password)
         finally:
-            for callback in app.on_cleanup:
-                await callback(app)
+            runtime.close()
 
     try:
         asyncio.run(run())

@@ -1,4 +1,5 @@
-"""The bundle of services the OCI API calls, built once by ``create_app``."""
+"""The bundle of services the API and the background workers call, built once by
+``bootstrap.build_registry``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from modelyard.config import Settings
 from modelyard.services.audit import AuditService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
+from modelyard.services.gc import GarbageCollector
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
@@ -30,3 +32,4 @@ class Registry:
     iam: IamService
     tokens: TokenService
     audit: AuditService
+    gc: GarbageCollector

@@ -1,0 +1,106 @@
+"""``build_registry(settings)``: the one place that picks concrete backends and wires services.
+
+Everything that needs a working registry goes through it: ``create_app`` (HTTP on top), the
+CLI's offline commands (``modelyard gc``, ``modelyard reset-admin``) and the background
+workers. Backends are chosen by name from the settings; an unknown name is a start-up error
+(``Settings`` only admits the names registered here), never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modelyard.config import Settings
+from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.services.audit import AuditService
+from modelyard.services.blobs import BlobService
+from modelyard.services.compartments import CompartmentService
+from modelyard.services.gc import GarbageCollector
+from modelyard.services.iam import IamService
+from modelyard.services.identity import IdentityService
+from modelyard.services.listing import ListingService
+from modelyard.services.manifests import ManifestService
+from modelyard.services.registry import Registry
+from modelyard.services.repositories import RepositoryService
+from modelyard.services.runner import BlockingRunner
+from modelyard.services.tokens import TokenService
+from modelyard.services.uploads import UploadService
+from modelyard.storage.base import BlobStore
+from modelyard.storage.filesystem import FilesystemBlobStore
+
+
+def _filesystem_store(settings: Settings) -> BlobStore:
+    return FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
+
+
+BLOB_STORES: dict[str, Callable[[Settings], BlobStore]] = {"filesystem": _filesystem_store}
+
+
+def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataStore:
+    """The metadata store the settings name, migrated to the current schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_metadata_engine(settings.resolved_database_url)
+    if migrate:
+        # Imported here: serving workers never migrate, and alembic costs ~10 MiB of memory each.
+        from modelyard.metadata.migrations import upgrade
+
+        upgrade(engine)
+    return SqlMetadataStore(engine)
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name."""
+    try:
+        factory = BLOB_STORES[settings.storage_backend]
+    except KeyError:
+        raise ValueError(
+            f"unknown storage_backend {settings.storage_backend!r}: use one of {sorted(BLOB_STORES)}"
+        ) from None
+    return factory(settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """A wired registry and what it holds open; :meth:`close` releases it all."""
+
+    settings: Settings
+    registry: Registry
+    metadata: SqlMetadataStore
+    store: BlobStore
+    runner: BlockingRunner
+
+    def close(self) -> None:
+        self.registry.identity.close()
+        self.runner.shutdown()
+        self.metadata.close()
+
+
+def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
+    metadata = open_metadata(settings, migrate=migrate)
+    store = open_blob_store(settings)
+    runner = BlockingRunner()
+    compartments = CompartmentService(metadata, runner)
+    repositories = RepositoryService(metadata, compartments, runner)
+    secret = (
+        settings.token_secret.get_secret_value()
+        if settings.token_secret
+        else metadata.secrets.get_or_create("token-hmac", secrets.token_urlsafe(48))
+    )
+    tokens = TokenService(secret.encode(), settings.token_service, settings.token_ttl, settings.refresh_token_ttl)
+    registry = Registry(
+        settings=settings,
+        uploads=UploadService(metadata, store, runner, repositories),
+        blobs=BlobService(metadata, store, runner),
+        manifests=ManifestService(metadata, runner, repositories, max_bytes=settings.manifest_max_bytes),
+        listing=ListingService(metadata),
+        compartments=compartments,
+        repositories=repositories,
+        identity=IdentityService(metadata, runner, settings),
+        iam=IamService(metadata, runner),
+        tokens=tokens,
+        audit=AuditService(metadata, runner),
+        gc=GarbageCollector(metadata, store),
+    )
+    return Runtime(settings, registry, metadata, store, runner)

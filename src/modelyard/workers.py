@@ -1,0 +1,121 @@
+"""Background work inside the server, done once however many workers or replicas run.
+
+Every serving process starts a :class:`BackgroundWorkers`; each tries to take the leader lock
+(``metadata/leader.py``: a PostgreSQL advisory lock, or a file lock beside SQLite), and only the
+holder runs jobs. A follower retries every ``leader_poll_interval`` seconds, so when the leader
+stops or dies another takes over within that time. The leader checks it still holds the lock
+before every run (a PostgreSQL lock dies with its connection).
+
+Jobs are blocking callables run in a thread, each on its own interval; a job that fails is
+logged and tried again at its next time, never taking the loop down with it. Today's job is
+scheduled garbage collection; event delivery, retention and replication join the same list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelyard.bootstrap import Runtime
+from modelyard.metadata.leader import LeaderLock, leader_lock
+
+log = logging.getLogger("modelyard.workers")
+
+
+@dataclass
+class Job:
+    name: str
+    interval: float
+    run: Callable[[], object]
+    due: float = field(default=0.0)
+    runs: int = 0
+
+
+def scheduled_jobs(runtime: Runtime) -> list[Job]:
+    settings = runtime.settings
+    jobs = []
+    if settings.gc_interval > 0:
+
+        def collect() -> object:
+            report = runtime.registry.gc.collect(
+                grace=timedelta(seconds=settings.gc_grace_period), upload_ttl=timedelta(seconds=settings.upload_ttl)
+            )
+            log.info(
+                "scheduled gc removed %d blob(s), %d orphaned file(s), %d upload(s): %d bytes",
+                len(report.blobs), len(report.orphan_files), len(report.uploads), report.freed_bytes,
+            )  # fmt: skip
+            return report
+
+        jobs.append(Job("gc", settings.gc_interval, collect))
+    return jobs
+
+
+class BackgroundWorkers:
+    def __init__(self, lock: LeaderLock, jobs: list[Job], *, poll_interval: float) -> None:
+        self._lock = lock
+        self.jobs = jobs
+        self._poll = poll_interval
+        self._task: asyncio.Task[None] | None = None
+        self.is_leader = False
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime) -> BackgroundWorkers:
+        lock = leader_lock(runtime.metadata.engine, runtime.settings.data_dir.resolve())
+        return cls(lock, scheduled_jobs(runtime), poll_interval=runtime.settings.leader_poll_interval)
+
+    def start(self) -> None:
+        now = time.monotonic()
+        for job in self.jobs:
+            job.due = now + job.interval  # a fresh start is not a reason to run everything at once
+        self._task = asyncio.create_task(self._loop(), name="modelyard-background")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.to_thread(self._lock.release)
+        self.is_leader = False
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except (OSError, psycopg.Error, SQLAlchemyError) as exc:  # e.g. the database is away for a moment
+                log.warning("background work: %s", exc)
+                self.is_leader = False
+            await asyncio.sleep(self._sleep_time())
+
+    async def _tick(self) -> None:
+        held = await asyncio.to_thread(self._lock.still_held if self.is_leader else self._lock.try_acquire)
+        if held != self.is_leader:
+            log.info("this process %s background work", "leads" if held else "no longer leads")
+        self.is_leader = held
+        if not held:
+            return
+        for job in self.jobs:
+            if time.monotonic() >= job.due:
+                await self._run(job)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await asyncio.to_thread(job.run)
+        except Exception:  # a job's failure is logged and retried at its next time, whatever it was
+            log.exception("background job %s failed", job.name)
+        job.runs += 1
+        job.due = time.monotonic() + job.interval
+
+    def _sleep_time(self) -> float:
+        if not self.is_leader or not self.jobs:
+            return self._poll
+        until_next = min(job.due for job in self.jobs) - time.monotonic()
+        return max(0.05, min(self._poll, until_next))
