@@ -22,9 +22,11 @@ from aiohttp import web
 
 from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor
 from modelyard.domain.reference import validate_name
 from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions
-from modelyard.services.identity import api_key_id, login_name
+from modelyard.services.access import issue_access, login
+from modelyard.services.identity import api_key_id
 from modelyard.services.registry import Registry
 from modelyard.services.tokens import IssuedToken
 
@@ -98,19 +100,14 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def _login(request: web.Request, registry: Registry, username: str, password: str) -> Principal:
-    ip = client_ip(request)
     try:
-        principal = await registry.identity.authenticate(username, password, ip)
+        return await login(
+            registry.identity, registry.audit, username, password, client_ip(request), record_success=True
+        )
     except RegistryError as exc:
-        await registry.audit.record(
-            login_name(username, password), "login", "registry", ip, outcome="failure",
-            detail={"reason": exc.code.name},
-        )  # fmt: skip
         if exc.code is ErrorCode.UNAUTHORIZED:
             exc.headers["WWW-Authenticate"] = f'Basic realm="{registry.settings.token_service}"'
         raise
-    await registry.audit.record(principal.subject, "login", "registry", ip)
-    return principal
 
 
 def _valid_name(name: str) -> bool:
@@ -149,7 +146,8 @@ async def _issue(
     key_id: str | None = None,
 ) -> dict[str, Any]:
     access = await _grant(registry, principal, scopes)
-    token: IssuedToken = registry.tokens.issue_access(principal.subject, access)
+    actor = Actor(principal.subject, client_ip(request))
+    token: IssuedToken = await issue_access(registry.tokens, registry.audit, actor, access)
     body: dict[str, Any] = {
         "token": token.token,
         "access_token": token.token,
@@ -159,10 +157,6 @@ async def _issue(
     if offline and principal.authenticated:
         generation = registry.identity.login_generation(principal.subject)
         body["refresh_token"] = registry.tokens.issue_refresh(principal.subject, key_id, generation).token
-    await registry.audit.record(
-        principal.subject, "token.issue", "registry", client_ip(request),
-        detail={"access": [f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access]},
-    )  # fmt: skip
     return body
 
 

@@ -4,6 +4,10 @@ The store is split by concern (repositories, blob links, uploads, manifests, tag
 protocol grows into a catch-all; :class:`MetadataStore` bundles one of each. Methods are
 synchronous: reads are small indexed queries that the services run inline, writes are short
 transactions that the services run in a worker thread.
+
+A write that makes an auditable change takes ``events`` (``domain/events.py``) and inserts
+them into the outbox in its own transaction, and only if it changed something: a write that
+is refused or finds nothing to change records nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from modelyard.domain.events import Event
 from modelyard.domain.records import (
     CompartmentRecord,
     ManifestRecord,
@@ -53,7 +58,7 @@ class BlobLinks(Protocol):
         it checks (or puts) the bytes and raises to abort the whole link.
         """
 
-    def unlink(self, repository: str, digest: str) -> bool:
+    def unlink(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
         """Remove a repository's link; the bytes stay for garbage collection."""
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
@@ -72,7 +77,15 @@ class Uploads(Protocol):
     def mark_committing(self, upload_id: str, digest: str) -> bool:
         """Record the verified digest before the bytes move; False if the session is gone."""
 
-    def complete(self, upload_id: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> bool:
+    def complete(
+        self,
+        upload_id: str,
+        digest: str,
+        size: int,
+        settle: Callable[[], None] | None = None,
+        *,
+        events: Sequence[Event] = (),
+    ) -> bool:
         """In one transaction: record and link the blob (``settle`` as in :meth:`BlobLinks.link`:
         it moves the bytes into place), and end the session. False if the session is gone."""
 
@@ -84,8 +97,18 @@ class Manifests(Protocol):
 
     def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None: ...
 
-    def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
-        """In one transaction: store the manifest (if new) and point ``tag`` at it.
+    def put(
+        self,
+        repository: str,
+        manifest: NewManifest,
+        tag: str | None,
+        *,
+        tag_immutable: bool = False,
+        events: Callable[[str | None], Sequence[Event]] | None = None,
+    ) -> None:
+        """In one transaction: store the manifest (if new), point ``tag`` at it, and write the
+        events that ``events`` returns when called with the digest the tag pointed to before
+        (``None``: a new tag, or no tag) -- what happened is known only inside the transaction.
 
         With ``tag_immutable`` a tag that already points elsewhere is not moved: the whole
         transaction is refused with :class:`ImmutableTagError` (checked inside the transaction,
@@ -97,7 +120,7 @@ class Manifests(Protocol):
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` that are not manifests of the repository."""
 
-    def delete(self, repository: str, digest: str) -> bool:
+    def delete(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
         """Delete a manifest and end every tag that points to it.
 
         A manifest that an index of the same repository lists is not deleted:
@@ -112,7 +135,7 @@ class Tags(Protocol):
     def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
         """Current tag names in case-insensitive lexical order, strictly after ``last``."""
 
-    def delete(self, repository: str, tag: str) -> bool:
+    def delete(self, repository: str, tag: str, *, events: Sequence[Event] = ()) -> bool:
         """End the tag's current lifetime; the manifest stays."""
 
     def history(self, repository: str, tag: str) -> list[TagRecord]:
@@ -127,32 +150,46 @@ class Compartments(Protocol):
 
     def page(self, limit: int | None, last: str | None) -> list[CompartmentRecord]: ...
 
-    def create(self, name: str, description: str, create_on_first_push: bool | None) -> CompartmentRecord:
+    def create(
+        self, name: str, description: str, create_on_first_push: bool | None, *, events: Sequence[Event] = ()
+    ) -> CompartmentRecord:
         """Raises :class:`AlreadyExistsError`."""
 
-    def update(self, name: str, changes: dict[str, Any]) -> CompartmentRecord | None: ...
+    def update(
+        self, name: str, changes: dict[str, Any], *, events: Sequence[Event] = ()
+    ) -> CompartmentRecord | None: ...
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         """Raises :class:`NotEmptyError` while it holds repositories."""
 
 
 class RegistryConfigStore(Protocol):
     def get(self) -> RegistryConfigRecord: ...
 
-    def put(self, create_repository: bool, create_compartment: bool) -> RegistryConfigRecord: ...
+    def put(
+        self, create_repository: bool, create_compartment: bool, *, events: Sequence[Event] = ()
+    ) -> RegistryConfigRecord: ...
 
 
 class RepositoryAdmin(Protocol):
     """Creating, configuring and deleting repositories (the control plane)."""
 
     def create(
-        self, name: str, settings: RepositorySettings, created_by: str | None, *, create_compartment: bool
+        self,
+        name: str,
+        settings: RepositorySettings,
+        created_by: str | None,
+        *,
+        create_compartment: bool,
+        events: Sequence[Event] = (),
     ) -> RepositoryDetails:
         """Raises :class:`AlreadyExistsError`, or :class:`LookupError` for a missing compartment."""
 
-    def update(self, name: str, changes: dict[str, Any]) -> RepositoryDetails | None: ...
+    def update(self, name: str, changes: dict[str, Any], *, events: Sequence[Event] = ()) -> RepositoryDetails | None:
+        """``None`` if the repository does not exist; changes no row (and records nothing) when
+        ``changes`` names no setting."""
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         """Remove the repository, its tags, manifests, links and uploads (blob bytes stay for GC)."""
 
     def details(self, name: str) -> RepositoryDetails | None: ...

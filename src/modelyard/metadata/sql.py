@@ -29,11 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from modelyard.domain.events import Event
 from modelyard.domain.records import RepositoryRecord, UploadRecord
 from modelyard.metadata import sql_identity as ident
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import FastReads, as_json, as_time
+from modelyard.metadata.outbox import insert_events
 from modelyard.metadata.sql_base import SqlPart
 from modelyard.metadata.sql_control import SqlCompartments, SqlRegistryConfig, SqlRepositoryAdmin
 from modelyard.metadata.sql_gc import SqlGarbage
@@ -163,7 +165,7 @@ class SqlBlobLinks(SqlPart):
     def link(self, repository: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> None:
         self._store.write(lambda conn: self._link_blob(conn, repository, digest, size, settle))
 
-    def unlink(self, repository: str, digest: str) -> bool:
+    def unlink(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
@@ -173,7 +175,10 @@ class SqlBlobLinks(SqlPart):
                     t.repository_blobs.c.repository_id == repo_id, t.repository_blobs.c.digest == digest
                 )
             )
-            return result.rowcount > 0
+            if result.rowcount == 0:
+                return False
+            insert_events(conn, events)
+            return True
 
         return self._store.write(work)
 
@@ -241,7 +246,15 @@ class SqlUploads(SqlPart):
 
         return self._store.write(work)
 
-    def complete(self, upload_id: str, digest: str, size: int, settle: Callable[[], None] | None = None) -> bool:
+    def complete(
+        self,
+        upload_id: str,
+        digest: str,
+        size: int,
+        settle: Callable[[], None] | None = None,
+        *,
+        events: Sequence[Event] = (),
+    ) -> bool:
         def work(conn: Connection) -> bool:
             row = conn.execute(
                 select(t.repositories.c.name)
@@ -252,6 +265,7 @@ class SqlUploads(SqlPart):
                 return False
             self._link_blob(conn, row.name, digest, size, settle)
             conn.execute(delete(t.uploads).where(t.uploads.c.id == upload_id))
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)

@@ -7,11 +7,13 @@ rather than kept as counters, so they can never drift from what the repository h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.domain.events import Event
 from modelyard.domain.records import (
     AlreadyExistsError,
     CompartmentRecord,
@@ -25,6 +27,7 @@ from modelyard.domain.records import (
 from modelyard.domain.reference import split_compartment
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
+from modelyard.metadata.outbox import insert_events
 from modelyard.metadata.sql_base import SqlPart, insert_repository
 from modelyard.metadata.sql_identity import forget_policy
 
@@ -86,7 +89,9 @@ class SqlCompartments(SqlPart):
         with self._read() as conn:
             return [_compartment(row) for row in conn.execute(query)]
 
-    def create(self, name: str, description: str, create_on_first_push: bool | None) -> CompartmentRecord:
+    def create(
+        self, name: str, description: str, create_on_first_push: bool | None, *, events: Sequence[Event] = ()
+    ) -> CompartmentRecord:
         now = utcnow()
 
         def work(conn: Connection) -> None:
@@ -101,6 +106,7 @@ class SqlCompartments(SqlPart):
                     updated_at=now,
                 )
             )
+            insert_events(conn, events)
 
         try:
             self._store.write(work)
@@ -110,18 +116,19 @@ class SqlCompartments(SqlPart):
         assert record is not None
         return record
 
-    def update(self, name: str, changes: dict[str, Any]) -> CompartmentRecord | None:
+    def update(self, name: str, changes: dict[str, Any], *, events: Sequence[Event] = ()) -> CompartmentRecord | None:
         values = {k: v for k, v in changes.items() if k in _COMPARTMENT_FIELDS}
-        found = self._store.write(
-            lambda conn: (
-                conn.execute(
-                    update(t.compartments).where(t.compartments.c.name == name).values(**values, updated_at=utcnow())
-                ).rowcount
-            )
-        )
-        return self.get(name) if found else None
 
-    def delete(self, name: str) -> bool:
+        def work(conn: Connection) -> bool:
+            statement = update(t.compartments).where(t.compartments.c.name == name)
+            if not conn.execute(statement.values(**values, updated_at=utcnow())).rowcount:
+                return False
+            insert_events(conn, events)
+            return True
+
+        return self.get(name) if self._store.write(work) else None
+
+    def delete(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             compartment_id = conn.execute(select(t.compartments.c.id).where(t.compartments.c.name == name)).scalar()
             if compartment_id is None:
@@ -133,6 +140,7 @@ class SqlCompartments(SqlPart):
                 raise NotEmptyError(f"{holds} repositories")
             conn.execute(delete(t.compartments).where(t.compartments.c.id == compartment_id))
             forget_policy(conn, f"compartment:{name}")
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)
@@ -150,7 +158,9 @@ class SqlRegistryConfig(SqlPart):
             as_utc(row.updated_at),
         )
 
-    def put(self, create_repository: bool, create_compartment: bool) -> RegistryConfigRecord:
+    def put(
+        self, create_repository: bool, create_compartment: bool, *, events: Sequence[Event] = ()
+    ) -> RegistryConfigRecord:
         values = {
             "create_repository_on_first_push": create_repository,
             "create_compartment_on_first_push": create_compartment,
@@ -161,6 +171,7 @@ class SqlRegistryConfig(SqlPart):
             changed = conn.execute(update(t.registry_config).where(t.registry_config.c.id == 1).values(**values))
             if not changed.rowcount:
                 conn.execute(insert(t.registry_config).values(id=1, **values))
+            insert_events(conn, events)
 
         self._store.write(work)
         return self.get()
@@ -263,7 +274,13 @@ class SqlRepositoryAdmin(SqlPart):
             return [self._details(row) for row in conn.execute(query)]
 
     def create(
-        self, name: str, settings: RepositorySettings, created_by: str | None, *, create_compartment: bool
+        self,
+        name: str,
+        settings: RepositorySettings,
+        created_by: str | None,
+        *,
+        create_compartment: bool,
+        events: Sequence[Event] = (),
     ) -> RepositoryDetails:
         def work(conn: Connection) -> None:
             if self._repo_id(conn, name) is not None:
@@ -274,6 +291,7 @@ class SqlRepositoryAdmin(SqlPart):
                 if exists is None:
                     raise LookupError(compartment)
             insert_repository(conn, name, created_by=created_by, values=_settings_values(settings))
+            insert_events(conn, events)
 
         try:
             self._store.write(work)
@@ -283,22 +301,25 @@ class SqlRepositoryAdmin(SqlPart):
         assert record is not None
         return record
 
-    def update(self, name: str, changes: dict[str, Any]) -> RepositoryDetails | None:
+    def update(self, name: str, changes: dict[str, Any], *, events: Sequence[Event] = ()) -> RepositoryDetails | None:
         values = {k: v for k, v in changes.items() if k in _REPOSITORY_FIELDS}
         for key in ("immutable_tag_patterns", "mutable_tag_exclusions"):
             if key in values:
                 values[key] = list(values[key])
         if values:
-            found = self._store.write(
-                lambda conn: (
-                    conn.execute(update(t.repositories).where(t.repositories.c.name == name).values(**values)).rowcount
-                )
-            )
-            if not found:
+
+            def work(conn: Connection) -> bool:
+                statement = update(t.repositories).where(t.repositories.c.name == name)
+                if not conn.execute(statement.values(**values)).rowcount:
+                    return False
+                insert_events(conn, events)
+                return True
+
+            if not self._store.write(work):
                 return None
         return self.details(name)
 
-    def delete(self, name: str) -> bool:
+    def delete(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, name)
             if repo_id is None:
@@ -310,6 +331,7 @@ class SqlRepositoryAdmin(SqlPart):
                 conn.execute(delete(table).where(table.c.repository_id == repo_id))
             conn.execute(delete(t.repositories).where(t.repositories.c.id == repo_id))
             forget_policy(conn, f"repository:{name}")
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)

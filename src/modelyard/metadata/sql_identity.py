@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.domain.events import Event, event_from_row
 from modelyard.domain.principals import (
     ApiKeyRecord,
     AuditRecord,
@@ -23,10 +25,8 @@ from modelyard.domain.principals import (
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
-from modelyard.metadata.sql_base import SqlPart
-
-if TYPE_CHECKING:
-    from modelyard.metadata.sql import SqlMetadataStore
+from modelyard.metadata.outbox import insert_events
+from modelyard.metadata.sql_base import SqlPart, SqlStoreAccess
 
 
 def _maybe(value: datetime | None) -> datetime | None:
@@ -96,26 +96,33 @@ class SqlPrincipals(SqlPart):
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(t.users)).scalar_one())
 
-    def create_user(self, name: str, email: str, password_hash: str) -> UserRecord:
+    def create_user(self, name: str, email: str, password_hash: str, *, events: Sequence[Event] = ()) -> UserRecord:
         values = {"name": name, "email": email, "password_hash": password_hash, "disabled": False,
                   "created_at": utcnow()}  # fmt: skip
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(t.users).values(**values))
+            insert_events(conn, events)
+
         try:
-            self._store.write(lambda conn: conn.execute(insert(t.users).values(**values)))
+            self._store.write(work)
         except IntegrityError:
             raise AlreadyExistsError(name) from None
         record = self.get_user(name)
         assert record is not None
         return record
 
-    def set_password(self, name: str, password_hash: str) -> bool:
-        return self._store.write(
-            lambda conn: (
-                conn.execute(update(t.users).where(t.users.c.name == name).values(password_hash=password_hash)).rowcount
-                > 0
-            )
-        )
+    def set_password(self, name: str, password_hash: str, *, events: Sequence[Event] = ()) -> bool:
+        def work(conn: Connection) -> bool:
+            statement = update(t.users).where(t.users.c.name == name).values(password_hash=password_hash)
+            if not conn.execute(statement).rowcount:
+                return False
+            insert_events(conn, events)
+            return True
 
-    def delete_user(self, name: str) -> bool:
+        return self._store.write(work)
+
+    def delete_user(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             row = conn.execute(select(t.users.c.id, t.users.c.email).where(t.users.c.name == name)).first()
             if row is None:
@@ -124,6 +131,7 @@ class SqlPrincipals(SqlPart):
             conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"user:{name}"))
             conn.execute(delete(t.users).where(t.users.c.id == row.id))
             forget_members(conn, {f"user:{name}", f"user:{row.email}"})
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)
@@ -142,22 +150,30 @@ class SqlPrincipals(SqlPart):
             rows = conn.execute(select(t.service_accounts).order_by(t.service_accounts.c.name))
             return [self._service_account(row) for row in rows]
 
-    def create_service_account(self, name: str, description: str) -> ServiceAccountRecord:
+    def create_service_account(
+        self, name: str, description: str, *, events: Sequence[Event] = ()
+    ) -> ServiceAccountRecord:
         values = {"name": name, "description": description, "disabled": False, "created_at": utcnow()}
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(t.service_accounts).values(**values))
+            insert_events(conn, events)
+
         try:
-            self._store.write(lambda conn: conn.execute(insert(t.service_accounts).values(**values)))
+            self._store.write(work)
         except IntegrityError:
             raise AlreadyExistsError(name) from None
         record = self.get_service_account(name)
         assert record is not None
         return record
 
-    def delete_service_account(self, name: str) -> bool:
+    def delete_service_account(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             conn.execute(delete(t.api_keys).where(t.api_keys.c.principal == f"serviceAccount:{name}"))
             if conn.execute(delete(t.service_accounts).where(t.service_accounts.c.name == name)).rowcount == 0:
                 return False
             forget_members(conn, {f"serviceAccount:{name}"})
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)
@@ -180,16 +196,20 @@ class SqlPrincipals(SqlPart):
         with self._read() as conn:
             return [self._group(conn, row) for row in conn.execute(select(t.groups).order_by(t.groups.c.name))]
 
-    def create_group(self, name: str) -> GroupRecord:
+    def create_group(self, name: str, *, events: Sequence[Event] = ()) -> GroupRecord:
+        def work(conn: Connection) -> None:
+            conn.execute(insert(t.groups).values(name=name, created_at=utcnow()))
+            insert_events(conn, events)
+
         try:
-            self._store.write(lambda conn: conn.execute(insert(t.groups).values(name=name, created_at=utcnow())))
+            self._store.write(work)
         except IntegrityError:
             raise AlreadyExistsError(name) from None
         record = self.get_group(name)
         assert record is not None
         return record
 
-    def set_group_members(self, name: str, users: list[str]) -> GroupRecord | None:
+    def set_group_members(self, name: str, users: list[str], *, events: Sequence[Event] = ()) -> GroupRecord | None:
         def work(conn: Connection) -> bool:
             group_id = conn.execute(select(t.groups.c.id).where(t.groups.c.name == name)).scalar()
             if group_id is None:
@@ -201,11 +221,12 @@ class SqlPrincipals(SqlPart):
             conn.execute(delete(t.group_members).where(t.group_members.c.group_id == group_id))
             if ids:
                 conn.execute(insert(t.group_members), [{"group_id": group_id, "user_id": i} for i in ids.values()])
+            insert_events(conn, events)
             return True
 
         return self.get_group(name) if self._store.write(work) else None
 
-    def delete_group(self, name: str) -> bool:
+    def delete_group(self, name: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             group_id = conn.execute(select(t.groups.c.id).where(t.groups.c.name == name)).scalar()
             if group_id is None:
@@ -213,6 +234,7 @@ class SqlPrincipals(SqlPart):
             conn.execute(delete(t.group_members).where(t.group_members.c.group_id == group_id))
             conn.execute(delete(t.groups).where(t.groups.c.id == group_id))
             forget_members(conn, {f"group:{name}"})
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)
@@ -226,9 +248,9 @@ class SqlApiKeys(SqlPart):
             _maybe(row.expires_at), _maybe(row.revoked_at), _maybe(row.last_used_at),
         )  # fmt: skip
 
-    def create(self, record: ApiKeyRecord) -> None:
-        self._store.write(
-            lambda conn: conn.execute(
+    def create(self, record: ApiKeyRecord, *, events: Sequence[Event] = ()) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(
                 insert(t.api_keys).values(
                     id=record.id,
                     principal=record.principal,
@@ -238,7 +260,9 @@ class SqlApiKeys(SqlPart):
                     expires_at=record.expires_at,
                 )
             )
-        )
+            insert_events(conn, events)
+
+        self._store.write(work)
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
         with self._read() as conn:
@@ -250,18 +274,17 @@ class SqlApiKeys(SqlPart):
         with self._read() as conn:
             return [self._record(row) for row in conn.execute(query)]
 
-    def revoke(self, principal: str, key_id: str) -> bool:
+    def revoke(self, principal: str, key_id: str, *, events: Sequence[Event] = ()) -> bool:
         k = t.api_keys.c
-        return self._store.write(
-            lambda conn: (
-                conn.execute(
-                    update(t.api_keys)
-                    .where(k.id == key_id, k.principal == principal, k.revoked_at.is_(None))
-                    .values(revoked_at=utcnow())
-                ).rowcount
-                > 0
-            )
-        )
+
+        def work(conn: Connection) -> bool:
+            statement = update(t.api_keys).where(k.id == key_id, k.principal == principal, k.revoked_at.is_(None))
+            if not conn.execute(statement.values(revoked_at=utcnow())).rowcount:
+                return False
+            insert_events(conn, events)
+            return True
+
+        return self._store.write(work)
 
     def touch(self, key_id: str) -> None:
         self._store.write(
@@ -296,6 +319,7 @@ class SqlPolicies(SqlPart):
         expected_version: int | None,
         *,
         public_repository: tuple[str, bool] | None = None,
+        events: Sequence[Event] = (),
     ) -> PolicyRecord:
         def work(conn: Connection) -> None:
             p = t.iam_policies.c
@@ -321,6 +345,7 @@ class SqlPolicies(SqlPart):
                 repository, is_public = public_repository
                 r = t.repositories.c
                 conn.execute(update(t.repositories).where(r.name == repository).values(is_public=is_public))
+            insert_events(conn, events)
 
         self._store.write(work)
         return self.get(resource)
@@ -345,7 +370,7 @@ class SqlLoginThrottle(SqlPart):
 
     _purge_every = 256
 
-    def __init__(self, store: SqlMetadataStore) -> None:
+    def __init__(self, store: SqlStoreAccess) -> None:
         super().__init__(store)
         self._attempts = 0
 
@@ -454,20 +479,25 @@ class SqlLoginThrottle(SqlPart):
 
 
 class SqlAuditLog(SqlPart):
-    def append(self, actor: str, action: str, resource: str, outcome: str, client_ip: str, detail: Any) -> None:
-        self._store.write(
-            lambda conn: conn.execute(
-                insert(t.audit_events).values(
-                    time=utcnow(),
-                    actor=actor,
-                    action=action,
-                    resource=resource,
-                    outcome=outcome,
-                    client_ip=client_ip,
-                    detail=detail,
-                )
-            )
+    """The audit log's reads over the outbox, and the writes of events that change no data."""
+
+    def record(self, events: Sequence[Event]) -> None:
+        if events:
+            self._store.write(lambda conn: insert_events(conn, events))
+
+    def after(self, last_id: int, limit: int) -> list[tuple[int, Event]]:
+        a = t.audit_events.c
+        query = (
+            select(a.id, a.event_type, a.payload, a.actor, a.client_ip, a.time)
+            .where(a.id > last_id, a.event_type.is_not(None))
+            .order_by(a.id)
+            .limit(limit)
         )
+        with self._read() as conn:
+            return [
+                (r.id, event_from_row(r.event_type, r.payload or {}, r.actor, r.client_ip, as_utc(r.time)))
+                for r in conn.execute(query)
+            ]
 
     def query(self, limit: int, before_id: int | None, actor: str | None, action: str | None) -> list[AuditRecord]:
         a = t.audit_events.c

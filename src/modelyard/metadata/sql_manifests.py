@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     update,
 )
 
+from modelyard.domain.events import Event
 from modelyard.domain.records import (
     ImmutableTagError,
     ManifestRecord,
@@ -32,6 +33,7 @@ from modelyard.domain.records import (
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import as_json, as_time
+from modelyard.metadata.outbox import insert_events
 from modelyard.metadata.sql_base import SqlPart
 
 
@@ -95,7 +97,15 @@ class SqlManifests(SqlPart):
         row = self._store.fast.first(_RESOLVE_TAG, {"repository": repository, "tag": tag})
         return None if row is None else _manifest_record(row)
 
-    def put(self, repository: str, manifest: NewManifest, tag: str | None, *, tag_immutable: bool = False) -> None:
+    def put(
+        self,
+        repository: str,
+        manifest: NewManifest,
+        tag: str | None,
+        *,
+        tag_immutable: bool = False,
+        events: Callable[[str | None], Sequence[Event]] | None = None,
+    ) -> None:
         def work(conn: Connection) -> None:
             now = utcnow()
             repo_id = self._ensure_repo(conn, repository)
@@ -132,16 +142,19 @@ class SqlManifests(SqlPart):
                 refs += [{"manifest_id": manifest_id, "digest": d, "is_manifest": 1} for d in manifest.manifest_refs]
                 if refs:
                     conn.execute(insert(t.manifest_references), refs)
+            previous = None
             if tag is not None:
-                _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable)
+                previous = _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable)
             conn.execute(update(t.repositories).where(t.repositories.c.id == repo_id).values(time_last_pushed=now))
+            if events is not None:
+                insert_events(conn, events(previous))
 
         self._store.write(work)
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         return self._missing_in(t.manifests, repository, digests)
 
-    def delete(self, repository: str, digest: str) -> bool:
+    def delete(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
@@ -169,6 +182,7 @@ class SqlManifests(SqlPart):
                 )
                 .values(lifetime_end=utcnow())
             )
+            insert_events(conn, events)
             return True
 
         return self._store.write(work)
@@ -236,8 +250,9 @@ def _indexes_listing(conn: Connection, repo_id: int, digest: str) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
-def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> None:
-    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept).
+def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> str | None:
+    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept); returns the
+    digest it pointed to before (``None``: the tag is new).
 
     Tag moves in one repository queue on its row: without that, on PostgreSQL N writers racing
     for one tag all read the same current row and all but one fail on ``uq_tags_current`` each
@@ -255,7 +270,7 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutabl
     ).first()
     if current is not None:
         if current.manifest_digest == digest:
-            return
+            return digest
         if immutable:
             raise ImmutableTagError(tag, current.manifest_digest)
         # ``lifetime_end IS NULL``: a concurrent tag delete may have ended it; keep its end time.
@@ -263,6 +278,7 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutabl
             update(t.tags).where(t.tags.c.id == current.id, t.tags.c.lifetime_end.is_(None)).values(lifetime_end=now)
         )
     conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
+    return None if current is None else str(current.manifest_digest)
 
 
 def _list_tags_query(after: bool, limited: bool) -> Any:
@@ -295,7 +311,7 @@ class SqlTags(SqlPart):
             params["limit"] = limit
         return [row[0] for row in self._store.fast.rows(_LIST_TAGS[last is not None, limit is not None], params)]
 
-    def delete(self, repository: str, tag: str) -> bool:
+    def delete(self, repository: str, tag: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
@@ -305,7 +321,10 @@ class SqlTags(SqlPart):
                 .where(t.tags.c.repository_id == repo_id, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None))
                 .values(lifetime_end=utcnow())
             )
-            return result.rowcount > 0
+            if result.rowcount == 0:
+                return False
+            insert_events(conn, events)
+            return True
 
         return self._store.write(work)
 

@@ -1,25 +1,31 @@
-"""The append-only audit log: who did what, when, from where -- never a secret."""
+"""The audit log: the outbox of domain events read as who did what, when, from where -- never a
+secret (``domain/events.py`` tells why they are one table).
+
+Services write their events through the metadata write that makes the change; this service
+writes the events that go with no data change (a login, a token issued), reads the log, and
+puts one line per event in the server log (:func:`log_events`, after the commit).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
 
+from modelyard.domain.events import Event, audit_action
 from modelyard.domain.principals import AuditRecord
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.runner import BlockingRunner
 
 log = logging.getLogger("modelyard.audit")
-_SECRET_KEYS = ("password", "secret", "token", "key")
 
 
-def _scrub(detail: Any) -> Any:
-    """Drop anything that looks like a credential, however a caller passed it."""
-    if isinstance(detail, dict):
-        return {k: _scrub(v) for k, v in detail.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
-    if isinstance(detail, list):
-        return [_scrub(v) for v in detail]
-    return detail
+def log_events(events: Sequence[Event]) -> None:
+    """One server-log line per committed event (the log's formatter escapes control characters)."""
+    for event in events:
+        log.info(
+            "%s %s %s %s from %s",
+            event.actor.subject, audit_action(event), event.resource, event.outcome, event.actor.client_ip,
+        )  # fmt: skip
 
 
 class AuditService:
@@ -27,11 +33,10 @@ class AuditService:
         self._meta = metadata
         self._run = runner.run
 
-    async def record(
-        self, actor: str, action: str, resource: str, client_ip: str, *, outcome: str = "success", detail: Any = None
-    ) -> None:
-        await self._run(self._meta.audit.append, actor, action, resource, outcome, client_ip, _scrub(detail))
-        log.info("%s %s %s %s from %s", actor, action, resource, outcome, client_ip)
+    async def record(self, *events: Event) -> None:
+        """Write events that go with no data change, in a transaction of their own."""
+        await self._run(self._meta.audit.record, events)
+        log_events(events)
 
     def query(
         self, limit: int, before_id: int | None = None, actor: str | None = None, action: str | None = None

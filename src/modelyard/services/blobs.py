@@ -7,7 +7,9 @@ from pathlib import Path
 
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor, BlobDeleted
 from modelyard.metadata.base import MetadataStore
+from modelyard.services.audit import log_events
 from modelyard.services.runner import BlockingRunner
 from modelyard.storage.base import BlobStore
 
@@ -50,7 +52,10 @@ class BlobService:
             )
         return BlobInfo(digest, size, path)
 
-    async def delete(self, repository: str, digest: Digest) -> None:
-        """Unlink the blob from the repository; the bytes go at garbage collection."""
-        if not await self._run(self._meta.blobs.unlink, repository, str(digest)):
+    async def delete(self, repository: str, digest: Digest, *, actor: Actor) -> None:
+        """Unlink the blob from the repository (recording :class:`BlobDeleted` in the same
+        transaction); the bytes go at garbage collection."""
+        event = BlobDeleted(actor=actor, repository=repository, digest=str(digest))
+        if not await self._run(self._meta.blobs.unlink, repository, str(digest), events=[event]):
             raise _unknown(repository, digest)
+        log_events([event])

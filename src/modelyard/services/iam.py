@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor, IamPolicyChanged
 from modelyard.domain.principals import VersionConflictError
 from modelyard.domain.reference import split_compartment
 from modelyard.metadata.base import MetadataStore
 from modelyard.policy.authorizer import PUBLIC_READER, Binding, Permission, Principal, binding_problems, granted
+from modelyard.services.audit import log_events
 from modelyard.services.runner import BlockingRunner
 
 REGISTRY = "registry"
@@ -89,8 +91,9 @@ class IamService:
             bindings.append(PUBLIC_READER)
         return PolicyView(bindings, _etag(record.version, public))
 
-    async def set_policy(self, resource: str, bindings: list[Binding], etag: str | None) -> PolicyView:
-        """Replace a policy; ``etag`` must be the one last read (optional only for a new policy)."""
+    async def set_policy(self, resource: str, bindings: list[Binding], etag: str | None, *, actor: Actor) -> PolicyView:
+        """Replace a policy; ``etag`` must be the one last read (optional only for a new policy).
+        Records :class:`IamPolicyChanged` (the bindings as written) in the same transaction."""
         problems = binding_problems(bindings)
         if problems:
             detail = [{"field": f, "message": m} for f, m in problems]
@@ -117,10 +120,14 @@ class IamService:
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
         payload = [{"role": b.role, "members": list(b.members)} for b in stored]
         public = (resource.partition(":")[2], make_public) if resource.startswith("repository:") else None
-        try:  # bindings and is_public in one transaction: never one without the other
-            await self._run(self._meta.policies.put, resource, payload, current.version, public_repository=public)
+        event = IamPolicyChanged(actor=actor, target=resource, bindings=tuple((b.role, b.members) for b in bindings))
+        try:  # bindings, is_public and the event in one transaction: never one without the others
+            await self._run(
+                self._meta.policies.put, resource, payload, current.version, public_repository=public, events=[event]
+            )
         except VersionConflictError:
             raise RegistryError(ErrorCode.CONFLICT, "the policy changed while it was written; read it again") from None
+        log_events([event])
         return self.policy(resource)
 
     # -- evaluating ------------------------------------------------------------------------

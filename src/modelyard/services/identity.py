@@ -19,10 +19,22 @@ from datetime import UTC, datetime, timedelta
 
 from modelyard.config import Settings
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import (
+    SYSTEM,
+    Actor,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    GroupMembersChanged,
+    IamPolicyChanged,
+    PasswordChanged,
+    PrincipalCreated,
+    PrincipalDeleted,
+)
 from modelyard.domain.principals import ApiKeyRecord, GroupRecord, ServiceAccountRecord, ThrottleLimits, UserRecord
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.metadata.base import MetadataStore
 from modelyard.policy.authorizer import ANONYMOUS, Principal
+from modelyard.services.audit import log_events
 from modelyard.services.passwords import BoundedHasher, CredentialCache
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.tokens import RefreshClaims
@@ -170,13 +182,20 @@ class IdentityService:
         configured = self._settings.admin_password
         password = configured.get_secret_value() if configured else secrets.token_urlsafe(18)
         digest = await self._hash(password)
+        created = PrincipalCreated(actor=SYSTEM, principal=f"user:{ADMIN_NAME}")
         try:
-            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest)
+            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest, events=[created])
         except AlreadyExistsError:
             return None  # another worker was first
+        granted = IamPolicyChanged(actor=SYSTEM, target="registry", bindings=(("admin", (f"user:{ADMIN_NAME}",)),))
         await self._run(
-            self._meta.policies.put, "registry", [{"role": "admin", "members": [f"user:{ADMIN_NAME}"]}], None
+            self._meta.policies.put,
+            "registry",
+            [{"role": "admin", "members": [f"user:{ADMIN_NAME}"]}],
+            None,
+            events=[granted],
         )
+        log_events([created, granted])
         return None if configured else password
 
     # -- authentication --------------------------------------------------------------------
@@ -309,7 +328,7 @@ class IdentityService:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise _invalid("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
 
-    async def create_user(self, name: str, email: str, password: str) -> UserRecord:
+    async def create_user(self, name: str, email: str, password: str, *, actor: Actor) -> UserRecord:
         # ``fullmatch``: ``match`` lets "$" match before a final newline ("alice\n").
         if not USER_NAME.fullmatch(name):
             raise _invalid("name", "lowercase letters, digits, '.', '_' and '-', up to 64 characters")
@@ -317,10 +336,13 @@ class IdentityService:
             raise _invalid("email", "must be an email address")
         self._check_new_password(password)
         digest = await self._hash(password)
+        event = PrincipalCreated(actor=actor, principal=f"user:{name}")
         try:
-            return await self._run(self._meta.principals.create_user, name, email, digest)
+            record = await self._run(self._meta.principals.create_user, name, email, digest, events=[event])
         except AlreadyExistsError:
             raise _conflict(f"a user named {name!r} or with email {email!r}") from None
+        log_events([event])
+        return record
 
     def users(self) -> list[UserRecord]:
         return self._meta.principals.list_users()
@@ -331,16 +353,18 @@ class IdentityService:
             raise _not_found(f"user {name!r}")
         return record
 
-    async def set_password(self, name: str, password: str) -> None:
+    async def set_password(self, name: str, password: str, *, actor: Actor) -> None:
         """Set a password (an administrator's reset, or a change whose caller proved the old one)."""
         self._check_new_password(password)
         user = self.user(name)
         digest = await self._hash(password)
-        if not await self._run(self._meta.principals.set_password, name, digest):
+        event = PasswordChanged(actor=actor, user=name)
+        if not await self._run(self._meta.principals.set_password, name, digest, events=[event]):
             raise _not_found(f"user {name!r}")
+        log_events([event])
         await self._run(self._meta.login_throttle.clear, f"user:{user.id}")
 
-    async def change_own_password(self, name: str, current: str | None, password: str, client_ip: str) -> None:
+    async def change_own_password(self, name: str, current: str | None, password: str, actor: Actor) -> None:
         """A user's change of their own password: the current one is required and checked like a
         login (throttled, so a stolen session cannot guess it), so whoever holds a session or key
         of the account cannot take the account over by setting a password of their own."""
@@ -349,14 +373,14 @@ class IdentityService:
         if not current:
             raise _invalid("current_password", "required to change your own password")
         try:
-            await self._check_password(name, current, user, throttle_address(client_ip))
+            await self._check_password(name, current, user, throttle_address(actor.client_ip))
         except RegistryError as exc:
             if exc.code is not ErrorCode.UNAUTHORIZED:
                 raise
             raise RegistryError(
                 ErrorCode.DENIED, "current_password is not your current password", detail={"field": "current_password"}
             ) from None
-        await self.set_password(name, password)
+        await self.set_password(name, password, actor=actor)
 
     def _other_administrators(self, excluded: UserRecord) -> bool:
         """Whether someone other than ``excluded`` would still hold the registry ``admin`` role."""
@@ -380,7 +404,7 @@ class IdentityService:
                     return True
         return False
 
-    async def delete_user(self, name: str) -> None:
+    async def delete_user(self, name: str, *, actor: Actor) -> None:
         """Delete a user, unless that would leave the registry without an administrator."""
         user = self.user(name)
         if not self._other_administrators(user) and self._is_administrator(user):
@@ -388,8 +412,10 @@ class IdentityService:
                 ErrorCode.CONFLICT,
                 f"{name} is the last administrator: grant the admin role to someone else first",
             )
-        if not await self._run(self._meta.principals.delete_user, name):
+        event = PrincipalDeleted(actor=actor, principal=f"user:{name}")
+        if not await self._run(self._meta.principals.delete_user, name, events=[event]):
             raise _not_found(f"user {name!r}")
+        log_events([event])
 
     def _is_administrator(self, user: UserRecord) -> bool:
         for binding in self._meta.policies.get("registry").bindings:
@@ -411,9 +437,12 @@ class IdentityService:
         self._check_new_password(password)
         digest = await self._hash(password)
         if self._meta.principals.get_user(ADMIN_NAME) is None:
-            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest)
+            event: PrincipalCreated | PasswordChanged = PrincipalCreated(actor=SYSTEM, principal=f"user:{ADMIN_NAME}")
+            await self._run(self._meta.principals.create_user, ADMIN_NAME, "admin@localhost", digest, events=[event])
         else:
-            await self._run(self._meta.principals.set_password, ADMIN_NAME, digest)
+            event = PasswordChanged(actor=SYSTEM, user=ADMIN_NAME)
+            await self._run(self._meta.principals.set_password, ADMIN_NAME, digest, events=[event])
+        log_events([event])
         admin = self._meta.principals.get_user(ADMIN_NAME)
         if admin is not None:
             await self._run(self._meta.login_throttle.clear, f"user:{admin.id}")
@@ -421,17 +450,26 @@ class IdentityService:
         bindings = list(policy.bindings)
         if not any(b.get("role") == "admin" and f"user:{ADMIN_NAME}" in (b.get("members") or []) for b in bindings):
             bindings.append({"role": "admin", "members": [f"user:{ADMIN_NAME}"]})
-            await self._run(self._meta.policies.put, "registry", bindings, None)
+            changed = IamPolicyChanged(
+                actor=SYSTEM,
+                target="registry",
+                bindings=tuple((str(b.get("role")), tuple(str(m) for m in b.get("members") or [])) for b in bindings),
+            )
+            await self._run(self._meta.policies.put, "registry", bindings, None, events=[changed])
+            log_events([changed])
 
     # -- service accounts ------------------------------------------------------------------
 
-    async def create_service_account(self, name: str, description: str) -> ServiceAccountRecord:
+    async def create_service_account(self, name: str, description: str, *, actor: Actor) -> ServiceAccountRecord:
         if not SERVICE_ACCOUNT_NAME.fullmatch(name):
             raise _invalid("name", "like 'ci-bot' or 'ci-bot@acme': lowercase letters, digits, '.', '_', '-'")
+        event = PrincipalCreated(actor=actor, principal=f"serviceAccount:{name}")
         try:
-            return await self._run(self._meta.principals.create_service_account, name, description)
+            record = await self._run(self._meta.principals.create_service_account, name, description, events=[event])
         except AlreadyExistsError:
             raise _conflict(f"service account {name!r}") from None
+        log_events([event])
+        return record
 
     def service_accounts(self) -> list[ServiceAccountRecord]:
         return self._meta.principals.list_service_accounts()
@@ -442,13 +480,17 @@ class IdentityService:
             raise _not_found(f"service account {name!r}")
         return record
 
-    async def delete_service_account(self, name: str) -> None:
-        if not await self._run(self._meta.principals.delete_service_account, name):
+    async def delete_service_account(self, name: str, *, actor: Actor) -> None:
+        event = PrincipalDeleted(actor=actor, principal=f"serviceAccount:{name}")
+        if not await self._run(self._meta.principals.delete_service_account, name, events=[event]):
             raise _not_found(f"service account {name!r}")
+        log_events([event])
 
     # -- API keys --------------------------------------------------------------------------
 
-    async def create_api_key(self, principal: str, description: str, expires_in_days: int | None) -> NewApiKey:
+    async def create_api_key(
+        self, principal: str, description: str, expires_in_days: int | None, *, actor: Actor
+    ) -> NewApiKey:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
@@ -457,25 +499,32 @@ class IdentityService:
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None, revoked_at=None,
             last_used_at=None,
         )  # fmt: skip
-        await self._run(self._meta.api_keys.create, record)
+        event = ApiKeyCreated(actor=actor, principal=principal, identifier=key_id)
+        await self._run(self._meta.api_keys.create, record, events=[event])
+        log_events([event])
         return NewApiKey(record, f"{API_KEY_PREFIX}_{key_id}_{secret}")
 
     def api_keys(self, principal: str) -> list[ApiKeyRecord]:
         return self._meta.api_keys.list_for(principal)
 
-    async def revoke_api_key(self, principal: str, key_id: str) -> None:
-        if not await self._run(self._meta.api_keys.revoke, principal, key_id):
+    async def revoke_api_key(self, principal: str, key_id: str, *, actor: Actor) -> None:
+        event = ApiKeyRevoked(actor=actor, principal=principal, identifier=key_id)
+        if not await self._run(self._meta.api_keys.revoke, principal, key_id, events=[event]):
             raise _not_found(f"active API key {key_id!r} of {principal}")
+        log_events([event])
 
     # -- groups ----------------------------------------------------------------------------
 
-    async def create_group(self, name: str) -> GroupRecord:
+    async def create_group(self, name: str, *, actor: Actor) -> GroupRecord:
         if not USER_NAME.fullmatch(name):
             raise _invalid("name", "lowercase letters, digits, '.', '_' and '-'")
+        event = PrincipalCreated(actor=actor, principal=f"group:{name}")
         try:
-            return await self._run(self._meta.principals.create_group, name)
+            record = await self._run(self._meta.principals.create_group, name, events=[event])
         except AlreadyExistsError:
             raise _conflict(f"group {name!r}") from None
+        log_events([event])
+        return record
 
     def groups(self) -> list[GroupRecord]:
         return self._meta.principals.list_groups()
@@ -486,15 +535,19 @@ class IdentityService:
             raise _not_found(f"group {name!r}")
         return record
 
-    async def set_group_members(self, name: str, members: list[str]) -> GroupRecord:
+    async def set_group_members(self, name: str, members: list[str], *, actor: Actor) -> GroupRecord:
+        event = GroupMembersChanged(actor=actor, group=name, members=tuple(members))
         try:
-            record = await self._run(self._meta.principals.set_group_members, name, members)
+            record = await self._run(self._meta.principals.set_group_members, name, members, events=[event])
         except LookupError as exc:
             raise _invalid("members", f"unknown users: {exc}") from None
         if record is None:
             raise _not_found(f"group {name!r}")
+        log_events([event])
         return record
 
-    async def delete_group(self, name: str) -> None:
-        if not await self._run(self._meta.principals.delete_group, name):
+    async def delete_group(self, name: str, *, actor: Actor) -> None:
+        event = PrincipalDeleted(actor=actor, principal=f"group:{name}")
+        if not await self._run(self._meta.principals.delete_group, name, events=[event]):
             raise _not_found(f"group {name!r}")
+        log_events([event])

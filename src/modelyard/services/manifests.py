@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted, TagMoved
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.records import (
     ImmutableTagError,
@@ -19,6 +21,7 @@ from modelyard.domain.records import (
 from modelyard.domain.reference import is_valid_tag, validate_tag
 from modelyard.metadata.base import MetadataStore
 from modelyard.policy.immutability import tag_is_immutable
+from modelyard.services.audit import log_events
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 
@@ -160,12 +163,15 @@ class ManifestService:
         body: bytes,
         content_type: str | None,
         *,
+        actor: Actor,
         pushed_by: str | None = None,
         may_move_tags: bool = True,
     ) -> PushedManifest:
         """Validate and store a manifest, tagging it when ``reference`` is a tag.
 
-        A tag that exists is moved only if it is mutable and the caller may move tags.
+        A tag that exists is moved only if it is mutable and the caller may move tags. The push
+        records :class:`ManifestPushed`, and :class:`TagMoved` when the tag pointed elsewhere,
+        in the transaction that stores it: a refused put records nothing.
         """
         if len(body) > self.max_bytes:
             raise self.too_large(len(body))
@@ -185,7 +191,7 @@ class ManifestService:
             digest = str(Digest.of(body))
         self._repositories.check_push_allowed(repository)  # NAME_UNKNOWN before "push the blobs first"
         self._check_references(repository, parsed)
-        repo = await self._repositories.require_for_push(repository, pushed_by)
+        repo = await self._repositories.require_for_push(repository, pushed_by, actor=actor)
         record = NewManifest(
             digest=digest,
             media_type=parsed.media_type,
@@ -197,9 +203,29 @@ class ManifestService:
             manifest_refs=parsed.required_manifests(),
         )
         immutable = tag is not None and tag_is_immutable(repo, tag)
+        pushed = ManifestPushed(
+            actor=actor, repository=repository, reference=reference, digest=digest, media_type=parsed.media_type,
+            tag=tag,
+        )  # fmt: skip
+        written: list[Event] = []
+
+        def events(previous: str | None) -> Sequence[Event]:
+            """Called inside the transaction, with the digest the tag pointed to before."""
+            written[:] = [pushed]
+            if tag is not None and previous is not None and previous != digest:
+                written.append(
+                    TagMoved(actor=actor, repository=repository, tag=tag, from_digest=previous, to_digest=digest)
+                )
+            return written
+
         try:
             await self._run(
-                self._meta.manifests.put, repository, record, tag, tag_immutable=immutable or not may_move_tags
+                self._meta.manifests.put,
+                repository,
+                record,
+                tag,
+                tag_immutable=immutable or not may_move_tags,
+                events=events,
             )
         except MissingBlobsError as exc:
             raise missing_references(repository, exc.digests, []) from None
@@ -214,6 +240,7 @@ class ManifestService:
                 "new tags but not move existing ones; push under a new tag or ask for the writer role",
                 detail={"reason": "TAG_MOVE_DENIED", "tag": exc.tag, "digest": exc.current_digest},
             ) from None
+        log_events(written)
         return PushedManifest(digest, parsed)
 
     def too_large(self, size: int) -> RegistryError:
@@ -230,8 +257,9 @@ class ManifestService:
         if missing_blobs or missing_manifests:
             raise missing_references(repository, missing_blobs, missing_manifests)
 
-    async def delete(self, repository: str, reference: str) -> None:
-        """Delete a tag (only the tag) or a manifest by digest (and every tag on it).
+    async def delete(self, repository: str, reference: str, *, actor: Actor) -> None:
+        """Delete a tag (only the tag) or a manifest by digest (and every tag on it), recording
+        :class:`TagDeleted` or :class:`ManifestDeleted` in the same transaction.
 
         Neither an immutable tag nor a manifest an immutable tag names can be deleted, nor a
         manifest that an index of the repository lists (:func:`referenced_refusal`).
@@ -239,20 +267,23 @@ class ManifestService:
         repo = self._meta.repositories.get(repository)
         if is_digest(reference):
             digest = str(Digest.parse(reference))
+            event: Event = ManifestDeleted(actor=actor, repository=repository, digest=digest)
             if repo is not None:
                 for tag in self._meta.tags.pointing_to(repository, digest):
                     if tag_is_immutable(repo, tag):
                         raise immutable_tag_refusal(repository, tag, digest, "left without its manifest")
             try:
-                found = await self._run(self._meta.manifests.delete, repository, digest)
+                found = await self._run(self._meta.manifests.delete, repository, digest, events=[event])
             except ReferencedManifestError as exc:
                 raise referenced_refusal(repository, digest, exc.indexes) from None
         else:
             tag = validate_tag(reference)
+            event = TagDeleted(actor=actor, repository=repository, tag=tag)
             if repo is not None and tag_is_immutable(repo, tag):
                 current = self._meta.manifests.resolve_tag(repository, tag)
                 if current is not None:
                     raise immutable_tag_refusal(repository, tag, current.digest, "deleted")
-            found = await self._run(self._meta.tags.delete, repository, tag)
+            found = await self._run(self._meta.tags.delete, repository, tag, events=[event])
         if not found:
             raise _unknown(repository, reference)
+        log_events([event])

@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor, RepositoryCreated, RepositoryDeleted, RepositoryUpdated
 from modelyard.domain.records import (
     AlreadyExistsError,
     RepositoryDetails,
@@ -17,6 +18,7 @@ from modelyard.domain.records import (
 )
 from modelyard.domain.reference import split_compartment, validate_name
 from modelyard.metadata.base import MetadataStore
+from modelyard.services.audit import log_events
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.runner import BlockingRunner
 
@@ -33,8 +35,11 @@ class RepositoryService:
 
     # -- the push gate ---------------------------------------------------------------------
 
-    async def require_for_push(self, name: str, pushed_by: str | None = None) -> RepositoryRecord:
-        """The repository a push writes to, created now if its compartment allows that.
+    async def require_for_push(
+        self, name: str, pushed_by: str | None = None, *, actor: Actor | None = None
+    ) -> RepositoryRecord:
+        """The repository a push writes to, created now if its compartment allows that
+        (recording :class:`RepositoryCreated` with ``on_push``).
 
         Refused with ``NAME_UNKNOWN`` and a message saying how to create the repository or
         change the setting.
@@ -43,10 +48,18 @@ class RepositoryService:
         if record is not None:
             return record
         self.check_push_allowed(name)
+        who = actor or Actor(pushed_by or "anonymous")
+        event = RepositoryCreated(actor=who, repository=name, on_push=True)
         with contextlib.suppress(AlreadyExistsError):  # another push may have created it first
             await self._run(
-                self._meta.repo_admin.create, name, RepositorySettings(), pushed_by, create_compartment=True
+                self._meta.repo_admin.create,
+                name,
+                RepositorySettings(),
+                pushed_by,
+                create_compartment=True,
+                events=[event],
             )
+            log_events([event])
         record = self._meta.repositories.get(name)
         assert record is not None
         return record
@@ -117,11 +130,16 @@ class RepositoryService:
     def search(self, where: RepositoryFilter, limit: int | None, last: str | None) -> list[RepositoryDetails]:
         return self._meta.repo_admin.search(where, limit, last)
 
-    async def create(self, name: str, settings: RepositorySettings, created_by: str | None) -> RepositoryDetails:
+    async def create(
+        self, name: str, settings: RepositorySettings, created_by: str | None, *, actor: Actor
+    ) -> RepositoryDetails:
         """Create explicitly; the compartment must exist (a root-compartment name needs none)."""
         validate_name(name)
+        event = RepositoryCreated(actor=actor, repository=name)
         try:
-            return await self._run(self._meta.repo_admin.create, name, settings, created_by, create_compartment=False)
+            created = await self._run(
+                self._meta.repo_admin.create, name, settings, created_by, create_compartment=False, events=[event]
+            )
         except AlreadyExistsError:
             raise RegistryError(
                 ErrorCode.CONFLICT, f"repository {name!r} already exists", detail={"repository": name}
@@ -133,16 +151,23 @@ class RepositoryService:
                 f"compartment {compartment!r} does not exist; create it first",
                 detail={"compartment": compartment},
             ) from None
+        log_events([event])
+        return created
 
-    async def update(self, name: str, changes: dict[str, Any]) -> RepositoryDetails:
-        record = await self._run(self._meta.repo_admin.update, name, changes)
+    async def update(self, name: str, changes: dict[str, Any], *, actor: Actor) -> RepositoryDetails:
+        event = RepositoryUpdated(actor=actor, repository=name, fields=tuple(sorted(changes)))
+        record = await self._run(self._meta.repo_admin.update, name, changes, events=[event])
         if record is None:
             raise repository_not_found(name)
+        if changes:
+            log_events([event])
         return record
 
-    async def delete(self, name: str) -> None:
-        if not await self._run(self._meta.repo_admin.delete, name):
+    async def delete(self, name: str, *, actor: Actor) -> None:
+        event = RepositoryDeleted(actor=actor, repository=name)
+        if not await self._run(self._meta.repo_admin.delete, name, events=[event]):
             raise repository_not_found(name)
+        log_events([event])
 
     def versions(self, name: str, limit: int | None, last: str | None) -> list[VersionRecord]:
         self.get(name)

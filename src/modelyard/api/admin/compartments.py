@@ -25,7 +25,7 @@ async def create_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentCreate = call.body
     call.require(Permission.COMPARTMENT_MANAGE)
     record = await call.registry.compartments.create(
-        body.name, body.description, body.is_repository_created_on_first_push
+        body.name, body.description, body.is_repository_created_on_first_push, actor=call.actor
     )
     return views.compartment(record)
 
@@ -40,12 +40,14 @@ async def update_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentUpdate = call.body
     call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    return views.compartment(await call.registry.compartments.update(call.path("compartment_id"), changes))
+    return views.compartment(
+        await call.registry.compartments.update(call.path("compartment_id"), changes, actor=call.actor)
+    )
 
 
 async def delete_compartment(call: Call) -> None:
     call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
-    await call.registry.compartments.delete(call.path("compartment_id"))
+    await call.registry.compartments.delete(call.path("compartment_id"), actor=call.actor)
 
 
 def _configuration_view(call: Call, name: str) -> schemas.CompartmentConfigurationView:
@@ -67,9 +69,7 @@ async def put_compartment_configuration(call: Call) -> schemas.CompartmentConfig
     body: schemas.CompartmentConfiguration = call.body
     name = call.path("compartment_id")
     call.require(Permission.COMPARTMENT_MANAGE, "compartment", name)
-    await call.registry.compartments.update(
-        name, {"create_repository_on_first_push": body.is_repository_created_on_first_push}
-    )
+    await call.registry.compartments.configure(name, body.is_repository_created_on_first_push, actor=call.actor)
     return _configuration_view(call, name)
 
 
@@ -86,7 +86,7 @@ async def put_registry_configuration(call: Call) -> schemas.RegistryConfiguratio
     body: schemas.RegistryConfiguration = call.body
     call.require(Permission.REGISTRY_CONFIGURE)
     await call.registry.compartments.set_registry_config(
-        body.is_repository_created_on_first_push, body.is_compartment_created_on_first_push
+        body.is_repository_created_on_first_push, body.is_compartment_created_on_first_push, actor=call.actor
     )
     return await get_registry_configuration(call)
 
@@ -99,24 +99,22 @@ OPERATIONS = [
     Operation("GET", BASE, "listCompartments", "List compartments", TAG, list_compartments,
               response=schemas.CompartmentPage, query=(LIMIT, PAGE), errors=(422,)),
     Operation("POST", BASE, "createCompartment", "Create a compartment", TAG, create_compartment,
-              body=schemas.CompartmentCreate, response=schemas.Compartment, status=201, errors=(409, 422),
-              audit="compartment.create"),
+              body=schemas.CompartmentCreate, response=schemas.Compartment, status=201, errors=(409, 422)),
     Operation("GET", ONE, "getCompartment", "Get a compartment", TAG, get_compartment,
               response=schemas.Compartment, errors=(404,)),
     Operation("PATCH", ONE, "updateCompartment", "Update a compartment", TAG, update_compartment,
-              body=schemas.CompartmentUpdate, response=schemas.Compartment, audit="compartment.update"),
+              body=schemas.CompartmentUpdate, response=schemas.Compartment),
     Operation("DELETE", ONE, "deleteCompartment", "Delete an empty compartment", TAG, delete_compartment,
-              status=204, errors=(404, 409), audit="compartment.delete"),
+              status=204, errors=(404, 409)),
     Operation("GET", ONE + "/configuration", "getCompartmentConfiguration",
               "Get a compartment's configuration", TAG, get_compartment_configuration,
               response=schemas.CompartmentConfigurationView, errors=(404,)),
     Operation("PUT", ONE + "/configuration", "putCompartmentConfiguration",
               "Set a compartment's configuration", TAG, put_compartment_configuration,
-              body=schemas.CompartmentConfiguration, response=schemas.CompartmentConfigurationView,
-              audit="compartment.configure"),
+              body=schemas.CompartmentConfiguration, response=schemas.CompartmentConfigurationView),
     Operation("GET", "/api/v1/configuration", "getRegistryConfiguration", "Get the registry-level configuration",
               "configuration", get_registry_configuration, response=schemas.RegistryConfiguration, errors=()),
     Operation("PUT", "/api/v1/configuration", "putRegistryConfiguration", "Set the registry-level configuration",
               "configuration", put_registry_configuration, body=schemas.RegistryConfiguration,
-              response=schemas.RegistryConfiguration, errors=(422,), audit="registry.configure"),
+              response=schemas.RegistryConfiguration, errors=(422,)),
 ]  # fmt: skip

@@ -18,8 +18,9 @@ from aiohttp import web
 from modelyard.api.auth import basic_credentials
 from modelyard.api.context import registry_of
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor
 from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
-from modelyard.services.identity import login_name
+from modelyard.services.access import login
 from modelyard.services.registry import Registry
 
 ResourceKind = Literal["registry", "compartment", "repository"]
@@ -83,6 +84,11 @@ class Call:
     @property
     def auth_enabled(self) -> bool:
         return self.registry.settings.auth_enabled
+
+    @property
+    def actor(self) -> Actor:
+        """Who the services record as having made a change, and from where."""
+        return Actor(self.principal.subject, self.request.remote or "unknown")
 
     def permissions(self, kind: ResourceKind, name: str | None = None) -> frozenset[Permission]:
         if not self.auth_enabled:
@@ -171,7 +177,6 @@ class Operation:
     status: int = 200
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = field(default=(404, 422))
-    audit: str | None = None
 
     @property
     def openapi_path(self) -> str:
@@ -217,14 +222,7 @@ async def authenticate(request: web.Request, registry: Registry) -> Principal:
 async def _login(registry: Registry, username: str, password: str, ip: str) -> Principal:
     """A password or API key checked here is a login like one at ``/auth/token``: a failed one
     is audited (successes are not: every request would log one)."""
-    try:
-        return await registry.identity.authenticate(username, password, ip)
-    except RegistryError as exc:
-        await registry.audit.record(
-            login_name(username, password), "login", "registry", ip, outcome="failure",
-            detail={"reason": exc.code.name},
-        )  # fmt: skip
-        raise
+    return await login(registry.identity, registry.audit, username, password, ip, record_success=False)
 
 
 def _require_json(request: web.Request, raw: bytes) -> None:
@@ -258,9 +256,7 @@ async def _run(operation: Operation, request: web.Request) -> web.StreamResponse
             call.body = operation.body.model_validate_json(raw or b"{}")
         except pydantic.ValidationError as exc:
             raise from_pydantic(exc) from None
-    result = await operation.handler(call)
-    if operation.audit is not None:
-        await registry.audit.record(call.principal.subject, operation.audit, request.path, request.remote or "unknown")
+    result = await operation.handler(call)  # a change records its own events (services, domain/events.py)
     if result is None:
         return web.Response(status=204)
     return web.Response(

@@ -44,7 +44,7 @@ async def set_policy(call: Call) -> schemas.Policy:
     resource = _target(call, Permission.IAM_WRITE)
     body: schemas.Policy = call.body
     bindings = [Binding(b.role, tuple(b.members)) for b in body.bindings]
-    return _view(await call.registry.iam.set_policy(resource, bindings, body.etag))
+    return _view(await call.registry.iam.set_policy(resource, bindings, body.etag, actor=call.actor))
 
 
 def _pair(path: str, what: str, suffix: str) -> list[Operation]:
@@ -52,8 +52,7 @@ def _pair(path: str, what: str, suffix: str) -> list[Operation]:
         Operation("GET", path, f"get{suffix}Policy", f"Get the IAM policy of {what}", "iam", get_policy,
                   response=schemas.Policy, errors=(404,)),
         Operation("PUT", path, f"set{suffix}Policy", f"Replace the IAM policy of {what} (send the etag)", "iam",
-                  set_policy, body=schemas.Policy, response=schemas.Policy, errors=(404, 409, 422),
-                  audit="iam.set"),
+                  set_policy, body=schemas.Policy, response=schemas.Policy, errors=(404, 409, 422)),
     ]  # fmt: skip
 
 

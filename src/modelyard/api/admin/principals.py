@@ -61,7 +61,7 @@ async def list_users(call: Call) -> schemas.UserList:
 async def create_user(call: Call) -> schemas.User:
     call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.UserCreate = call.body
-    return _user(await call.registry.identity.create_user(body.name, body.email, body.password))
+    return _user(await call.registry.identity.create_user(body.name, body.email, body.password, actor=call.actor))
 
 
 async def get_user(call: Call) -> schemas.User:
@@ -72,7 +72,7 @@ async def get_user(call: Call) -> schemas.User:
 
 async def delete_user(call: Call) -> None:
     call.require(Permission.PRINCIPALS_MANAGE)
-    await call.registry.identity.delete_user(call.path("user"))
+    await call.registry.identity.delete_user(call.path("user"), actor=call.actor)
 
 
 async def set_password(call: Call) -> None:
@@ -81,10 +81,9 @@ async def set_password(call: Call) -> None:
     body: schemas.PasswordChange = call.body
     own = call.auth_enabled and call.principal.kind == "user" and call.principal.name == name
     if own:
-        ip = call.request.remote or "unknown"
-        await call.registry.identity.change_own_password(name, body.current_password, body.password, ip)
+        await call.registry.identity.change_own_password(name, body.current_password, body.password, call.actor)
     else:
-        await call.registry.identity.set_password(name, body.password)
+        await call.registry.identity.set_password(name, body.password, actor=call.actor)
 
 
 # -- service accounts -------------------------------------------------------------------------
@@ -98,7 +97,9 @@ async def list_service_accounts(call: Call) -> schemas.ServiceAccountList:
 async def create_service_account(call: Call) -> schemas.ServiceAccount:
     call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.ServiceAccountCreate = call.body
-    return _service_account(await call.registry.identity.create_service_account(body.name, body.description))
+    return _service_account(
+        await call.registry.identity.create_service_account(body.name, body.description, actor=call.actor)
+    )
 
 
 async def get_service_account(call: Call) -> schemas.ServiceAccount:
@@ -108,7 +109,7 @@ async def get_service_account(call: Call) -> schemas.ServiceAccount:
 
 async def delete_service_account(call: Call) -> None:
     call.require(Permission.PRINCIPALS_MANAGE)
-    await call.registry.identity.delete_service_account(call.path("account"))
+    await call.registry.identity.delete_service_account(call.path("account"), actor=call.actor)
 
 
 # -- API keys (of users and service accounts) -------------------------------------------------
@@ -134,12 +135,14 @@ async def list_keys(call: Call) -> schemas.ApiKeyList:
 async def create_key(call: Call) -> schemas.NewApiKey:
     owner = _key_owner(call)
     body: schemas.ApiKeyCreate = call.body
-    created = await call.registry.identity.create_api_key(owner, body.description, body.expires_in_days)
+    created = await call.registry.identity.create_api_key(
+        owner, body.description, body.expires_in_days, actor=call.actor
+    )
     return schemas.NewApiKey(**_key(created.record).model_dump(), secret=created.secret)
 
 
 async def revoke_key(call: Call) -> None:
-    await call.registry.identity.revoke_api_key(_key_owner(call), call.path("key_id"))
+    await call.registry.identity.revoke_api_key(_key_owner(call), call.path("key_id"), actor=call.actor)
 
 
 # -- groups -----------------------------------------------------------------------------------
@@ -153,7 +156,7 @@ async def list_groups(call: Call) -> schemas.GroupList:
 async def create_group(call: Call) -> schemas.Group:
     call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.GroupCreate = call.body
-    return _group(await call.registry.identity.create_group(body.name))
+    return _group(await call.registry.identity.create_group(body.name, actor=call.actor))
 
 
 async def get_group(call: Call) -> schemas.Group:
@@ -164,12 +167,12 @@ async def get_group(call: Call) -> schemas.Group:
 async def set_group_members(call: Call) -> schemas.Group:
     call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.GroupMembers = call.body
-    return _group(await call.registry.identity.set_group_members(call.path("group"), body.members))
+    return _group(await call.registry.identity.set_group_members(call.path("group"), body.members, actor=call.actor))
 
 
 async def delete_group(call: Call) -> None:
     call.require(Permission.PRINCIPALS_MANAGE)
-    await call.registry.identity.delete_group(call.path("group"))
+    await call.registry.identity.delete_group(call.path("group"), actor=call.actor)
 
 
 async def me(call: Call) -> schemas.Me:
@@ -195,9 +198,9 @@ def _keys(base: str, who: str) -> list[Operation]:
         Operation("GET", base + "/keys", f"list{prefix}Keys", f"List a {who}'s API keys", T, list_keys,
                   response=schemas.ApiKeyList, errors=(404,)),
         Operation("POST", base + "/keys", f"create{prefix}Key", f"Create an API key for a {who} (shown once)", T,
-                  create_key, body=schemas.ApiKeyCreate, response=schemas.NewApiKey, status=201, audit="key.create"),
+                  create_key, body=schemas.ApiKeyCreate, response=schemas.NewApiKey, status=201),
         Operation("DELETE", base + "/keys/{key_id}", f"revoke{prefix}Key", "Revoke an API key", T, revoke_key,
-                  status=204, errors=(404,), audit="key.revoke"),
+                  status=204, errors=(404,)),
     ]  # fmt: skip
 
 
@@ -205,30 +208,27 @@ OPERATIONS = [
     Operation("GET", "/api/v1/me", "getMe", "Who am I", T, me, response=schemas.Me, errors=()),
     Operation("GET", USERS, "listUsers", "List users", T, list_users, response=schemas.UserList, errors=()),
     Operation("POST", USERS, "createUser", "Create a user", T, create_user, body=schemas.UserCreate,
-              response=schemas.User, status=201, errors=(409, 422), audit="user.create"),
+              response=schemas.User, status=201, errors=(409, 422)),
     Operation("GET", USER, "getUser", "Get a user", T, get_user, response=schemas.User, errors=(404,)),
-    Operation("DELETE", USER, "deleteUser", "Delete a user", T, delete_user, status=204, errors=(404, 409),
-              audit="user.delete"),
+    Operation("DELETE", USER, "deleteUser", "Delete a user", T, delete_user, status=204, errors=(404, 409)),
     Operation("PUT", USER + "/password", "setPassword",
               "Change a user's password (your own needs current_password)", T, set_password,
-              body=schemas.PasswordChange, status=204, errors=(404, 422), audit="user.password"),
+              body=schemas.PasswordChange, status=204, errors=(404, 422)),
     *_keys(USER, "user"),
     Operation("GET", ACCOUNTS, "listServiceAccounts", "List service accounts", T, list_service_accounts,
               response=schemas.ServiceAccountList, errors=()),
     Operation("POST", ACCOUNTS, "createServiceAccount", "Create a service account", T, create_service_account,
-              body=schemas.ServiceAccountCreate, response=schemas.ServiceAccount, status=201, errors=(409, 422),
-              audit="serviceAccount.create"),
+              body=schemas.ServiceAccountCreate, response=schemas.ServiceAccount, status=201, errors=(409, 422)),
     Operation("GET", ACCOUNT, "getServiceAccount", "Get a service account", T, get_service_account,
               response=schemas.ServiceAccount, errors=(404,)),
     Operation("DELETE", ACCOUNT, "deleteServiceAccount", "Delete a service account and its keys", T,
-              delete_service_account, status=204, errors=(404,), audit="serviceAccount.delete"),
+              delete_service_account, status=204, errors=(404,)),
     *_keys(ACCOUNT, "service account"),
     Operation("GET", GROUPS, "listGroups", "List groups", T, list_groups, response=schemas.GroupList, errors=()),
     Operation("POST", GROUPS, "createGroup", "Create a group", T, create_group, body=schemas.GroupCreate,
-              response=schemas.Group, status=201, errors=(409, 422), audit="group.create"),
+              response=schemas.Group, status=201, errors=(409, 422)),
     Operation("GET", GROUP, "getGroup", "Get a group", T, get_group, response=schemas.Group, errors=(404,)),
     Operation("PUT", GROUP + "/members", "setGroupMembers", "Replace a group's members", T, set_group_members,
-              body=schemas.GroupMembers, response=schemas.Group, audit="group.members"),
-    Operation("DELETE", GROUP, "deleteGroup", "Delete a group", T, delete_group, status=204, errors=(404,),
-              audit="group.delete"),
+              body=schemas.GroupMembers, response=schemas.Group),
+    Operation("DELETE", GROUP, "deleteGroup", "Delete a group", T, delete_group, status=204, errors=(404,)),
 ]  # fmt: skip

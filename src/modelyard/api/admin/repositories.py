@@ -61,7 +61,9 @@ async def create_repository(call: Call) -> schemas.Repository:
     if body.is_public:
         call.require(Permission.IAM_WRITE, "compartment", body.compartment_id)
     created_by = call.principal.subject if call.auth_enabled else None
-    record = await call.registry.repositories.create(_full_name(body), settings, created_by=created_by)
+    record = await call.registry.repositories.create(
+        _full_name(body), settings, created_by=created_by, actor=call.actor
+    )
     return views.repository(record, call.host())
 
 
@@ -99,14 +101,14 @@ async def update_repository(call: Call) -> schemas.Repository:
     if body.readme is not None:
         changes["readme_content"] = body.readme.text()
         changes["readme_format"] = body.readme.format
-    record = await call.registry.repositories.update(call.path("repository"), changes)
+    record = await call.registry.repositories.update(call.path("repository"), changes, actor=call.actor)
     return views.repository(record, call.host())
 
 
 async def delete_repository(call: Call) -> None:
     name = call.path("repository")
     call.require(Permission.CONFIGURE, "repository", name)
-    await call.registry.repositories.delete(name)  # its IAM policy goes in the same transaction
+    await call.registry.repositories.delete(name, actor=call.actor)  # its IAM policy goes in the same transaction
 
 
 async def list_versions(call: Call) -> schemas.VersionPage:
@@ -133,14 +135,13 @@ OPERATIONS = [
     Operation("GET", BASE, "listRepositories", "List repositories", TAG, list_repositories,
               response=schemas.RepositoryPage, query=(*FILTERS, LIMIT, PAGE), errors=(422,)),
     Operation("POST", BASE, "createRepository", "Create a repository", TAG, create_repository,
-              body=schemas.RepositoryCreate, response=schemas.Repository, status=201, errors=(404, 409, 422),
-              audit="repository.create"),
+              body=schemas.RepositoryCreate, response=schemas.Repository, status=201, errors=(404, 409, 422)),
     Operation("GET", ONE + "/-/versions", "listVersions", "List a repository's versions (tags)", TAG, list_versions,
               response=schemas.VersionPage, query=(LIMIT, PAGE)),
     Operation("GET", ONE, "getRepository", "Get a repository", TAG, get_repository,
               response=schemas.Repository, errors=(404,)),
     Operation("PATCH", ONE, "updateRepository", "Update a repository's settings", TAG, update_repository,
-              body=schemas.RepositoryUpdate, response=schemas.Repository, audit="repository.update"),
+              body=schemas.RepositoryUpdate, response=schemas.Repository),
     Operation("DELETE", ONE, "deleteRepository", "Delete a repository, its tags and manifests", TAG,
-              delete_repository, status=204, errors=(404,), audit="repository.delete"),
+              delete_repository, status=204, errors=(404,)),
 ]  # fmt: skip

@@ -29,6 +29,7 @@ from modelyard.api.auth import challenge
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import Endpoint, V2Route
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.events import Actor
 from modelyard.policy.authorizer import token_actions
 from modelyard.services.registry import Registry
 from modelyard.services.tokens import AccessClaims
@@ -182,3 +183,8 @@ def claims_of(request: web.Request) -> AccessClaims | None:
 def actor_of(request: web.Request) -> str:
     claims = claims_of(request)
     return claims.subject if claims is not None else "anonymous"
+
+
+def acting(request: web.Request) -> Actor:
+    """Who the services record as making a change through ``/v2``, and from where."""
+    return Actor(actor_of(request), request.remote or "unknown")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelyard.api.auth import client_ip
-from modelyard.api.oci.access import actor_of
+from modelyard.api.oci.access import acting
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.ranges import BlobFileResponse
 from modelyard.api.oci.routing import V2Route
@@ -32,6 +31,5 @@ async def delete_blob(request: web.Request, route: V2Route) -> web.StreamRespons
     registry = registry_of(request)
     if not registry.settings.delete_enabled:
         raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
-    await registry.blobs.delete(route.name, Digest.parse(route.argument))
-    await registry.audit.record(actor_of(request), "delete.blob", f"{route.name}@{route.argument}", client_ip(request))
+    await registry.blobs.delete(route.name, Digest.parse(route.argument), actor=acting(request))
     return web.Response(status=202, headers={"Content-Length": "0"})

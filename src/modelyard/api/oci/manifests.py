@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelyard.api.auth import client_ip
-from modelyard.api.oci.access import actor_of, claims_of
+from modelyard.api.oci.access import acting, claims_of
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import is_digest
@@ -69,13 +68,10 @@ async def put_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
         route.argument,
         body,
         request.headers.get("Content-Type"),
+        actor=acting(request),
         pushed_by=None if claims is None else claims.subject,
         may_move_tags=claims is None or claims.allows("repository", route.name, "overwrite"),
     )
-    await registry.audit.record(
-        actor_of(request), "push", f"{route.name}:{route.argument}", client_ip(request),
-        detail={"digest": pushed.digest, "media_type": pushed.manifest.media_type},
-    )  # fmt: skip
     headers = {
         "Location": f"/v2/{route.name}/manifests/{pushed.digest}",
         "Docker-Content-Digest": pushed.digest,
@@ -90,6 +86,5 @@ async def delete_manifest(request: web.Request, route: V2Route) -> web.StreamRes
     registry = registry_of(request)
     if not registry.settings.delete_enabled:
         raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
-    await registry.manifests.delete(route.name, route.argument)
-    await registry.audit.record(actor_of(request), "delete", f"{route.name}:{route.argument}", client_ip(request))
+    await registry.manifests.delete(route.name, route.argument, actor=acting(request))
     return web.Response(status=202, headers={"Content-Length": "0"})
