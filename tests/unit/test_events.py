@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from typing import Any
 
 from modelyard.domain.events import EVENT_TYPES, Actor, Event, event_from_row, scrub
 
-SAMPLES: dict[type, object] = {
+SAMPLES: dict[Any, Any] = {
     str: "x",
     int: 7,
     bool: True,
@@ -21,7 +22,9 @@ SAMPLES: dict[type, object] = {
 
 def sample(cls: type[Event]) -> Event:
     hints = typing.get_type_hints(cls)
-    values = {f.name: SAMPLES[hints[f.name]] for f in dataclasses.fields(cls) if f.name not in ("actor", "time")}
+    values: dict[str, Any] = {
+        f.name: SAMPLES[hints[f.name]] for f in dataclasses.fields(cls) if f.name not in ("actor", "time")
+    }
     return cls(actor=Actor("user:alice", "10.0.0.1"), **values)
 
 
