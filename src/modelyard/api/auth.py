@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from modelyard.api.context import registry_of
+from modelyard.api.errors import HttpError, with_headers
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.events import Actor
 from modelyard.domain.reference import validate_name
@@ -44,8 +45,8 @@ class Scope:
 MAX_SCOPES = 100
 
 
-def _too_many_scopes() -> RegistryError:
-    return RegistryError(
+def _too_many_scopes() -> HttpError:
+    return HttpError(
         ErrorCode.UNSUPPORTED,
         f"a token request may name at most {MAX_SCOPES} scopes; ask for the repositories this operation needs",
         status=400,
@@ -106,7 +107,7 @@ async def _login(request: web.Request, registry: Registry, username: str, passwo
         )
     except RegistryError as exc:
         if exc.code is ErrorCode.UNAUTHORIZED:
-            exc.headers["WWW-Authenticate"] = f'Basic realm="{registry.settings.token_service}"'
+            raise with_headers(exc, {"WWW-Authenticate": f'Basic realm="{registry.settings.token_service}"'}) from exc
         raise
 
 
@@ -199,7 +200,7 @@ async def post_token(request: web.Request) -> web.StreamResponse:
         key_id = refresh.key_id
         principal = registry.identity.refresh_login(refresh)
     else:
-        raise RegistryError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
+        raise HttpError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
     scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
     offline = str(form.get("access_type") or "") == "offline"
     body = await _issue(request, registry, principal, scopes, offline=offline, key_id=key_id)

@@ -1,10 +1,13 @@
 """The single place an error becomes an HTTP response.
 
 :class:`~modelyard.domain.errors.RegistryError` is rendered as the spec's error body with its
-status and headers; aiohttp's own refusals (unknown route, wrong method, oversized body) get
-the same JSON shape; a client that hangs up mid-request is logged as such in one line (and the
-access log shows ``499``, nginx's "client closed request"), not as a server error; anything
-unexpected is logged with a request id and answered ``500 UNKNOWN`` without a stack trace.
+code's status; the typed errors of ``domain/errors.py`` get the status and headers HTTP gives
+them here (:func:`http_view`), and :class:`HttpError` is the API layer's own refusal with an
+explicit status or headers (a challenge, ``Allow``, a malformed header). aiohttp's own
+refusals (unknown route, wrong method, oversized body) get the same JSON shape; a client that
+hangs up mid-request is logged as such in one line (and the access log shows ``499``, nginx's
+"client closed request"), not as a server error; anything unexpected is logged with a request
+id and answered ``500 UNKNOWN`` without a stack trace.
 """
 
 from __future__ import annotations
@@ -12,11 +15,20 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.api.headers import upload_headers
+from modelyard.domain.errors import (
+    DeniedByState,
+    ErrorCode,
+    ManifestTooLarge,
+    RegistryError,
+    RetryLater,
+    UploadOutOfOrder,
+)
 
 log = logging.getLogger("modelyard.api")
 
@@ -25,24 +37,64 @@ API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class HttpError(RegistryError):
+    """A refusal of the HTTP layer itself, with its own ``status`` (default: the code's) and
+    ``headers``: the ``WWW-Authenticate`` challenge, ``Allow`` of a 405, a malformed header."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        *,
+        detail: Any = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message, detail=detail)
+        self.status = status or code.status
+        self.headers = dict(headers or {})
+
+
+def http_view(exc: RegistryError) -> tuple[int, dict[str, str]]:
+    """The status and headers that answer ``exc`` (before the API version header)."""
+    if isinstance(exc, HttpError):
+        return exc.status, dict(exc.headers)
+    if isinstance(exc, UploadOutOfOrder):  # the spec: 416 with where the upload stands
+        return 416, upload_headers(exc.repository, exc.upload_id, exc.offset)
+    if isinstance(exc, ManifestTooLarge):
+        return 413, {}
+    if isinstance(exc, DeniedByState):  # see domain/errors.py for why DENIED answers 409 here
+        return 409, {}
+    if isinstance(exc, RetryLater):
+        return exc.code.status, {"Retry-After": str(exc.retry_after)}
+    return exc.code.status, {}
+
+
+def with_headers(exc: RegistryError, headers: Mapping[str, str]) -> HttpError:
+    """``exc`` answered as it would be, plus ``headers`` (a challenge added to a refused login)."""
+    status, own = http_view(exc)
+    return HttpError(exc.code, exc.message, detail=exc.detail, status=status, headers={**own, **headers})
+
+
 def error_response(exc: RegistryError) -> web.Response:
-    headers = {**API_VERSION_HEADER, **exc.headers}
+    status, own = http_view(exc)
+    headers = {**API_VERSION_HEADER, **own}
     return web.Response(
-        status=exc.status,
+        status=status,
         body=json.dumps({"errors": [exc.to_json()]}).encode(),
         content_type="application/json",
         headers=headers,
     )
 
 
-def _from_http_exception(exc: web.HTTPException) -> RegistryError:
+def _from_http_exception(exc: web.HTTPException) -> HttpError:
     if exc.status == 405:
-        return RegistryError(ErrorCode.UNSUPPORTED, f"method not allowed on {exc.reason}", status=405)
+        return HttpError(ErrorCode.UNSUPPORTED, f"method not allowed on {exc.reason}", status=405)
     if exc.status == 413:
-        return RegistryError(ErrorCode.SIZE_INVALID, "request body too large", status=413)
+        return HttpError(ErrorCode.SIZE_INVALID, "request body too large", status=413)
     if exc.status == 404:
-        return RegistryError(ErrorCode.UNSUPPORTED, "no such endpoint", status=404)
-    return RegistryError(ErrorCode.UNSUPPORTED, exc.reason, status=exc.status)
+        return HttpError(ErrorCode.UNSUPPORTED, "no such endpoint", status=404)
+    return HttpError(ErrorCode.UNSUPPORTED, exc.reason, status=exc.status)
 
 
 CLIENT_CLOSED_REQUEST = 499

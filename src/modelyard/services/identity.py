@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelyard.config import Settings
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, TooManyLogins
 from modelyard.domain.events import (
     SYSTEM,
     Actor,
@@ -92,14 +92,6 @@ def throttle_address(client_ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
-
-
-def _throttled(retry_after: int) -> RegistryError:
-    return RegistryError(
-        ErrorCode.TOOMANYREQUESTS,
-        f"too many failed logins; try again in {retry_after} seconds",
-        headers={"Retry-After": str(retry_after)},
-    )
 
 
 def _invalid(field: str, message: str) -> RegistryError:
@@ -212,7 +204,7 @@ class IdentityService:
     async def _failed(self, account: str, address: str) -> RegistryError:
         """Count a failure that needed no password check (a wrong API key): 401, or 429 if over."""
         wait = await self._run(self._meta.login_throttle.attempt, account, address, self._limits)
-        return _throttled(wait) if wait else RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
+        return TooManyLogins(wait) if wait else RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")
 
     async def authenticate(self, username: str, password: str, client_ip: str) -> Principal:
         """Check a username with a password or API key; throttled as the class docstring says."""
@@ -228,7 +220,7 @@ class IdentityService:
             # Known right: no argon2 and nothing to count, but a throttled address stays refused.
             wait = self._meta.login_throttle.refusal(self._account(username, password, user), address, self._limits)
             if wait:
-                raise _throttled(wait)
+                raise TooManyLogins(wait)
         else:
             user = await self._check_password(username, password, user, address)
         return Principal("user", user.name, user.email, frozenset(user.groups))
@@ -239,7 +231,7 @@ class IdentityService:
         with self._hasher.admission():
             wait = await self._run(self._meta.login_throttle.attempt, account, address, self._limits)
             if wait:
-                raise _throttled(wait)
+                raise TooManyLogins(wait)
             stored = user.password_hash if user is not None else await self._dummy_hash()  # same cost either way
             if not await self._hasher.verify(stored, password) or user is None or user.disabled:
                 raise RegistryError(ErrorCode.UNAUTHORIZED, "invalid username or password")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, ManifestReferenced, ManifestTooLarge, RegistryError, TagImmutable
 from modelyard.domain.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted, TagMoved
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.records import (
@@ -47,38 +47,6 @@ def missing_references(repository: str, blobs: list[str], manifests: list[str]) 
         f"the manifest refers to {len(names)} blob(s) or manifest(s) not in repository "
         f"{repository}: push them first ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})",
         detail={"blobs": blobs, "manifests": manifests},
-    )
-
-
-def immutable_tag_refusal(repository: str, tag: str, digest: str, action: str) -> RegistryError:
-    """``DENIED`` / 409: the tag is immutable (see ``domain/errors.py`` for why this code)."""
-    return RegistryError(
-        ErrorCode.DENIED,
-        f"tag {tag} of {repository} is immutable and points to {digest}; it cannot be {action}. "
-        "Push this content under a new tag (e.g. a new version), or change the repository's "
-        "immutability settings",
-        status=409,
-        detail={"reason": "TAG_IMMUTABLE", "repository": repository, "tag": tag, "digest": digest},
-    )
-
-
-def referenced_refusal(repository: str, digest: str, indexes: list[str]) -> RegistryError:
-    """``DENIED`` / 409: indexes of the repository list the manifest.
-
-    Deleting it would leave them dangling (clients pulling them fail on "manifest unknown"), so
-    the delete is refused, as Zot does, rather than allowed, as Distribution does: refusing
-    loses nothing, and deleting the index first makes the delete possible. 409 because the
-    request conflicts with the repository's state, not with the caller's rights; ``DENIED``
-    because every client prints its message (as for an immutable tag, ``domain/errors.py``).
-    """
-    shown = ", ".join(indexes[:5]) + (f" and {len(indexes) - 5} more" if len(indexes) > 5 else "")
-    which, verb = ("the index", "lists") if len(indexes) == 1 else ("the indexes", "list")
-    return RegistryError(
-        ErrorCode.DENIED,
-        f"manifest {digest} of {repository} cannot be deleted: {which} {shown} {verb} it; "
-        f"delete {which} first (DELETE /v2/{repository}/manifests/<index digest>)",
-        status=409,
-        detail={"reason": "MANIFEST_REFERENCED", "repository": repository, "digest": digest, "indexes": indexes},
     )
 
 
@@ -174,7 +142,7 @@ class ManifestService:
         in the transaction that stores it: a refused put records nothing.
         """
         if len(body) > self.max_bytes:
-            raise self.too_large(len(body))
+            raise ManifestTooLarge(len(body), self.max_bytes)
         parsed = parse_manifest(body, content_type)
         tag: str | None = None
         if is_digest(reference):
@@ -233,7 +201,7 @@ class ManifestService:
             raise missing_references(repository, [], exc.digests) from None
         except ImmutableTagError as exc:
             if immutable:
-                raise immutable_tag_refusal(repository, exc.tag, exc.current_digest, "moved") from None
+                raise TagImmutable(repository, exc.tag, exc.current_digest, "moved") from None
             raise RegistryError(
                 ErrorCode.DENIED,
                 f"tag {exc.tag} of {repository} exists (it points to {exc.current_digest}) and you may push "
@@ -242,14 +210,6 @@ class ManifestService:
             ) from None
         log_events(written)
         return PushedManifest(digest, parsed)
-
-    def too_large(self, size: int) -> RegistryError:
-        return RegistryError(
-            ErrorCode.MANIFEST_INVALID,
-            f"manifest is {size} bytes; this registry accepts manifests up to {self.max_bytes} bytes",
-            status=413,
-            detail={"size": size, "limit": self.max_bytes},
-        )
 
     def _check_references(self, repository: str, parsed: ParsedManifest) -> None:
         missing_blobs = self._meta.blobs.missing(repository, parsed.required_blobs())
@@ -262,7 +222,7 @@ class ManifestService:
         :class:`TagDeleted` or :class:`ManifestDeleted` in the same transaction.
 
         Neither an immutable tag nor a manifest an immutable tag names can be deleted, nor a
-        manifest that an index of the repository lists (:func:`referenced_refusal`).
+        manifest that an index of the repository lists (:class:`~modelyard.domain.errors.ManifestReferenced`).
         """
         repo = self._meta.repositories.get(repository)
         if is_digest(reference):
@@ -271,18 +231,18 @@ class ManifestService:
             if repo is not None:
                 for tag in self._meta.tags.pointing_to(repository, digest):
                     if tag_is_immutable(repo, tag):
-                        raise immutable_tag_refusal(repository, tag, digest, "left without its manifest")
+                        raise TagImmutable(repository, tag, digest, "left without its manifest")
             try:
                 found = await self._run(self._meta.manifests.delete, repository, digest, events=[event])
             except ReferencedManifestError as exc:
-                raise referenced_refusal(repository, digest, exc.indexes) from None
+                raise ManifestReferenced(repository, digest, exc.indexes) from None
         else:
             tag = validate_tag(reference)
             event = TagDeleted(actor=actor, repository=repository, tag=tag)
             if repo is not None and tag_is_immutable(repo, tag):
                 current = self._meta.manifests.resolve_tag(repository, tag)
                 if current is not None:
-                    raise immutable_tag_refusal(repository, tag, current.digest, "deleted")
+                    raise TagImmutable(repository, tag, current.digest, "deleted")
             found = await self._run(self._meta.tags.delete, repository, tag, events=[event])
         if not found:
             raise _unknown(repository, reference)

@@ -4,8 +4,8 @@ argon2 is slow and memory-hungry on purpose (64 MiB per check with the library's
 Run on the shared I/O thread pool, 64 parallel bad logins took a worker from 95 MB to 2 GB and
 stalled blob traffic queued behind them. So hashing gets its own pool of a few threads
 (``password_hash_concurrency``) and an admission limit: once that many checks run and
-``password_hash_queue`` more wait, a further one is refused at once with 429 and a
-``Retry-After`` -- a flood costs a bounded amount of memory and never touches blob I/O.
+``password_hash_queue`` more wait, a further one is refused at once (:class:`PasswordChecksBusy`:
+429 with a ``Retry-After``) -- a flood costs a bounded amount of memory and never touches blob I/O.
 
 Clients like crane fetch a token per request, each with the same password: the
 :class:`CredentialCache` remembers a successful check for ``credential_cache_ttl`` seconds so
@@ -31,7 +31,7 @@ from typing import TypeVar
 
 import argon2
 
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import PasswordChecksBusy
 from modelyard.domain.principals import UserRecord
 
 T = TypeVar("T")
@@ -53,12 +53,7 @@ class BoundedHasher:
         Only touched from the event loop's thread, so a plain counter is enough.
         """
         if self._admitted >= self._limit:
-            raise RegistryError(
-                ErrorCode.TOOMANYREQUESTS,
-                "the registry is busy checking other passwords; retry in a moment (an API key is checked without "
-                "this cost)",
-                headers={"Retry-After": "1"},
-            )
+            raise PasswordChecksBusy(retry_after=1)
         self._admitted += 1
         try:
             yield

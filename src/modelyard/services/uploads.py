@@ -35,7 +35,7 @@ from functools import partial
 from typing import Any
 
 from modelyard.domain.digest import Digest
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, UploadOutOfOrder
 from modelyard.domain.records import UploadRecord
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.repositories import RepositoryService
@@ -73,31 +73,12 @@ def _new_hasher(algorithm: str) -> Any:
     return hashlib.new(algorithm)
 
 
-def range_header(offset: int) -> str:
-    """The ``Range: 0-<last byte>`` value for ``offset`` acknowledged bytes (``0-0`` when none)."""
-    return f"0-{max(offset - 1, 0)}"
-
-
-def upload_location(repository: str, upload_id: str) -> str:
-    return f"/v2/{repository}/blobs/uploads/{upload_id}"
-
-
 def _ended(upload_id: str) -> RegistryError:
     return RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {upload_id} ended while it was being completed")
 
 
-def _out_of_order(repository: str, record: UploadRecord, message: str) -> RegistryError:
-    return RegistryError(
-        ErrorCode.BLOB_UPLOAD_INVALID,
-        message,
-        status=416,
-        detail={"offset": record.offset},
-        headers={
-            "Range": range_header(record.offset),
-            "Location": upload_location(repository, record.id),
-            "Docker-Upload-UUID": record.id,
-        },
-    )
+def _out_of_order(repository: str, record: UploadRecord, message: str) -> UploadOutOfOrder:
+    return UploadOutOfOrder(repository, record.id, record.offset, message)
 
 
 class UploadService:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from modelyard.api.auth import basic_credentials
 from modelyard.api.context import registry_of
+from modelyard.api.errors import HttpError
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.events import Actor
 from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
@@ -111,7 +112,7 @@ class Call:
         if permission in granted:
             return
         if not self.principal.authenticated:
-            raise RegistryError(
+            raise HttpError(
                 ErrorCode.UNAUTHORIZED,
                 "authentication required: log in (modelyard login) or send an API key",
                 headers={"WWW-Authenticate": f'Bearer realm="{self.registry.settings.token_service}"'},
@@ -239,7 +240,7 @@ def _require_json(request: web.Request, raw: bytes) -> None:
     media_type = request.content_type.lower()
     json_suffix = media_type.startswith("application/") and media_type.endswith("+json")
     if media_type != "application/json" and not json_suffix:
-        raise RegistryError(
+        raise HttpError(
             ErrorCode.UNSUPPORTED,
             f"the request body must be JSON sent with Content-Type: application/json, not {media_type}",
             status=415,

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from modelyard.api.errors import API_VERSION_HEADER
+from modelyard.api.errors import API_VERSION_HEADER, HttpError
 from modelyard.api.oci import blobs, discovery, manifests, uploads
 from modelyard.api.oci.access import CHALLENGED, ChallengeMemory, authorize
 from modelyard.api.oci.routing import Endpoint, V2Route, parse_v2_path
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode
 
 V2Handler = Callable[[web.Request, V2Route], Awaitable[web.StreamResponse]]
 
@@ -46,7 +46,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     methods = ROUTES[route.endpoint]
     handler = methods.get(request.method)
     if handler is None:
-        raise RegistryError(
+        raise HttpError(
             ErrorCode.UNSUPPORTED,
             f"{request.method} is not supported here; allowed: {', '.join(methods)}",
             status=405,

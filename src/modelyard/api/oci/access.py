@@ -26,6 +26,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from modelyard.api.auth import challenge
+from modelyard.api.errors import HttpError, with_headers
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import Endpoint, V2Route
 from modelyard.domain.errors import ErrorCode, RegistryError
@@ -92,7 +93,7 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
     scope = _scope(route, request.method)
     header = request.headers.get("Authorization", "")
     if not header[:7].lower() == "bearer ":
-        raise RegistryError(
+        raise HttpError(
             ErrorCode.UNAUTHORIZED,
             "authentication required: get a token from the realm named in WWW-Authenticate (docker login)",
             headers={"WWW-Authenticate": challenge(request, registry, scope)},
@@ -101,8 +102,8 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
     try:
         claims = registry.tokens.verify_access(token)
     except RegistryError as exc:
-        exc.headers["WWW-Authenticate"] = challenge(request, registry, scope, error="invalid_token")
-        raise
+        invalid = challenge(request, registry, scope, error="invalid_token")
+        raise with_headers(exc, {"WWW-Authenticate": invalid}) from exc
     request[CLAIMS] = claims
     if route.endpoint is Endpoint.BASE:
         return claims
@@ -122,28 +123,28 @@ _ROLE_FOR = {"pull": "reader", "push": "pusher", "delete": "repoAdmin"}
 
 def _ask_again(
     request: web.Request, registry: Registry, token: str | None, scope: str | None, message: str
-) -> RegistryError:
+) -> HttpError:
     """401 with the challenge; 403 for a ``token`` already challenged for ``scope``."""
     headers = {"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")}
     memory = request.app.get(CHALLENGED)
     if token is not None and memory is not None and memory.repeated(token, scope):
-        return RegistryError(
+        return HttpError(
             ErrorCode.DENIED,
             f"{message}; this token was refused before: get a new one for scope {scope}",
             headers=headers,
         )
-    return RegistryError(ErrorCode.UNAUTHORIZED, f"{message}; get a token for scope {scope}", headers=headers)
+    return HttpError(ErrorCode.UNAUTHORIZED, f"{message}; get a token for scope {scope}", headers=headers)
 
 
 def _refusal(
     request: web.Request, registry: Registry, token: str, subject: str, name: str, action: str, scope: str | None
-) -> RegistryError:
+) -> HttpError:
     """The answer to a token without ``action`` on repository ``name`` (see the module docstring)."""
     if subject == "anonymous":
         return _ask_again(request, registry, None, scope, f"authentication required to {action} repository {name}")
     principal = registry.identity.principal_for(subject)
     if principal is None:
-        return RegistryError(
+        return HttpError(
             ErrorCode.UNAUTHORIZED,
             f"the account {subject} of this token no longer exists or is disabled; log in again",
             headers={"WWW-Authenticate": challenge(request, registry, scope, error="invalid_token")},
@@ -155,7 +156,7 @@ def _refusal(
     headers = {"WWW-Authenticate": challenge(request, registry, scope, error="insufficient_scope")}
     if "pull" not in would_get:
         # Indistinguishable from a repository that does not exist.
-        return RegistryError(
+        return HttpError(
             ErrorCode.DENIED,
             f"not allowed to {action} repository {name}: it does not exist or you do not have access to it",
             headers=headers,
@@ -171,7 +172,7 @@ def _refusal(
             f"{subject} may {' and '.join(granted)} but not {action} in repository {name}; "
             f"ask an administrator for a role with {action} there (e.g. {_ROLE_FOR[action]})"
         )
-    return RegistryError(
+    return HttpError(
         ErrorCode.DENIED, message, detail={"repository": name, "missing": action, "granted": granted}, headers=headers
     )
 

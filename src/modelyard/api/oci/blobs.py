@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelyard.api.errors import HttpError
 from modelyard.api.oci.access import acting
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.ranges import BlobFileResponse
@@ -30,6 +31,6 @@ async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
 async def delete_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
     registry = registry_of(request)
     if not registry.settings.delete_enabled:
-        raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
+        raise HttpError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
     await registry.blobs.delete(route.name, Digest.parse(route.argument), actor=acting(request))
     return web.Response(status=202, headers={"Content-Length": "0"})

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from modelyard.api.context import REGISTRY, registry_of
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.api.errors import HttpError
+from modelyard.domain.errors import ErrorCode
 
 __all__ = ["REGISTRY", "body_chunks", "has_body", "next_link", "query_limit", "registry_of"]
 
@@ -26,7 +27,7 @@ async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterato
             async with asyncio.timeout(idle_timeout):
                 chunk, _ = await content.readchunk()
         except TimeoutError:
-            raise RegistryError(
+            raise HttpError(
                 ErrorCode.BLOB_UPLOAD_INVALID,
                 f"no body data arrived for {idle_timeout:g} s; the partial chunk was discarded, "
                 "resume from the upload's current offset",
@@ -56,7 +57,7 @@ def query_limit(request: web.Request) -> int | None:
         return None
     # ``isdigit`` alone admits non-ASCII digits: "²" makes ``int`` raise (a 500), others parse.
     if not (raw.isascii() and raw.isdigit()):
-        raise RegistryError(ErrorCode.UNSUPPORTED, f"n must be a non-negative integer, not {raw[:20]!r}", status=400)
+        raise HttpError(ErrorCode.UNSUPPORTED, f"n must be a non-negative integer, not {raw[:20]!r}", status=400)
     # Every n past the page maximum means the same; capping also keeps ``int`` away from its
     # 4300-digit conversion limit (another 500).
     digits = raw.lstrip("0") or "0"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelyard.api.errors import HttpError
 from modelyard.api.oci.access import acting, claims_of
 from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import is_digest
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, ManifestTooLarge
 from modelyard.services.manifests import ManifestService
 
 
@@ -16,13 +17,13 @@ async def _read_limited(request: web.Request, service: ManifestService) -> bytes
     """Read a manifest body, refusing (413) as soon as it exceeds the limit."""
     declared = request.content_length
     if declared is not None and declared > service.max_bytes:
-        raise service.too_large(declared)
+        raise ManifestTooLarge(declared, service.max_bytes)
     pieces: list[bytes] = []
     total = 0
     while chunk := await request.content.readany():
         total += len(chunk)
         if total > service.max_bytes:
-            raise service.too_large(total)
+            raise ManifestTooLarge(total, service.max_bytes)
         pieces.append(chunk)
     return b"".join(pieces)
 
@@ -85,6 +86,6 @@ async def put_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
 async def delete_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
     registry = registry_of(request)
     if not registry.settings.delete_enabled:
-        raise RegistryError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
+        raise HttpError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
     await registry.manifests.delete(route.name, route.argument, actor=acting(request))
     return web.Response(status=202, headers={"Content-Length": "0"})

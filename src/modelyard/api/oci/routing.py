@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.api.errors import HttpError
+from modelyard.domain.errors import ErrorCode
 from modelyard.domain.reference import validate_name
 
 
@@ -55,6 +56,6 @@ def parse_v2_path(path: str) -> V2Route:
         endpoint = {"manifests": Endpoint.MANIFEST, "blobs": Endpoint.BLOB, "referrers": Endpoint.REFERRERS}[parts[-2]]
         route = V2Route(endpoint, "/".join(parts[:-2]), parts[-1])
     if route is None:
-        raise RegistryError(ErrorCode.UNSUPPORTED, f"no such endpoint: {path[:200]}", status=404)
+        raise HttpError(ErrorCode.UNSUPPORTED, f"no such endpoint: {path[:200]}", status=404)
     validate_name(route.name)
     return route

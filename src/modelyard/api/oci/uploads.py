@@ -9,6 +9,8 @@ import uuid
 
 from aiohttp import web
 
+from modelyard.api.errors import HttpError
+from modelyard.api.headers import upload_headers
 from modelyard.api.oci.access import claims_of
 from modelyard.api.oci.common import body_chunks, has_body, registry_of
 from modelyard.api.oci.routing import V2Route
@@ -16,7 +18,7 @@ from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.records import UploadRecord
 from modelyard.domain.reference import validate_name
-from modelyard.services.uploads import ContentRange, range_header, upload_location
+from modelyard.services.uploads import ContentRange
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 
@@ -26,14 +28,14 @@ def _parse_content_range(value: str | None) -> ContentRange | None:
         return None
     match = _CONTENT_RANGE.match(value.strip())
     if match is None:
-        raise RegistryError(
+        raise HttpError(
             ErrorCode.BLOB_UPLOAD_INVALID,
             f"Content-Range {value[:80]!r} is not of the form '<start>-<end>' (inclusive bytes)",
             status=416,
         )
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
-        raise RegistryError(ErrorCode.BLOB_UPLOAD_INVALID, f"Content-Range {value!r} ends before it starts", status=416)
+        raise HttpError(ErrorCode.BLOB_UPLOAD_INVALID, f"Content-Range {value!r} ends before it starts", status=416)
     return ContentRange(start, end)
 
 
@@ -68,13 +70,7 @@ def _upload_id(route: V2Route) -> str:
 def _session_response(
     status: int, repository: str, record: UploadRecord, extra: dict[str, str] | None = None
 ) -> web.Response:
-    headers = {
-        "Location": upload_location(repository, record.id),
-        "Range": range_header(record.offset),
-        "Docker-Upload-UUID": record.id,
-        "Content-Length": "0",
-        **(extra or {}),
-    }
+    headers = {**upload_headers(repository, record.id, record.offset), "Content-Length": "0", **(extra or {})}
     return web.Response(status=status, headers=headers)
 
 
