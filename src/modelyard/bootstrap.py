@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.services.audit import AuditService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
@@ -22,6 +23,7 @@ from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
+from modelyard.services.models import ModelService
 from modelyard.services.registry import Registry
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
@@ -89,11 +91,14 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         else metadata.secrets.get_or_create("token-hmac", secrets.token_urlsafe(48))
     )
     tokens = TokenService(secret.encode(), settings.token_service, settings.token_ttl, settings.refresh_token_ttl)
+    models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
     registry = Registry(
         settings=settings,
         uploads=UploadService(metadata, store, runner, repositories),
         blobs=BlobService(metadata, store, runner),
-        manifests=ManifestService(metadata, runner, repositories, max_bytes=settings.manifest_max_bytes),
+        manifests=ManifestService(
+            metadata, runner, repositories, max_bytes=settings.manifest_max_bytes, after_put=models.index
+        ),
         listing=ListingService(metadata),
         compartments=compartments,
         repositories=repositories,
@@ -102,5 +107,6 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         tokens=tokens,
         audit=AuditService(metadata, runner),
         gc=GarbageCollector(metadata, store),
+        models=models,
     )
     return Runtime(settings, registry, metadata, store, runner)

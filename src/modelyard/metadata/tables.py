@@ -269,3 +269,62 @@ server_secrets = Table(
     Column("value", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- the model index (migration 0009, ``services/models/``) -----------------------------------
+# Derived data: one row per manifest of a repository with what extraction found, and its files.
+# Rows die with their manifest (ON DELETE CASCADE) and can always be recomputed from it. The
+# searchable facts are stored normalized (lowercase) and each has an index that ends in ``id``,
+# so a filtered search walks one index in the order it pages in (newest first).
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("repository_name", sortable_string(255), nullable=False),
+    Column("digest", String(200), nullable=False),
+    Column("packaging", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("format", String(64)),
+    Column("name", String(255)),
+    Column("name_key", sortable_string(255)),
+    Column("architecture", String(128)),
+    Column("parameters", BigInteger),
+    Column("precision", String(128)),
+    Column("quantization", String(64)),
+    Column("quant_bits", Integer),
+    Column("license", String(255)),
+    Column("context_length", BigInteger),
+    Column("total_size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("card", Text),
+    Column("details", JSON),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Index(None, "repository_id", "digest"),
+    Index(None, "architecture", "id"),
+    Index(None, "quantization", "id"),
+    Index(None, "quant_bits", "id"),
+    Index(None, "license", "id"),
+    Index(None, "format", "id"),
+    Index(None, "parameters", "id"),
+    Index(None, "repository_name", "id"),
+    Index(None, "name_key", "id"),
+)
+
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", sortable_string(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("layer_digest", String(200), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("layer_index", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("archive", String(16), nullable=False),
+    # Where the file's data starts in the uncompressed tar stream of its layer (tar members only).
+    Column("member_offset", BigInteger),
+    Column("mode", Integer),
+)

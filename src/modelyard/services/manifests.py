@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from modelyard.domain import mediatypes
@@ -63,12 +63,21 @@ def accepts(accept: str | None, media_type: str) -> bool:
 
 class ManifestService:
     def __init__(
-        self, metadata: MetadataStore, runner: BlockingRunner, repositories: RepositoryService, *, max_bytes: int
+        self,
+        metadata: MetadataStore,
+        runner: BlockingRunner,
+        repositories: RepositoryService,
+        *,
+        max_bytes: int,
+        after_put: Callable[[str, str, ParsedManifest], Awaitable[object]] | None = None,
     ) -> None:
         self._meta = metadata
         self._repositories = repositories
         self._run = runner.run
         self.max_bytes = max_bytes
+        # Called with (repository, digest, manifest) once a put is stored: the model index
+        # (services/models/service.py says why after the transaction, not in it). Never raises.
+        self._after_put = after_put
 
     def get(self, repository: str, reference: str) -> ManifestRecord:
         """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``.
@@ -209,6 +218,8 @@ class ManifestService:
                 detail={"reason": "TAG_MOVE_DENIED", "tag": exc.tag, "digest": exc.current_digest},
             ) from None
         log_events(written)
+        if self._after_put is not None:
+            await self._after_put(repository, digest, parsed)
         return PushedManifest(digest, parsed)
 
     def _check_references(self, repository: str, parsed: ParsedManifest) -> None:

@@ -14,6 +14,7 @@ from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
+from modelyard.services.models import ModelService
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
@@ -33,3 +34,4 @@ class Registry:
     tokens: TokenService
     audit: AuditService
     gc: GarbageCollector
+    models: ModelService
