@@ -100,7 +100,11 @@ def _freeze(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlobPushed(Event):
-    """An upload finished: the blob is stored and linked into the repository."""
+    """An upload finished: the blob is stored and linked into the repository.
+
+    Not emitted yet: ``Uploads.complete`` takes ``events`` already, the upload service does not
+    know the acting client's address yet (the next step passes an :class:`Actor` to ``commit``
+    and ``mount``)."""
 
     action: ClassVar[str] = "push.blob"
     repository: str
