@@ -28,9 +28,10 @@ FORBIDDEN: dict[str, set[str]] = {
     "services": {"api", "client", "cli", "app", "server"},
     "api": {"metadata", "storage", "client", "cli", "app", "server"},
     "client": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
+    "sdk": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
 }
 # The CLI's admin commands are clients; its offline commands (serve, gc, reset-admin) build the server.
-CLI_CLIENT_MODULES = {"common", "compartments", "identity", "repos"}
+CLI_CLIENT_MODULES = {"common", "compartments", "identity", "models", "repos"}
 
 
 def imports_of(path: Path) -> list[str]:
@@ -75,7 +76,7 @@ def test_the_checker_sees_a_broken_rule(tmp_path: Path) -> None:
     assert [layer_of(m) for m in imports_of(sample)] == ["metadata", "api"]
 
 
-@pytest.mark.parametrize("module", ["modelyard.client", "modelyard.schemas.admin"])
+@pytest.mark.parametrize("module", ["modelyard.client", "modelyard.schemas.admin", "modelyard.sdk"])
 def test_importing_a_client_loads_no_server_code(module: str) -> None:
     code = (
         f"import sys, {module}\n"
