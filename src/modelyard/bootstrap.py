@@ -16,6 +16,7 @@ from modelyard.config import Settings
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.services.audit import AuditService
+from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.gc import GarbageCollector
@@ -91,6 +92,9 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         else metadata.secrets.get_or_create("token-hmac", secrets.token_urlsafe(48))
     )
     tokens = TokenService(secret.encode(), settings.token_service, settings.token_ttl, settings.refresh_token_ttl)
+    identity = IdentityService(metadata, runner, settings)
+    iam = IamService(metadata, runner)
+    audit = AuditService(metadata, runner)
     models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
     registry = Registry(
         settings=settings,
@@ -102,10 +106,11 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         listing=ListingService(metadata),
         compartments=compartments,
         repositories=repositories,
-        identity=IdentityService(metadata, runner, settings),
-        iam=IamService(metadata, runner),
+        identity=identity,
+        iam=iam,
         tokens=tokens,
-        audit=AuditService(metadata, runner),
+        auth=AuthService(identity, iam, tokens, audit),
+        audit=audit,
         gc=GarbageCollector(metadata, store),
         models=models,
     )

@@ -3,7 +3,9 @@
 Services (and the domain and policy they use) raise typed errors carrying facts -- an upload's
 offset, how long to wait -- and ``api/errors.py`` alone turns them into statuses and headers.
 So no module under ``services/``, ``domain/`` or ``policy/`` may import an HTTP library, pass
-``status=`` or ``headers=`` to a call (an error's status or headers), or spell a header's name.
+``headers=`` to anything, pass ``status=`` to an error or an HTTP status code to anything, or
+spell a header's name. (A ``status`` that is no HTTP status -- a model's extraction status --
+is fine.)
 A rule broken here names the file, the line and what it did.
 """
 
@@ -14,6 +16,7 @@ import inspect
 from pathlib import Path
 
 from modelyard.api.errors import error_response
+from modelyard.domain import errors
 from modelyard.domain.errors import (
     ManifestReferenced,
     ManifestTooLarge,
@@ -27,7 +30,21 @@ from modelyard.domain.errors import (
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "modelyard"
 BELOW_API = ("services", "domain", "policy")
 HTTP_MODULES = ("aiohttp", "http", "httpx", "multidict", "yarl", "starlette", "werkzeug", "requests")
-HTTP_KEYWORDS = {"status", "headers", "status_code"}
+ERRORS = {name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, Exception)}
+
+
+def _http_argument(call: ast.Call, keyword: ast.keyword) -> bool:
+    """``headers=`` anywhere; ``status=``/``status_code=`` to an error, or with an HTTP status code."""
+    if keyword.arg == "headers":
+        return True
+    if keyword.arg not in ("status", "status_code"):
+        return False
+    callee = ast.unparse(call.func).rpartition(".")[2]
+    value = keyword.value
+    http_code = isinstance(value, ast.Constant) and isinstance(value.value, int) and 100 <= value.value <= 599
+    return callee.endswith("Error") or callee in ERRORS or http_code
+
+
 HEADER_NAMES = {
     "Allow", "Content-Range", "Docker-Upload-UUID", "Location", "Range", "Retry-After", "WWW-Authenticate",
 }  # fmt: skip
@@ -47,7 +64,7 @@ def http_knowledge(source: str, where: str) -> list[str]:
             found += [
                 f"{where}:{node.lineno} passes {kw.arg}= to {ast.unparse(node.func)}"
                 for kw in node.keywords
-                if kw.arg in HTTP_KEYWORDS
+                if _http_argument(node, kw)
             ]
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in HEADER_NAMES:
             found.append(f"{where}:{node.lineno} names the header {node.value!r}")
@@ -69,6 +86,9 @@ from aiohttp import web
 import http.client
 raise RegistryError(ErrorCode.TOOMANYREQUESTS, "wait", headers={"Retry-After": "1"})
 raise RegistryError(ErrorCode.DENIED, "no", status=409)
+raise TagImmutable(repository, tag, digest, "moved", status=code)
+ModelFacts(status="indexed")
+Job(status=409)
 """
     assert sorted(http_knowledge(sample, "sample.py")) == [
         "sample.py:2 imports aiohttp",
@@ -76,6 +96,8 @@ raise RegistryError(ErrorCode.DENIED, "no", status=409)
         "sample.py:4 names the header 'Retry-After'",
         "sample.py:4 passes headers= to RegistryError",
         "sample.py:5 passes status= to RegistryError",
+        "sample.py:6 passes status= to TagImmutable",
+        "sample.py:8 passes status= to Job",
     ]
     assert (PACKAGE / "services" / "uploads.py").is_file(), "the checker reads the real tree"
 

@@ -1,10 +1,10 @@
 """``/auth/token`` (Docker token auth, GET with Basic credentials or anonymous, and the OAuth2
 ``POST`` form) and the ``WWW-Authenticate`` challenge of ``/v2``.
 
-A token's ``access`` claim holds only what the authorizer grants for each requested scope;
-asking for more is not an error, the token simply carries less (as the spec says). A request
-may name at most :data:`MAX_SCOPES` scopes (a client asks for a handful; 100,000 of them once
-held a worker's event loop for 21 s), and the authorizer's lookups run off the event loop.
+Who may have a token and what it carries is ``services/auth.py``'s (the same path as the
+admin API's logins); this module reads the request and writes the answer. A request may name
+at most :data:`MAX_SCOPES` scopes (a client asks for a handful; 100,000 of them once held a
+worker's event loop for 21 s).
 
 The realm of the challenge is ``public_host`` when it is set: behind a proxy it must be, or the
 realm names whatever ``Host`` the client sent.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -23,24 +22,9 @@ from aiohttp import web
 from modelyard.api.context import registry_of
 from modelyard.api.errors import HttpError, with_headers
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.domain.events import Actor
-from modelyard.domain.reference import validate_name
-from modelyard.policy.authorizer import ANONYMOUS, Principal, token_actions
-from modelyard.services.access import issue_access, login
-from modelyard.services.identity import api_key_id
+from modelyard.policy.authorizer import ANONYMOUS
+from modelyard.services.auth import Login, Scope
 from modelyard.services.registry import Registry
-from modelyard.services.tokens import IssuedToken
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    type: str
-    name: str
-    actions: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return f"{self.type}:{self.name}:{','.join(self.actions)}"
-
 
 MAX_SCOPES = 100
 
@@ -100,64 +84,28 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     return username, password
 
 
-async def _login(request: web.Request, registry: Registry, username: str, password: str) -> Principal:
+async def _login(request: web.Request, registry: Registry, username: str, password: str) -> Login:
+    """A login at ``/auth/token``; a refused one is challenged for Basic credentials again."""
     try:
-        return await login(
-            registry.identity, registry.audit, username, password, client_ip(request), record_success=True
-        )
+        return await registry.auth.login(username, password, client_ip(request), record_success=True)
     except RegistryError as exc:
         if exc.code is ErrorCode.UNAUTHORIZED:
             raise with_headers(exc, {"WWW-Authenticate": f'Basic realm="{registry.settings.token_service}"'}) from exc
         raise
 
 
-def _valid_name(name: str) -> bool:
-    try:
-        validate_name(name)
-    except RegistryError:
-        return False
-    return True
-
-
-async def _grant(registry: Registry, principal: Principal, scopes: list[Scope]) -> list[dict[str, Any]]:
-    names = [s.name for s in scopes if s.type == "repository" and _valid_name(s.name)]
-    found = await registry.iam.on_repositories(principal, names)
-    access = []
-    for scope in scopes:
-        if scope.type == "repository":
-            if scope.name not in found:
-                continue
-            permissions, exists = found[scope.name]
-            actions = token_actions(scope.actions, permissions, exists=exists)
-        elif scope.type == "registry" and scope.name == "catalog":
-            actions = ["*"]  # the catalog itself is filtered by what the caller may read
-        else:
-            continue
-        access.append({"type": scope.type, "name": scope.name, "actions": actions})
-    return access
-
-
 async def _issue(
-    request: web.Request,
-    registry: Registry,
-    principal: Principal,
-    scopes: list[Scope],
-    *,
-    offline: bool,
-    key_id: str | None = None,
+    request: web.Request, registry: Registry, login: Login, scopes: list[Scope], *, offline: bool
 ) -> dict[str, Any]:
-    access = await _grant(registry, principal, scopes)
-    actor = Actor(principal.subject, client_ip(request))
-    token: IssuedToken = await issue_access(registry.tokens, registry.audit, actor, access)
+    tokens = await registry.auth.issue(login, scopes, client_ip(request), offline=offline)
     body: dict[str, Any] = {
-        "token": token.token,
-        "access_token": token.token,
-        "expires_in": token.expires_in,
-        "issued_at": token.issued_at,
+        "token": tokens.access.token,
+        "access_token": tokens.access.token,
+        "expires_in": tokens.access.expires_in,
+        "issued_at": tokens.access.issued_at,
     }
-    if offline and principal.authenticated:
-        generation = registry.identity.login_generation(principal.subject)
-        body["refresh_token"] = registry.tokens.issue_refresh(principal.subject, key_id, generation).token
+    if tokens.refresh is not None:
+        body["refresh_token"] = tokens.refresh
     return body
 
 
@@ -178,11 +126,10 @@ async def get_token(request: web.Request) -> web.StreamResponse:
     registry = registry_of(request)
     _check_service(registry, request.query.get("service"))
     credentials = basic_credentials(request)
-    principal = ANONYMOUS if credentials is None else await _login(request, registry, *credentials)
+    login = Login(ANONYMOUS) if credentials is None else await _login(request, registry, *credentials)
     scopes = parse_scopes(request.query.getall("scope", []))
     offline = request.query.get("offline_token", "").lower() == "true"
-    key_id = None if credentials is None else api_key_id(credentials[1])
-    return _json(await _issue(request, registry, principal, scopes, offline=offline, key_id=key_id))
+    return _json(await _issue(request, registry, login, scopes, offline=offline))
 
 
 async def post_token(request: web.Request) -> web.StreamResponse:
@@ -192,18 +139,14 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     _check_service(registry, str(form.get("service") or "") or None)
     grant = str(form.get("grant_type") or "")
     if grant == "password":
-        password = str(form.get("password") or "")
-        principal = await _login(request, registry, str(form.get("username") or ""), password)
-        key_id = api_key_id(password)
+        login = await _login(request, registry, str(form.get("username") or ""), str(form.get("password") or ""))
     elif grant == "refresh_token":
-        refresh = registry.tokens.verify_refresh(str(form.get("refresh_token") or ""))
-        key_id = refresh.key_id
-        principal = registry.identity.refresh_login(refresh)
+        login = registry.auth.refresh(str(form.get("refresh_token") or ""))
     else:
         raise HttpError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
     scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
     offline = str(form.get("access_type") or "") == "offline"
-    body = await _issue(request, registry, principal, scopes, offline=offline, key_id=key_id)
+    body = await _issue(request, registry, login, scopes, offline=offline)
     body.pop("token")
     body["scope"] = " ".join(str(s) for s in scopes)
     return _json(body)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.services.audit import AuditService
+from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.gc import GarbageCollector
@@ -32,6 +33,7 @@ class Registry:
     identity: IdentityService
     iam: IamService
     tokens: TokenService
+    auth: AuthService
     audit: AuditService
     gc: GarbageCollector
     models: ModelService

@@ -21,7 +21,6 @@ from modelyard.api.errors import HttpError
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.events import Actor
 from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
-from modelyard.services.access import login
 from modelyard.services.registry import Registry
 
 ResourceKind = Literal["registry", "compartment", "repository"]
@@ -189,41 +188,21 @@ class Operation:
         return [part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")]
 
 
-ADMIN_CREDENTIALS = (
-    "the admin API takes Basic credentials (a password or API key), an API key as a Bearer token, or the "
-    "refresh token of 'modelyard login'"
-)
-
-
 async def authenticate(request: web.Request, registry: Registry) -> Principal:
-    """The caller of an admin request: a real login, or anonymous.
-
-    A real login is Basic credentials (password or API key), an API key sent as a Bearer
-    token, or a refresh token (what ``modelyard login`` stores) sent as a Bearer token, checked
-    like the refresh grant (account unchanged, key not revoked). A ``/v2`` access token is
-    refused outright: those are short-lived, scoped to repositories and handed to every OCI
-    client, so one must never change a password or mint an API key.
+    """The caller of an admin request: a real login (Basic credentials, or an API key or the
+    refresh token of ``modelyard login`` as a Bearer token; see ``services/auth.py``), or
+    anonymous. A failed login is recorded; a successful one is not (every request would log one).
     """
     if not registry.settings.auth_enabled:
         return ANONYMOUS
     header = request.headers.get("Authorization", "")
     ip = request.remote or "unknown"
     if header[:7].lower() == "bearer ":
-        value = header[7:].strip()
-        if value.startswith("myd_"):
-            return await _login(registry, "", value, ip)
-        wrong_kind = f"a /v2 access token does not authenticate the admin API: {ADMIN_CREDENTIALS}"
-        return registry.identity.refresh_login(registry.tokens.verify_refresh(value, wrong_kind=wrong_kind))
+        return (await registry.auth.bearer_login(header[7:].strip(), ip)).principal
     credentials = basic_credentials(request)
     if credentials is not None:
-        return await _login(registry, *credentials, ip)
+        return (await registry.auth.login(*credentials, ip, record_success=False)).principal
     return ANONYMOUS
-
-
-async def _login(registry: Registry, username: str, password: str, ip: str) -> Principal:
-    """A password or API key checked here is a login like one at ``/auth/token``: a failed one
-    is audited (successes are not: every request would log one)."""
-    return await login(registry.identity, registry.audit, username, password, ip, record_success=False)
 
 
 def _require_json(request: web.Request, raw: bytes) -> None:
