@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, WithJsonSchema, field_validator
 
 from modelyard.domain.reference import COMPONENT_PATTERN, NAME_PATTERN
+from modelyard.schemas.models import ModelSummary
 
 ReadmeFormat = Literal["TEXT_MARKDOWN", "TEXT_PLAIN"]
 TagPattern = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
@@ -225,6 +226,9 @@ class Version(_Model):
     time_created: datetime
     time_tagged: datetime
     immutable: bool
+    model: ModelSummary | None = Field(
+        None, description="What the registry understood of the version's model (null: not indexed yet)."
+    )
 
 
 class CompartmentPage(_Model):

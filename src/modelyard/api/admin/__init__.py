@@ -7,14 +7,16 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import audit, compartments, iam, principals, repositories
+from modelyard.api.admin import audit, compartments, iam, models, principals, repositories
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
 
-# Order matters: the IAM routes of repositories (``…/-/iam``) must be tried before the
-# repository route whose name parameter spans slashes.
+# Order matters: the IAM routes of repositories (``…/-/iam``) and the model routes of versions
+# (``…/-/versions/{reference}``) must be tried before the repository route whose name parameter
+# spans slashes.
 OPERATIONS: list[Operation] = [
     *iam.OPERATIONS,
+    *models.OPERATIONS,
     *compartments.OPERATIONS,
     *repositories.OPERATIONS,
     *principals.OPERATIONS,

@@ -161,7 +161,8 @@ class Call:
         return self.registry.settings.public_host or self.request.host
 
 
-Handler = Callable[[Call], Awaitable[pydantic.BaseModel | None]]
+# A handler returns a model (JSON), None (204), or a response of its own (a file download).
+Handler = Callable[[Call], Awaitable[pydantic.BaseModel | web.StreamResponse | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +178,8 @@ class Operation:
     status: int = 200
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = field(default=(404, 422))
+    # A response that is not JSON (a file): its media type, for the OpenAPI document.
+    raw_response: str | None = None
 
     @property
     def openapi_path(self) -> str:
@@ -239,6 +242,8 @@ async def _run(operation: Operation, request: web.Request) -> web.StreamResponse
     result = await operation.handler(call)  # a change records its own events (services, domain/events.py)
     if result is None:
         return web.Response(status=204)
+    if isinstance(result, web.StreamResponse):
+        return result
     return web.Response(
         status=operation.status, body=result.model_dump_json().encode(), content_type="application/json"
     )

@@ -50,6 +50,11 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
                 "description": "OK",
                 "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
             }
+        elif op.raw_response is not None:
+            responses[str(op.status)] = {
+                "description": "The file (206 with the range a Range header asks for, 416 for one past its end)",
+                "content": {op.raw_response: {"schema": {"type": "string", "format": "binary"}}},
+            }
         else:
             responses[str(op.status)] = {"description": "Done"}
         for status in (*op.errors, *((415,) if op.body is not None else ()), 401, 403, 429):

@@ -118,7 +118,11 @@ async def list_versions(call: Call) -> schemas.VersionPage:
     service = call.registry.repositories
     records = service.versions(name, limit + 1, call.query_str("page"))
     policy = service.policy(name)
-    items = [views.version(r, policy is not None and tag_is_immutable(policy, r.tag)) for r in records[:limit]]
+    models = call.registry.models.summaries(name, [r.digest for r in records[:limit]])
+    items = [
+        views.version(r, policy is not None and tag_is_immutable(policy, r.tag), models.get(r.digest))
+        for r in records[:limit]
+    ]
     return schemas.VersionPage(items=items, next_page=items[-1].tag if len(records) > limit else None)
 
 

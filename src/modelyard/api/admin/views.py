@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 
 from modelyard.domain import mediatypes
+from modelyard.domain.models import ModelFacts, ModelFile, ModelVersionRecord, format_params
 from modelyard.domain.records import CompartmentRecord, RepositoryDetails, VersionRecord
 from modelyard.schemas import admin as schemas
+from modelyard.schemas import models as model_schemas
 
 
 def compartment(record: CompartmentRecord) -> schemas.Compartment:
@@ -48,7 +50,7 @@ def repository(record: RepositoryDetails, host: str) -> schemas.Repository:
     )
 
 
-def version(record: VersionRecord, immutable: bool) -> schemas.Version:
+def version(record: VersionRecord, immutable: bool, model: ModelVersionRecord | None = None) -> schemas.Version:
     return schemas.Version(
         tag=record.tag,
         digest=record.digest,
@@ -61,4 +63,70 @@ def version(record: VersionRecord, immutable: bool) -> schemas.Version:
         time_created=record.created_at,
         time_tagged=record.tagged_at,
         immutable=immutable,
+        model=None if model is None else model_summary(model.facts),
+    )
+
+
+def _summary_fields(facts: ModelFacts) -> dict[str, object]:
+    return {
+        "packaging": facts.packaging,
+        "status": facts.status,
+        "reason": facts.reason,
+        "format": facts.format,
+        "name": facts.name,
+        "architecture": facts.architecture,
+        "parameters": facts.parameters,
+        "parameters_human": format_params(facts.parameters),
+        "precision": facts.precision,
+        "quantization": facts.quantization,
+        "quant_bits": facts.quant_bits,
+        "license": facts.license,
+        "context_length": facts.context_length,
+        "total_size": facts.total_size,
+        "file_count": facts.file_count,
+    }
+
+
+def model_summary(facts: ModelFacts) -> model_schemas.ModelSummary:
+    return model_schemas.ModelSummary.model_validate(_summary_fields(facts))
+
+
+def model_file(file: ModelFile) -> model_schemas.ModelFileInfo:
+    return model_schemas.ModelFileInfo(
+        path=file.path,
+        size=file.size,
+        digest=file.layer_digest,
+        media_type=file.media_type,
+        kind=file.kind,
+        archive=file.archive,
+        layer_index=file.layer_index,
+    )
+
+
+def model_version(record: ModelVersionRecord) -> model_schemas.ModelVersion:
+    return model_schemas.ModelVersion.model_validate(
+        {
+            **_summary_fields(record.facts),
+            "repository": record.repository,
+            "digest": record.digest,
+            "media_type": record.media_type,
+            "tags": list(record.tags),
+            "time_created": record.created_at,
+            "time_indexed": record.indexed_at,
+            "card": record.facts.card,
+            "details": record.facts.details,
+            "files": [model_file(f) for f in record.facts.files],
+        }
+    )
+
+
+def model_search_result(record: ModelVersionRecord) -> model_schemas.ModelSearchResult:
+    return model_schemas.ModelSearchResult.model_validate(
+        {
+            **_summary_fields(record.facts),
+            "repository": record.repository,
+            "digest": record.digest,
+            "tags": list(record.tags),
+            "time_created": record.created_at,
+        }
     )

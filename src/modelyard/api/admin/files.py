@@ -1,0 +1,115 @@
+"""Serving one file of a model version, with ``Range`` and the layer digest as ``ETag``.
+
+Three ways, by where the file sits:
+
+- a raw layer in a local store: ``sendfile`` through :class:`BlobFileResponse` (``ranges.py``
+  answers ``Range`` and ``If-Range`` per RFC 9110), with the ``ETag`` set to the layer digest;
+- a member of an uncompressed tar layer: a ranged read of the layer at the member's offset
+  (computed at push time, ``services/models/tarindex.py``);
+- a member of a gzip tar layer: the layer decompressed as a stream up to the member.
+
+The same rules hold for all three: one ``bytes`` range (``a-b``, ``a-``, ``-n``) is served as
+206 with ``Content-Range``; a range past the end, or ``-0``, is 416; anything else in ``Range``
+(another unit, several ranges) is ignored and the whole file sent; ``If-Range`` serves the range
+only for the current ``ETag``; ``If-None-Match`` with it answers 304.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import hdrs, web
+
+from modelyard.api.oci.ranges import BlobFileResponse
+from modelyard.services.models import FileAccess, ModelService
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class _LayerFileResponse(BlobFileResponse):
+    """``BlobFileResponse`` whose ``ETag`` is the layer digest, not the file's mtime and size."""
+
+    def __init__(self, access: FileAccess, headers: dict[str, str]) -> None:
+        assert access.local_path is not None
+        super().__init__(access.local_path, digest=access.file.layer_digest, size=access.file.size, headers=headers)
+        self._digest_etag = access.file.layer_digest
+
+    @property
+    def etag(self) -> Any:
+        return web.StreamResponse.etag.fget(self)  # type: ignore[attr-defined]
+
+    @etag.setter
+    def etag(self, _value: Any) -> None:  # FileResponse sets its own: keep the digest
+        web.StreamResponse.etag.fset(self, self._digest_etag)  # type: ignore[attr-defined]
+
+
+def _etag_listed(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def plan_range(request: web.BaseRequest, size: int, etag: str) -> tuple[int, int] | bool | None:
+    """``(start, end)`` to serve (end exclusive), ``None`` for the whole file, ``False`` for 416."""
+    value = request.headers.get(hdrs.RANGE)
+    if value is None:
+        return None
+    condition = request.headers.get(hdrs.IF_RANGE)
+    if condition is not None and condition.strip() != etag:
+        return None
+    match = _RANGE.match(value)
+    if match is None:
+        return None  # another unit, several ranges, or malformed: ignored (RFC 9110 14.2)
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # a suffix: the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            return False
+        return max(size - count, 0), size
+    start = int(first)
+    if start >= size:
+        return False
+    end = size if not last else min(int(last) + 1, size)
+    if end <= start:
+        return None  # bytes=5-2: invalid, ignored
+    return start, end
+
+
+async def respond(request: web.Request, access: FileAccess, models: ModelService) -> web.StreamResponse:
+    file = access.file
+    etag = f'"{file.layer_digest}"'
+    content_type = mimetypes.guess_type(file.path)[0] or "application/octet-stream"
+    headers = {
+        "Content-Type": content_type,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=0, must-revalidate",
+        "Docker-Content-Digest": file.layer_digest,
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.path.rsplit('/', 1)[-1])}",
+    }
+    if _etag_listed(request.headers.get(hdrs.IF_NONE_MATCH), etag):
+        return web.Response(status=304, headers={"ETag": etag})
+    if access.local_path is not None:
+        return _LayerFileResponse(access, headers)
+    planned = plan_range(request, file.size, etag)
+    if planned is False:
+        return web.Response(
+            status=416,
+            headers={**headers, "Content-Range": f"bytes */{file.size}", "ETag": etag, "Content-Length": "0"},
+        )
+    start, end = planned if isinstance(planned, tuple) else (0, file.size)
+    response = web.StreamResponse(status=206 if isinstance(planned, tuple) else 200, headers={**headers, "ETag": etag})
+    response.content_length = end - start
+    if isinstance(planned, tuple):
+        response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
+    await response.prepare(request)
+    if request.method != "HEAD":
+        async for piece in models.read(access, start, end):
+            await response.write(piece)
+    await response.write_eof()
+    return response
