@@ -153,7 +153,9 @@ class Extractor:
                     for file in listed:
                         files.setdefault(file.path, file)
                     continue
-            path = path or self._default_name(index, layer)
+            if path is None:
+                path = self._default_name(index, layer)
+                path = f"{path}-{index}" if path in files else path
             if path in files:
                 found.notes.append(f"layer {index} repeats the path {path}: only the first is listed")
                 continue
@@ -173,7 +175,7 @@ class Extractor:
         media = layer.media_type
         if media.startswith("application/vnd.docker.ai."):
             if "license" in media:
-                return f"LICENSE-{index}" if index else "LICENSE"
+                return "LICENSE"
             suffix = ".gguf" if "gguf" in media else ".safetensors" if "safetensors" in media else ""
             return f"model-{index}{suffix}"
         return f"layer-{index}-{Digest.parse(layer.digest).hex[:12]}"
