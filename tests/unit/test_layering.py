@@ -31,7 +31,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "sdk": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
 }
 # The CLI's admin commands are clients; its offline commands (serve, gc, reset-admin) build the server.
-CLI_CLIENT_MODULES = {"common", "compartments", "identity", "models", "repos"}
+CLI_CLIENT_MODULES = {"common", "compartments", "identity", "modelinfo", "models", "repos"}
 
 
 def imports_of(path: Path) -> list[str]:

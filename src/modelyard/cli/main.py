@@ -10,7 +10,7 @@ import typer
 
 from modelyard import __version__
 from modelyard.cli import gc as gc_command
-from modelyard.cli import identity, models
+from modelyard.cli import identity, modelinfo, models
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.repos import repo_app
 from modelyard.config import format_validation_error, load_settings
@@ -36,6 +36,8 @@ app.command("whoami")(identity.whoami)
 app.command("audit")(identity.audit)
 app.command("push")(models.push)
 app.command("pull")(models.pull)
+app.add_typer(modelinfo.model_app, name="model")
+app.command("search")(modelinfo.search)
 app.command("gc")(gc_command.gc)
 app.command("reset-admin")(gc_command.reset_admin)
 

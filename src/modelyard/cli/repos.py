@@ -21,6 +21,7 @@ from modelyard.cli.common import (
     validated,
 )
 from modelyard.schemas import admin as schemas
+from modelyard.schemas.models import ModelSummary
 
 repo_app = typer.Typer(help="Manage repositories.")
 
@@ -240,9 +241,21 @@ def delete(
         typer.echo(f"deleted repository {name}")
 
 
+def _model(version: schemas.Version, field: str) -> object:
+    return None if version.model is None else getattr(version.model, field)
+
+
+def _precision(model: ModelSummary | None) -> str | None:
+    """``bfloat16``, ``q4_k_m``, or both as ``float16/gptq``."""
+    if model is None:
+        return None
+    return "/".join(part for part in (model.precision, model.quantization) if part) or None
+
+
 @repo_app.command("versions")
 def versions(name: str, registry: RegistryOption = None, json_out: JsonOption = False) -> None:
-    """List a repository's versions: tags with digest, type, size and time."""
+    """List a repository's versions: tags with digest, model format, architecture, parameters,
+    precision/quantization, license, size, file count and time."""
     with admin_client(registry) as client:
         items = list(client.iter_versions(name))
         if json_out:
@@ -253,8 +266,13 @@ def versions(name: str, registry: RegistryOption = None, json_out: JsonOption = 
                 [
                     ("TAG", lambda v: v.tag),
                     ("DIGEST", lambda v: v.digest[:19]),
-                    ("TYPE", lambda v: v.artifact_type or v.media_type.rsplit("/", 1)[-1]),
-                    ("SIZE", lambda v: human_size(v.size)),
+                    ("FORMAT", lambda v: _model(v, "format") or (v.artifact_type or v.media_type).rsplit("/", 1)[-1]),
+                    ("ARCH", lambda v: _model(v, "architecture")),
+                    ("PARAMS", lambda v: _model(v, "parameters_human")),
+                    ("PRECISION", lambda v: _precision(v.model)),
+                    ("LICENSE", lambda v: _model(v, "license")),
+                    ("SIZE", lambda v: human_size(v.model.total_size if v.model else v.size)),
+                    ("FILES", lambda v: _model(v, "file_count")),
                     ("IMMUTABLE", lambda v: "yes" if v.immutable else ""),
                     ("TAGGED", lambda v: v.time_tagged.isoformat(timespec="seconds")),
                 ],

@@ -14,6 +14,7 @@ import httpx
 import pydantic
 
 from modelyard.schemas import admin as schemas
+from modelyard.schemas import models as model_schemas
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -69,14 +70,18 @@ class AdminClient:
         except httpx.TransportError as exc:
             raise RegistryUnreachableError(f"cannot reach the registry at {self.base_url}: {exc}") from None
         if response.status_code >= 400:
-            try:
-                first = response.json()["errors"][0]
-                raise ApiError(response.status_code, first["code"], first["message"], first.get("detail"))
-            except (ValueError, KeyError, IndexError, TypeError):
-                raise ApiError(response.status_code, "UNKNOWN", response.text[:500] or response.reason_phrase) from None
+            self._raise(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
+        try:
+            first = response.json()["errors"][0]
+            raise ApiError(response.status_code, first["code"], first["message"], first.get("detail"))
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ApiError(response.status_code, "UNKNOWN", response.text[:500] or response.reason_phrase) from None
 
     def _get(self, model: type[M], path: str, params: dict[str, Any] | None = None) -> M:
         return model.model_validate(self._request("GET", path, params=params))
@@ -183,6 +188,74 @@ class AdminClient:
             if result.next_page is None:
                 return
             page = result.next_page
+
+    # -- model versions --------------------------------------------------------------------
+
+    @staticmethod
+    def _version_path(name: str, reference: str) -> str:
+        return _repo_path(name) + "/-/versions/" + quote(reference, safe=":")
+
+    def get_model_version(self, name: str, reference: str) -> model_schemas.ModelVersion:
+        """Everything the registry understood of a version (tag or digest): facts, card, files."""
+        return self._get(model_schemas.ModelVersion, self._version_path(name, reference))
+
+    def list_model_files(self, name: str, reference: str) -> list[model_schemas.ModelFileInfo]:
+        return self._get(model_schemas.ModelFileList, self._version_path(name, reference) + "/files").items
+
+    def search_models(
+        self,
+        *,
+        arch: str | None = None,
+        quantization: str | None = None,
+        license: str | None = None,
+        min_params: int | str | None = None,
+        max_params: int | str | None = None,
+        format: str | None = None,
+        q: str | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> model_schemas.ModelSearchPage:
+        """One page of versions in repositories the caller may read, newest first.
+
+        ``min_params``/``max_params`` take a count or ``"7B"``, ``"350M"``; ``quantization`` a name
+        (``q4_k_m``, ``gptq``) or a width (``int4``, ``8bit``).
+        """
+        params = self._params(
+            arch=arch, quantization=quantization, license=license, min_params=min_params, max_params=max_params,
+            format=format, q=q, limit=limit, page=page,
+        )  # fmt: skip
+        return self._get(model_schemas.ModelSearchPage, "/api/v1/models", params)
+
+    def iter_models(self, **filters: Any) -> Iterator[model_schemas.ModelSearchResult]:
+        page: str | None = None
+        while True:
+            result = self.search_models(page=page, **filters)
+            yield from result.items
+            if result.next_page is None:
+                return
+            page = result.next_page
+
+    def iter_file(
+        self, name: str, reference: str, path: str, *, start: int | None = None, end: int | None = None
+    ) -> Iterator[bytes]:
+        """The bytes of one file of a version, streamed; ``start``/``end`` (inclusive) ask a range."""
+        url = self._version_path(name, reference) + "/files/" + quote(path)
+        headers = {}
+        if start is not None or end is not None:
+            headers["Range"] = f"bytes={start or 0}-{'' if end is None else end}"
+        try:
+            with self._http.stream("GET", url, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise(response)
+                yield from response.iter_bytes()
+        except httpx.TransportError as exc:
+            raise RegistryUnreachableError(f"cannot reach the registry at {self.base_url}: {exc}") from None
+
+    def read_file(
+        self, name: str, reference: str, path: str, *, start: int | None = None, end: int | None = None
+    ) -> bytes:
+        return b"".join(self.iter_file(name, reference, path, start=start, end=end))
 
     # -- identity, IAM and audit -----------------------------------------------------------
 
