@@ -188,6 +188,7 @@ class Registry:
         overrides: list[tuple[Kind, str]] = [parse_type_rule(rule) for rule in types]
         parsed_base = parse_base(base) if base else None
         jobs = jobs or self.jobs
+        self.oci.check_push(repository)
         packed = pack(
             Path(path), overrides=overrides, annotations=annotations, base=parsed_base,
             name=repository.rsplit("/", 1)[-1], jobs=jobs, progress=progress,

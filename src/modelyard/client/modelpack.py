@@ -485,6 +485,9 @@ DOCKER_AI_NAMES = {
     "application/vnd.docker.ai.dduf": "model.dduf",
 }
 Archive = Literal["tar", "tar+gzip", "tar+zstd"]
+ORAS_UNPACK = "io.deis.oras.content.unpack"
+_ARCHIVE_FAMILIES = ("application/vnd.cncf.model.", "application/vnd.cnai.model.", "application/vnd.kitops.",
+                     "application/vnd.docker.ai.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -516,7 +519,9 @@ def files_of(manifest: dict[str, Any]) -> list[ArtifactFile]:
     """The files an image manifest's layers stand for, whatever packed them: ModelPack
     (``org.cncf.model.filepath``, or the older ``org.cnai.model.filepath``), KitOps ModelKits (tar
     layers with the same annotation), Docker model artifacts (``application/vnd.docker.ai.*``,
-    named by annotation or by type) and ORAS artifacts (``org.opencontainers.image.title``).
+    named by annotation or by type) and ORAS artifacts (``org.opencontainers.image.title``; ORAS
+    types every file ``application/vnd.oci.image.layer.v1.tar`` and marks the tars it made of
+    directories with ``io.deis.oras.content.unpack``).
     A raw layer without any name is written as ``blobs/<algorithm>-<hex>``."""
     layers = manifest.get("layers")
     if not isinstance(layers, list):
@@ -532,6 +537,9 @@ def files_of(manifest: dict[str, Any]) -> list[ArtifactFile]:
         annotations = layer.get("annotations") or {}
         path = annotations.get(FILEPATH) or annotations.get(LEGACY_FILEPATH) or annotations.get(TITLE)
         archive = _archive_of(media_type)
+        if archive is not None and not media_type.startswith(_ARCHIVE_FAMILIES) and annotations.get(TITLE):
+            # ORAS gives every file the generic layer type; only a directory it packed is a tar.
+            archive = archive if annotations.get(ORAS_UNPACK) == "true" else None
         if not path:
             if archive is not None:
                 path = "."

@@ -432,6 +432,12 @@ class OciClient:
         self._check(response, 204, 200, what="upload status")
         return _range_end(response.headers.get("Range"))
 
+    def check_push(self, repository: str) -> None:
+        """Fail early, with the registry's own message, when ``repository`` can't be pushed to
+        (no permission, no create-on-first-push): open an upload session and drop it."""
+        location, _ = self.start_upload(repository)
+        self.cancel_upload(repository, location)
+
     def cancel_upload(self, repository: str, location: str) -> None:
         """Drop an upload session nobody will finish (best effort)."""
         with contextlib.suppress(RegistryUnreachableError):
