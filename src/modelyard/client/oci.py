@@ -588,7 +588,9 @@ class OciClient:
         caller already fed its first ``offset`` bytes to ``hasher``). Returns the offset the
         bytes were written from: 0 when the registry ignored the range (``target`` is rewound
         and truncated, and the caller must restart its hash)."""
-        headers = {"Range": f"bytes={offset}-"} if offset else None
+        headers = {"Accept-Encoding": "identity"}  # blobs are stored bytes: nothing to decode
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         response = self.request(
             "GET", f"/v2/{repository}/blobs/{digest}", scopes=(repository_scope(repository, "pull"),),
             headers=headers, stream=True,
@@ -599,7 +601,7 @@ class OciClient:
             if start == 0 and offset:
                 target.seek(0)
                 target.truncate()
-            for piece in response.iter_bytes(PIECE):
+            for piece in response.iter_raw():
                 target.write(piece)
                 if hasher is not None:
                     hasher.update(piece)
