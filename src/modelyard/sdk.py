@@ -62,6 +62,8 @@ from modelyard.client.transfer import (
     pull_artifact,
     push_packed,
 )
+from modelyard.schemas import admin as admin_schemas
+from modelyard.schemas import models as model_schemas
 
 __all__ = [
     "ApiError",
@@ -222,6 +224,41 @@ class Registry:
             self.oci, repository, reference, Path(dest), include=list(include or ()), exclude=list(exclude or ()),
             jobs=jobs or self.jobs, progress=progress,
         )  # fmt: skip
+
+    # -- what the registry understood of the versions (the admin API's model index) ---------
+
+    def versions(self, repository: str) -> list[admin_schemas.Version]:
+        """Every version (tagged or not) of a repository with its model facts, newest first."""
+        return list(self.admin.iter_versions(repository))
+
+    def model(self, ref: str) -> model_schemas.ModelVersion:
+        """What the registry read from ``ref`` (``repo:tag`` or ``repo@digest``): format,
+        architecture, parameters, precision, quantization, license, card, files.
+
+        >>> registry.model("acme/llama:v1").parameters_human  # doctest: +SKIP
+        '8B'
+        """
+        repository, reference = parse_reference(ref)
+        return self.admin.get_model_version(repository, reference)
+
+    def search(self, *, limit: int | None = None, **filters: Any) -> list[model_schemas.ModelSearchResult]:
+        """Versions across the repositories the caller may read, filtered like ``modelyard search``:
+        ``arch``, ``quantization``, ``license``, ``min_params``/``max_params`` (``"1B"``),
+        ``format``, ``q``. ``limit`` caps how many are fetched (all pages otherwise).
+
+        >>> registry.search(arch="llama", format="safetensors", min_params="1B")  # doctest: +SKIP
+        """
+        found: list[model_schemas.ModelSearchResult] = []
+        for item in self.admin.iter_models(**filters):
+            found.append(item)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def read_file(self, ref: str, path: str, *, start: int | None = None, end: int | None = None) -> bytes:
+        """One file of a version (or a byte range of it, ``end`` inclusive), without pulling the rest."""
+        repository, reference = parse_reference(ref)
+        return self.admin.read_file(repository, reference, path, start=start, end=end)
 
     def tags(self, repository: str) -> list[str]:
         """The tags of a repository."""

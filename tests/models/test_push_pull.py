@@ -242,3 +242,19 @@ def test_pull_resumes_a_partial_file_and_replaces_a_wrong_one(registry: Registry
     assert tree(dest) == tree(model)
     total = sum(p.stat().st_size for p in model.iterdir())
     assert result.downloaded_bytes == total - len(data) // 2
+
+
+def test_sdk_reads_what_the_registry_understood(registry: Registry, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "facts")
+    pushed = registry.push_model(model, "acme/facts:v1")
+    version = registry.model("acme/facts:v1")
+    assert version.digest == pushed.digest and version.status == "indexed"
+    assert version.format == "safetensors" and version.parameters == 20_544
+    assert version.license is not None and "apache-2.0" in version.license.lower()
+    assert version.file_count == 5
+    assert sorted(f.path for f in version.files) == sorted(tree(model))
+    assert [v.digest for v in registry.versions("acme/facts")] == [pushed.digest]
+    found = registry.search(format="safetensors", limit=10)
+    assert [(m.repository, m.digest) for m in found] == [("acme/facts", pushed.digest)]
+    assert registry.read_file("acme/facts:v1", "config.json") == (model / "config.json").read_bytes()
+    assert registry.read_file(f"acme/facts@{pushed.digest}", "README.md", start=0, end=2) == b"---"
