@@ -8,6 +8,7 @@ handler (``api/errors.py``) renders them as the spec's ``{"errors": [{"code", "m
 adds headers, so a code can never answer with two different statuses in two places::
 
     RegistryError                     code's status, no headers
+    ├── ValidationFailed              VALIDATION_FAILED (422), each field and why
     ├── UploadOutOfOrder              BLOB_UPLOAD_INVALID, 416 + Range, Location, Docker-Upload-UUID
     ├── ManifestTooLarge              MANIFEST_INVALID, 413
     ├── DeniedByState                 DENIED, 409
@@ -30,6 +31,7 @@ rather than the caller's permissions (:class:`DeniedByState`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -81,6 +83,16 @@ class RegistryError(Exception):
         if self.detail is not None:
             entry["detail"] = self.detail
         return entry
+
+
+class ValidationFailed(RegistryError):
+    """A request whose fields break the rules: ``problems`` lists ``(field, why)`` pairs."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        summary = "; ".join(f"{name}: {message}" for name, message in problems[:5])
+        detail = [{"field": name, "message": message} for name, message in problems]
+        super().__init__(ErrorCode.VALIDATION_FAILED, f"invalid request: {summary}", detail=detail)
+        self.problems = list(problems)
 
 
 class UploadOutOfOrder(RegistryError):

@@ -112,6 +112,29 @@ class Binding:
 PUBLIC_READER = Binding("reader", ("allUsers",))
 
 
+def bindings_from(raw: Iterable[Mapping[str, object]]) -> list[Binding]:
+    """Bindings as a policy stores them (``{"role": ..., "members": [...]}``); a binding
+    without a member list has no members."""
+    result = []
+    for item in raw:
+        members = item.get("members")
+        result.append(
+            Binding(str(item.get("role")), tuple(str(m) for m in members) if isinstance(members, list) else ())
+        )
+    return result
+
+
+def holds_role(principal: Principal, bindings: Iterable[Binding], role: str) -> bool:
+    """Whether a binding of ``role`` names one of the principal's identities (as :func:`granted`
+    matches them: name or email, a group, ``allUsers``, ``allAuthenticatedUsers``)."""
+    return any(b.role == role and any(principal.matches(m) for m in b.members) for b in bindings)
+
+
+def role_members(bindings: Iterable[Binding], role: str) -> list[str]:
+    """Every member bound to ``role``, in binding order."""
+    return [member for binding in bindings if binding.role == role for member in binding.members]
+
+
 def granted(principal: Principal, bindings: Iterable[Binding]) -> frozenset[Permission]:
     """The union of the permissions of every role bound to one of the principal's identities."""
     permissions: set[Permission] = set()

@@ -15,7 +15,15 @@ from modelyard.domain.events import Actor, IamPolicyChanged
 from modelyard.domain.principals import VersionConflictError
 from modelyard.domain.reference import split_compartment
 from modelyard.metadata.base import MetadataStore
-from modelyard.policy.authorizer import PUBLIC_READER, Binding, Permission, Principal, binding_problems, granted
+from modelyard.policy.authorizer import (
+    PUBLIC_READER,
+    Binding,
+    Permission,
+    Principal,
+    binding_problems,
+    bindings_from,
+    granted,
+)
 from modelyard.services.audit import log_events
 from modelyard.services.runner import BlockingRunner
 
@@ -34,16 +42,6 @@ def repository_resource(name: str) -> str:
 class PolicyView:
     bindings: list[Binding]
     etag: str
-
-
-def _bindings(raw: list[dict[str, object]]) -> list[Binding]:
-    result = []
-    for item in raw:
-        members = item.get("members")
-        result.append(
-            Binding(str(item.get("role")), tuple(str(m) for m in members) if isinstance(members, list) else ())
-        )
-    return result
 
 
 def _split_public(bindings: list[Binding]) -> tuple[list[Binding], bool]:
@@ -86,7 +84,7 @@ class IamService:
     def policy(self, resource: str) -> PolicyView:
         record = self._meta.policies.get(resource)
         public = self._public(resource)
-        bindings = _bindings(record.bindings)
+        bindings = bindings_from(record.bindings)
         if public:
             bindings.append(PUBLIC_READER)
         return PolicyView(bindings, _etag(record.version, public))
@@ -133,7 +131,7 @@ class IamService:
     # -- evaluating ------------------------------------------------------------------------
 
     def _granted(self, principal: Principal, resources: list[str], public: bool) -> frozenset[Permission]:
-        bindings = [b for record in self._meta.policies.get_many(resources) for b in _bindings(record.bindings)]
+        bindings = [b for record in self._meta.policies.get_many(resources) for b in bindings_from(record.bindings)]
         if public:
             bindings.append(PUBLIC_READER)
         return granted(principal, bindings)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelyard.config import Settings
-from modelyard.domain.errors import ErrorCode, RegistryError, TooManyLogins
+from modelyard.domain.errors import ErrorCode, RegistryError, TooManyLogins, ValidationFailed
 from modelyard.domain.events import (
     SYSTEM,
     Actor,
@@ -33,7 +33,7 @@ from modelyard.domain.events import (
 from modelyard.domain.principals import ApiKeyRecord, GroupRecord, ServiceAccountRecord, ThrottleLimits, UserRecord
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.metadata.base import MetadataStore
-from modelyard.policy.authorizer import ANONYMOUS, Principal
+from modelyard.policy.authorizer import ANONYMOUS, Binding, Principal, bindings_from, holds_role, role_members
 from modelyard.services.audit import log_events
 from modelyard.services.passwords import BoundedHasher, CredentialCache
 from modelyard.services.runner import BlockingRunner
@@ -94,16 +94,16 @@ def throttle_address(client_ip: str) -> str:
     return str(address)
 
 
-def _invalid(field: str, message: str) -> RegistryError:
-    return RegistryError(
-        ErrorCode.VALIDATION_FAILED,
-        f"invalid request: {field}: {message}",
-        detail=[{"field": field, "message": message}],
-    )
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([(field, message)])
 
 
 def _conflict(what: str) -> RegistryError:
     return RegistryError(ErrorCode.CONFLICT, f"{what} already exists")
+
+
+def _principal(user: UserRecord) -> Principal:
+    return Principal("user", user.name, user.email, frozenset(user.groups))
 
 
 def _not_found(what: str) -> RegistryError:
@@ -223,7 +223,7 @@ class IdentityService:
                 raise TooManyLogins(wait)
         else:
             user = await self._check_password(username, password, user, address)
-        return Principal("user", user.name, user.email, frozenset(user.groups))
+        return _principal(user)
 
     async def _check_password(self, username: str, password: str, user: UserRecord | None, address: str) -> UserRecord:
         """The argon2 check, counted by the throttle first and bounded by the hasher's admission."""
@@ -306,7 +306,7 @@ class IdentityService:
             user = self._meta.principals.get_user(name)
             if user is None or user.disabled or user.name != name:
                 return None
-            return Principal("user", user.name, user.email, frozenset(user.groups))
+            return _principal(user)
         if kind == "serviceAccount":
             account = self._meta.principals.get_service_account(name)
             if account is None or account.disabled:
@@ -374,16 +374,17 @@ class IdentityService:
             ) from None
         await self.set_password(name, password, actor=actor)
 
+    def _registry_bindings(self) -> list[Binding]:
+        return bindings_from(self._meta.policies.get("registry").bindings)
+
     def _other_administrators(self, excluded: UserRecord) -> bool:
-        """Whether someone other than ``excluded`` would still hold the registry ``admin`` role."""
-        members = [
-            member
-            for binding in self._meta.policies.get("registry").bindings
-            if binding.get("role") == "admin"
-            for member in binding.get("members") or []
-        ]
-        for member in members:
-            kind, _, value = str(member).partition(":")
+        """Whether someone other than ``excluded`` would still hold the registry ``admin`` role:
+        an enabled user, a service account, a group with another member, or everyone (``allUsers``,
+        ``allAuthenticatedUsers``)."""
+        for member in role_members(self._registry_bindings(), "admin"):
+            if member in ("allUsers", "allAuthenticatedUsers"):
+                return True
+            kind, _, value = member.partition(":")
             if kind == "user":
                 user = self._meta.principals.get_user(value)
                 if user is not None and user.id != excluded.id and not user.disabled:
@@ -410,15 +411,8 @@ class IdentityService:
         log_events([event])
 
     def _is_administrator(self, user: UserRecord) -> bool:
-        for binding in self._meta.policies.get("registry").bindings:
-            if binding.get("role") != "admin":
-                continue
-            members = [str(m) for m in binding.get("members") or []]
-            if f"user:{user.name}" in members or f"user:{user.email}" in members:
-                return True
-            if any(m.startswith("group:") and m[6:] in user.groups for m in members):
-                return True
-        return False
+        """Whether the registry ``admin`` role reaches ``user``, as the authorizer would see it."""
+        return holds_role(_principal(user), self._registry_bindings(), "admin")
 
     async def reset_admin(self, password: str) -> None:
         """Recovery: give user ``admin`` this password (creating it if needed) and the admin role.

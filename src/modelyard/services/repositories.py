@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
 from modelyard.domain.events import Actor, RepositoryCreated, RepositoryDeleted, RepositoryUpdated
 from modelyard.domain.records import (
     AlreadyExistsError,
@@ -19,12 +19,40 @@ from modelyard.domain.records import (
 from modelyard.domain.reference import split_compartment, validate_name
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.audit import log_events
-from modelyard.services.compartments import CompartmentService
+from modelyard.services.compartments import CompartmentService, validate_compartment_name
 from modelyard.services.runner import BlockingRunner
 
 
 def repository_not_found(name: str) -> RegistryError:
     return RegistryError(ErrorCode.NOT_FOUND, f"repository {name!r} does not exist", detail={"repository": name})
+
+
+def full_name(compartment: str | None, display_name: str) -> str:
+    """The repository name ``compartment/display_name`` (just ``display_name`` in the root
+    compartment), or :class:`ValidationFailed` naming the field that breaks the rules: lowercase
+    (as OCI clients require), a compartment of one component (or ``"a/b"`` + ``"c"`` would
+    silently land in compartment ``a`` as ``b/c``), a root-compartment repository of one
+    component, and the OCI name grammar."""
+    if display_name != display_name.lower():
+        raise ValidationFailed(
+            [("display_name", f"must be lowercase, as OCI clients require: use {display_name.lower()!r}")]
+        )
+    if compartment is None:
+        if "/" in display_name:
+            raise ValidationFailed(
+                [("display_name", "a root-compartment repository is one path component; set compartment_id")]
+            )
+        name = display_name
+    else:
+        try:
+            validate_compartment_name(compartment)
+        except RegistryError as exc:
+            raise ValidationFailed([("compartment_id", exc.message)]) from None
+        name = f"{compartment}/{display_name}"
+    try:
+        return validate_name(name)
+    except RegistryError as exc:
+        raise ValidationFailed([("display_name", exc.message)]) from None
 
 
 class RepositoryService:
@@ -131,10 +159,17 @@ class RepositoryService:
         return self._meta.repo_admin.search(where, limit, last)
 
     async def create(
-        self, name: str, settings: RepositorySettings, created_by: str | None, *, actor: Actor
+        self,
+        compartment: str | None,
+        display_name: str,
+        settings: RepositorySettings,
+        created_by: str | None,
+        *,
+        actor: Actor,
     ) -> RepositoryDetails:
-        """Create explicitly; the compartment must exist (a root-compartment name needs none)."""
-        validate_name(name)
+        """Create ``display_name`` in ``compartment`` (named as :func:`full_name` says) explicitly;
+        the compartment must exist (the root compartment always does)."""
+        name = full_name(compartment, display_name)
         event = RepositoryCreated(actor=actor, repository=name)
         try:
             created = await self._run(

@@ -13,7 +13,7 @@ async def list_compartments(call: Call) -> schemas.CompartmentPage:
     records, more = filtered_page(
         call.registry.compartments.page,
         call.limit(),
-        call.query_str("page"),
+        call.page(),
         lambda r: call.can(Permission.CATALOG, "compartment", r.name),
         lambda r: r.name,
     )

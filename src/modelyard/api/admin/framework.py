@@ -18,7 +18,7 @@ from aiohttp import web
 from modelyard.api.auth import basic_credentials
 from modelyard.api.context import registry_of
 from modelyard.api.errors import HttpError
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
 from modelyard.domain.events import Actor
 from modelyard.policy.authorizer import ANONYMOUS, Permission, Principal
 from modelyard.services.registry import Registry
@@ -55,13 +55,23 @@ LIMIT = QueryParam(
     "limit", "integer", f"Page size, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}).", minimum=1, maximum=MAX_PAGE_SIZE
 )
 PAGE = QueryParam("page", "string", "The next_page value of the previous response.")
+PAGE_NUMBER_DIGITS = 18  # a row id: a 64-bit integer has 19 digits
+PAGE_NUMBER = QueryParam(
+    "page", "string", "The next_page value of the previous response.", pattern=rf"^[0-9]{{1,{PAGE_NUMBER_DIGITS}}}$"
+)
 
 
-def validation_error(problems: Sequence[tuple[str, str]]) -> RegistryError:
+def _digits(raw: str, max_digits: int) -> int | None:
+    """``raw`` as a non-negative integer if it is ASCII digits, at most ``max_digits`` of them, else
+    ``None``: ``isdigit`` admits "²", which ``int`` rejects, and ``int`` refuses 4300+ digits."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None
+
+
+def validation_error(problems: Sequence[tuple[str, str]]) -> ValidationFailed:
     """422 naming each field and why."""
-    detail = [{"field": name, "message": message} for name, message in problems]
-    summary = "; ".join(f"{name}: {message}" for name, message in problems[:5])
-    return RegistryError(ErrorCode.VALIDATION_FAILED, f"invalid request: {summary}", detail=detail)
+    return ValidationFailed(problems)
 
 
 def from_pydantic(exc: pydantic.ValidationError, prefix: str = "") -> RegistryError:
@@ -146,16 +156,33 @@ class Call:
             return False
         raise validation_error([(name, "must be true or false")])
 
+    # -- pagination: every list operation reads ``limit`` and ``page`` through these --------
+
     def limit(self) -> int:
+        """The page size: :data:`DEFAULT_PAGE_SIZE` when absent, else an integer within bounds (or 422)."""
         raw = self.request.query.get("limit")
         if raw is None:
             return DEFAULT_PAGE_SIZE
-        # ASCII digits only (``isdigit`` admits "²", which ``int`` rejects), and not many of them
-        # (``int`` refuses more than 4300 digits); "" is no integer either.
-        digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_PAGE_SIZE))
-        if not digits or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        value = _digits(raw, len(str(MAX_PAGE_SIZE)))
+        if value is None or not 1 <= value <= MAX_PAGE_SIZE:
             raise validation_error([("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")])
-        return int(raw)
+        return value
+
+    def page(self) -> str | None:
+        """The ``page`` cursor of a list ordered by name: the previous response's ``next_page``
+        (absent or empty: the first page)."""
+        return self.query_str("page")
+
+    def page_number(self) -> int | None:
+        """The ``page`` cursor of a list ordered by a row id (the audit log): absent for the
+        first page, else the previous response's ``next_page``, digits (or 422; "" is no id)."""
+        raw = self.request.query.get("page")
+        if raw is None:
+            return None
+        value = _digits(raw, PAGE_NUMBER_DIGITS)
+        if value is None:
+            raise validation_error([("page", "must be the next_page value of a previous response")])
+        return value
 
     def host(self) -> str:
         return self.registry.settings.public_host or self.request.host

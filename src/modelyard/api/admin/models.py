@@ -14,12 +14,14 @@ import re
 from aiohttp import web
 
 from modelyard.api.admin import files, views
-from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam, validation_error
+from modelyard.api.admin.framework import LIMIT, PAGE_NUMBER, Call, Operation, QueryParam, validation_error
 from modelyard.domain.models import ModelQuery, ModelVersionRecord, parse_params
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import models as schemas
 from modelyard.services.listing import filtered_page
 
+# A parameter count as the query takes it ("7B", "1.5b", "350M", "1000"; empty: no bound).
+COUNT = r"^([0-9]{1,15}(\.[0-9]{1,6})?[kmbgtqKMBGTQ]?)?$"
 # "int4", "uint8", "4bit", "4-bit", "fp8", "4": a width, matched by bits; anything else by name.
 _BITS = re.compile(r"^(?:u?int|fp|float)?(\d{1,2})(?:-?bits?)?$")
 
@@ -48,10 +50,9 @@ def _params(call: Call, field: str) -> int | None:
     raw = call.query_str(field)
     if raw is None:
         return None
-    try:
-        return parse_params(raw[:40])
-    except ValueError as exc:
-        raise validation_error([(field, str(exc))]) from None
+    if re.match(COUNT, raw) is None:
+        raise validation_error([(field, f"not a parameter count: {raw[:40]!r} (use e.g. 7B, 1.5B, 350M or 1000)")])
+    return min(parse_params(raw), 2**63 - 1)  # the column's range: a larger bound is no bound
 
 
 def _query(call: Call) -> ModelQuery:
@@ -78,9 +79,7 @@ def _query(call: Call) -> ModelQuery:
 async def search_models(call: Call) -> schemas.ModelSearchPage:
     limit = call.limit()
     query = _query(call)
-    page = call.query_str("page")
-    if page is not None and not (page.isascii() and page.isdigit() and len(page) < 19):
-        raise validation_error([("page", "must be the next_page value of a previous response")])
+    page = call.page_number()
     models = call.registry.models
     readable: dict[str, bool] = {}
 
@@ -92,7 +91,7 @@ async def search_models(call: Call) -> schemas.ModelSearchPage:
     records, more = filtered_page(
         lambda size, last: models.search(query, size, None if last is None else int(last)),
         limit,
-        page,
+        None if page is None else str(page),
         visible,
         lambda record: str(record.id),
     )
@@ -107,15 +106,15 @@ SEARCH = (
     QueryParam("arch", "string", "Architecture, e.g. llama (case-insensitive)."),
     QueryParam("quantization", "string", "A quantization (q4_k_m, gptq, awq) or a width: int4, 8bit, fp8."),
     QueryParam("license", "string", "SPDX identifier, e.g. apache-2.0 (case-insensitive)."),
-    QueryParam("min_params", "string", "At least this many parameters: 7B, 1.5b, 350M or a number."),
-    QueryParam("max_params", "string", "At most this many parameters."),
+    QueryParam("min_params", "string", "At least this many parameters: 7B, 1.5b, 350M or a number.", pattern=COUNT),
+    QueryParam("max_params", "string", "At most this many parameters.", pattern=COUNT),
     QueryParam("format", "string", "safetensors, gguf, onnx, pt, ..."),
     QueryParam("q", "string", "A prefix of the repository or model name."),
 )
 
 OPERATIONS = [
     Operation("GET", "/api/v1/models", "searchModels", "Search model versions across readable repositories", TAG,
-              search_models, response=schemas.ModelSearchPage, query=(*SEARCH, LIMIT, PAGE), errors=(422,)),
+              search_models, response=schemas.ModelSearchPage, query=(*SEARCH, LIMIT, PAGE_NUMBER), errors=(422,)),
     Operation("GET", VERSION + "/files/{path:.+}", "getModelFile", "Download one file of a version (Range, ETag)",
               TAG, get_file, raw_response="application/octet-stream", errors=(404,)),
     Operation("GET", VERSION + "/files", "listModelFiles", "List the files of a version", TAG, list_files,

@@ -9,40 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.api.admin import views
-from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam, validation_error
-from modelyard.domain.errors import RegistryError
+from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam
 from modelyard.domain.records import RepositoryFilter, RepositorySettings
-from modelyard.domain.reference import validate_name
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.schemas import admin as schemas
-from modelyard.services.compartments import validate_compartment_name
 from modelyard.services.listing import filtered_page
-
-
-def _full_name(body: schemas.RepositoryCreate) -> str:
-    display_name = body.display_name
-    if display_name != display_name.lower():
-        raise validation_error(
-            [("display_name", f"must be lowercase, as OCI clients require: use {display_name.lower()!r}")]
-        )
-    if body.compartment_id is None:
-        if "/" in display_name:
-            raise validation_error(
-                [("display_name", "a root-compartment repository is one path component; set compartment_id")]
-            )
-        name = display_name
-    else:
-        # One component, or "a/b" + "c" would silently land in compartment "a" as "b/c".
-        try:
-            validate_compartment_name(body.compartment_id)
-        except RegistryError as exc:
-            raise validation_error([("compartment_id", exc.message)]) from None
-        name = f"{body.compartment_id}/{display_name}"
-    try:
-        return validate_name(name)
-    except RegistryError as exc:
-        raise validation_error([("display_name", exc.message)]) from None
 
 
 async def create_repository(call: Call) -> schemas.Repository:
@@ -62,7 +34,7 @@ async def create_repository(call: Call) -> schemas.Repository:
         call.require(Permission.IAM_WRITE, "compartment", body.compartment_id)
     created_by = call.principal.subject if call.auth_enabled else None
     record = await call.registry.repositories.create(
-        _full_name(body), settings, created_by=created_by, actor=call.actor
+        body.compartment_id, body.display_name, settings, created_by=created_by, actor=call.actor
     )
     return views.repository(record, call.host())
 
@@ -77,7 +49,7 @@ async def list_repositories(call: Call) -> schemas.RepositoryPage:
     records, more = filtered_page(
         lambda size, last: call.registry.repositories.search(where, size, last),
         limit,
-        call.query_str("page"),
+        call.page(),
         lambda r: call.can(Permission.PULL, "repository", r.name),
         lambda r: r.name,
     )
@@ -116,7 +88,7 @@ async def list_versions(call: Call) -> schemas.VersionPage:
     call.require(Permission.PULL, "repository", name)
     limit = call.limit()
     service = call.registry.repositories
-    records = service.versions(name, limit + 1, call.query_str("page"))
+    records = service.versions(name, limit + 1, call.page())
     policy = service.policy(name)
     models = call.registry.models.summaries(name, [r.digest for r in records[:limit]])
     items = [
