@@ -444,6 +444,7 @@ async def test_versions_show_each_tag_with_its_manifest(client: Client) -> None:
             "time_created",
             "time_tagged",
             "immutable",
+            "model",  # what the registry understood of it (tests/api/models/)
         }
         assert before <= parse_time(version["time_created"]) <= parse_time(version["time_tagged"]) <= after
 

@@ -172,7 +172,10 @@ class ModelService:
 
     def _digest_of(self, repository: str, reference: str) -> str:
         if is_digest(reference):
-            digest = str(Digest.parse(reference))
+            try:
+                digest = str(Digest.parse(reference))
+            except RegistryError:  # a malformed digest names no version: not found, as a tag would be
+                raise not_found(repository, reference) from None
             if self._meta.manifests.get(repository, digest) is None:
                 raise not_found(repository, reference)
             return digest
