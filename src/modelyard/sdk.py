@@ -41,7 +41,7 @@ import httpx
 
 from modelyard.client.admin import AdminClient, ApiError, RegistryUnreachableError
 from modelyard.client.auth import default_auth, last_login
-from modelyard.client.modelpack import Kind, PackError, parse_type_rule
+from modelyard.client.modelpack import BASE_NAME, Kind, PackError, parse_type_rule
 from modelyard.client.oci import (
     DEFAULT_CHUNK_SIZE,
     AuthenticationError,
@@ -196,9 +196,20 @@ class Registry:
             name=repository.rsplit("/", 1)[-1], jobs=jobs, progress=progress,
         )  # fmt: skip
         sources = [parsed_base[0]] if parsed_base else []
+        sources += self._previous_base(repository, tag)
         return push_packed(
             self.oci, packed, repository, tag, mount_from=[*sources, *mount_from], jobs=jobs, progress=progress
         )
+
+    def _previous_base(self, repository: str, tag: str) -> list[str]:
+        """The base repository recorded by the version this push replaces, as a mount source."""
+        try:
+            previous = self.oci.get_manifest(repository, tag).json()
+        except (NotFoundError, ValueError):
+            return []
+        annotations = previous.get("annotations")
+        base = annotations.get(BASE_NAME) if isinstance(annotations, dict) else None
+        return [base] if isinstance(base, str) and base else []
 
     def pull_model(
         self,

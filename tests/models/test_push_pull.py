@@ -258,3 +258,14 @@ def test_sdk_reads_what_the_registry_understood(registry: Registry, tmp_path: Pa
     assert [(m.repository, m.digest) for m in found] == [("acme/facts", pushed.digest)]
     assert registry.read_file("acme/facts:v1", "config.json") == (model / "config.json").read_bytes()
     assert registry.read_file(f"acme/facts@{pushed.digest}", "README.md", start=0, end=2) == b"---"
+
+
+def test_a_registry_host_in_the_reference(server: LiveServer, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m")
+    runner = CliRunner(env={"MODELYARD_URL": None})
+    pushed = runner.invoke(app, ["push", str(model), f"{server.host}/acme/hosted:v1", "--quiet"])
+    assert pushed.exit_code == 0, pushed.output
+    assert "pushed acme/hosted:v1" in pushed.stdout
+    pulled = runner.invoke(app, ["pull", f"{server.host}/acme/hosted:v1", str(tmp_path / "out"), "-x", "*.safetensors"])
+    assert pulled.exit_code == 0, pulled.output
+    assert sorted(tree(tmp_path / "out")) == ["LICENSE", "README.md", "config.json", "tokenizer.json"]

@@ -40,7 +40,7 @@ from modelyard.cli.common import (
 from modelyard.client.admin import ApiError, RegistryUnreachableError
 from modelyard.client.modelpack import PackError
 from modelyard.client.oci import DigestMismatchError
-from modelyard.client.transfer import ProgressEvent, UnsafePathError
+from modelyard.client.transfer import ProgressEvent, UnsafePathError, split_host
 from modelyard.client.units import human_bytes
 from modelyard.sdk import Registry
 
@@ -120,6 +120,15 @@ def _failures() -> Iterator[None]:
         raise typer.Exit(EXIT_REFUSED) from None
 
 
+def _where(registry: str | None, reference: str) -> tuple[str, str]:
+    """The registry and the repository reference: a host in the reference
+    (``localhost:5000/acme/llm:v1``) is the registry unless ``--registry`` says otherwise."""
+    host, rest = split_host(reference)
+    if host is None:
+        return registry_url(registry), reference
+    return registry_url(registry or host), rest
+
+
 def _annotations(values: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for value in values:
@@ -152,7 +161,7 @@ def push(
     as_json: JsonOption = False,
 ) -> None:
     """Push a model directory as a ModelPack artifact (one layer per file; unchanged files are skipped)."""
-    url = registry_url(registry)
+    url, reference = _where(registry, reference)
     with _failures():
         extra: dict[str, Any] = {"chunk_size": chunk_size} if chunk_size else {}
         with Registry(url, **extra) as client, _progress(quiet or as_json) as bars:
@@ -186,7 +195,7 @@ def pull(
     as_json: JsonOption = False,
 ) -> None:
     """Pull a model artifact (ModelPack, KitOps ModelKit, Docker model, ORAS) into a directory."""
-    url = registry_url(registry)
+    url, reference = _where(registry, reference)
     with _failures(), Registry(url) as client, _progress(quiet or as_json) as bars:
         result = client.pull_model(
             reference, directory, include=include or [], exclude=exclude or [], jobs=jobs, progress=bars

@@ -103,6 +103,15 @@ def default_jobs() -> int:
     return min(4, (os.cpu_count() or 1) * 2)
 
 
+def split_host(text: str) -> tuple[str | None, str]:
+    """``localhost:5000/acme/llm:v1`` -> (``localhost:5000``, ``acme/llm:v1``): a first component
+    with a ``.`` or ``:`` (or ``localhost``) names a registry host, as docker reads references."""
+    first, sep, rest = text.partition("/")
+    if sep and rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return None, text
+
+
 def parse_reference(text: str) -> tuple[str, str]:
     """``acme/llm:v1`` -> (``acme/llm``, ``v1``); ``acme/llm@sha256:…`` -> (…, ``sha256:…``);
     no tag means ``latest``."""
@@ -339,7 +348,8 @@ def pull_artifact(
         body = manifest.json()
     entries = files_of(body)
     destination.mkdir(parents=True, exist_ok=True)
-    raw = [e for e in entries if e.archive is None and _selected(e.path, include, exclude)]
+    by_path = {e.path: e for e in entries if e.archive is None and _selected(e.path, include, exclude)}
+    raw = list(by_path.values())  # a path named twice is written once (the last layer wins, as in a tar)
     archives = [e for e in entries if e.archive is not None]
     targets = {e.path: safe_target(destination, e.path) for e in raw}  # refuse before writing anything
     result = PullResult(repository, reference, manifest.digest, destination)
