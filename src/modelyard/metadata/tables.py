@@ -82,6 +82,10 @@ repositories = Table(
     Column("created_by", String(255)),
     Column("lifecycle_state", String(32), nullable=False, default="AVAILABLE"),
     Column("time_last_pushed", DateTime(timezone=True)),
+    # Alias rules (migration 0010, ``services/aliases.py``): who may move which alias, and what a
+    # manifest needs before an alias may point at it. NULL: none.
+    Column("protected_aliases", JSON),
+    Column("promotion_gates", JSON),
 )
 
 blobs = Table(
@@ -170,6 +174,25 @@ Index(
     unique=True,
     sqlite_where=tags.c.lifetime_end.is_(None),
     postgresql_where=tags.c.lifetime_end.is_(None),
+)
+
+# Every move of a tag, append-only (migration 0010): nothing updates or deletes a row but the
+# deletion of the whole repository. ``to_digest`` NULL: the tag was deleted (or its manifest).
+tag_history = Table(
+    "tag_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", sortable_string(128), nullable=False),
+    Column("from_digest", String(200)),
+    Column("to_digest", String(200)),
+    Column("actor", String(255)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # push | api | rollback | retention | delete
+    Column("how", String(16), nullable=False),
+    Column("reason", Text),
+    Index(None, "repository_id", "tag", "id"),
+    Index(None, "repository_id", "tag", "at"),
 )
 
 # -- identity, IAM and audit (migration 0003) ---------------------------------------------
