@@ -351,3 +351,18 @@ model_files = Table(
     Column("member_offset", BigInteger),
     Column("mode", Integer),
 )
+
+# The tensors of each safetensors file of a version (migration 0011), in file order: byte ranges
+# ``[start, end)`` are absolute within the file (the 8-byte length and the header included).
+model_tensors = Table(
+    "model_tensors",
+    metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", sortable_string(1024), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("dtype", String(32), nullable=False),
+    Column("shape", JSON, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+)
