@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -365,4 +366,64 @@ model_tensors = Table(
     Column("shape", JSON, nullable=False),
     Column("start", BigInteger, nullable=False),
     Column("end", BigInteger, nullable=False),
+)
+
+# Webhooks (migration 0012, ``services/webhooks/``): subscriptions on a scope (``registry``,
+# ``compartment:acme``, ``repository:acme/llm``); the secret is kept encrypted (``secretbox.py``).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(300), nullable=False, index=True),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("secret_ciphertext", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One delivery per subscription and outbox event (unique: re-reading the outbox is harmless);
+# ``state``: pending, succeeded, failed (no tries left).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("tries_left", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("webhook_id", "event_id"),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+# The delivery log: every attempt of a delivery, with what the endpoint answered.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("duration_ms", Float, nullable=False),
+    Column("error", Text),
+)
+
+# Where each consumer of the event outbox is (the last ``audit_events.id`` it has handled).
+outbox_cursors = Table(
+    "outbox_cursors",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
