@@ -109,6 +109,8 @@ repository_blobs = Table(
     Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
     Column("digest", String(200), ForeignKey("blobs.digest"), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Usage counting (migration 0013) asks who else links a blob.
+    Index("ix_repository_blobs_digest", "digest"),
 )
 
 uploads = Table(
@@ -142,6 +144,9 @@ manifests = Table(
     Column("subject_digest", String(200)),
     Column("annotations", JSON),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Written in batches from memory (migration 0013, ``services/lifecycle/pulls.py``), never once
+    # per GET: retention keeps what was pulled recently, and minutes of lag do not matter to it.
+    Column("last_pulled_at", DateTime(timezone=True)),
     UniqueConstraint("repository_id", "digest"),
     Index(None, "repository_id", "subject_digest"),
 )
@@ -426,4 +431,56 @@ outbox_cursors = Table(
     Column("consumer", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- retention, quotas and maintenance runs (migration 0013, ``services/lifecycle/``) ---------
+# A policy or quota belongs to exactly one repository or one compartment and dies with it.
+
+
+def _owner_columns() -> list[Column[int]]:
+    return [
+        Column("id", Integer, primary_key=True),
+        Column("repository_id", Integer, ForeignKey("repositories.id", ondelete="CASCADE"), unique=True),
+        Column("compartment_id", Integer, ForeignKey("compartments.id", ondelete="CASCADE"), unique=True),
+    ]
+
+
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    *_owner_columns(),
+    Column("keep_last", Integer),
+    Column("keep_days", Float),
+    Column("keep_tags", JSON, nullable=False),
+    Column("alias_window_days", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(255)),
+)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    *_owner_columns(),
+    Column("limit_bytes", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(255)),
+)
+
+# One row per gc or retention run: what it removed and the bytes it freed.
+maintenance_runs = Table(
+    "maintenance_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("scope", String(300)),
+    Column("dry_run", Boolean, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("freed_bytes", BigInteger, nullable=False),
+    Column("detail", JSON),
+    Column("error", Text),
+    Index("ix_maintenance_runs_kind_id", "kind", "id"),
 )
