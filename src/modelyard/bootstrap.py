@@ -27,7 +27,7 @@ from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
 from modelyard.services.registry import Registry
 from modelyard.services.repositories import RepositoryService
-from modelyard.services.runner import BlockingRunner
+from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
 from modelyard.storage.base import BlobStore
@@ -98,6 +98,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
     models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
     registry = Registry(
         settings=settings,
+        read=Reader(runner, inline=metadata.reads_inline),
         uploads=UploadService(metadata, store, runner, repositories),
         blobs=BlobService(metadata, store, runner),
         manifests=ManifestService(

@@ -141,7 +141,7 @@ async def post_token(request: web.Request) -> web.StreamResponse:
     if grant == "password":
         login = await _login(request, registry, str(form.get("username") or ""), str(form.get("password") or ""))
     elif grant == "refresh_token":
-        login = registry.auth.refresh(str(form.get("refresh_token") or ""))
+        login = await registry.read(registry.auth.refresh, str(form.get("refresh_token") or ""))
     else:
         raise HttpError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
     scopes = parse_scopes([str(v) for v in form.getall("scope", [])])

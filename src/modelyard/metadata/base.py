@@ -224,6 +224,10 @@ class Garbage(Protocol):
 
 
 class MetadataStore(Protocol):
+    #: Whether a read is cheap enough to run on the event loop (a local SQLite file), or must be
+    #: handed to a thread (a network database).
+    reads_inline: bool
+
     @property
     def garbage(self) -> Garbage: ...
 

@@ -281,6 +281,9 @@ class SqlMetadataStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: SQLite reads are local (microseconds) and may run on the event loop; PostgreSQL's
+        #: cross the network and must not (services.runner.Reader).
+        self.reads_inline = engine.dialect.name == "sqlite"
         options: dict[str, Any] = {"modelyard_read": True}
         if engine.dialect.name == "postgresql":
             options["isolation_level"] = "AUTOCOMMIT"

@@ -17,6 +17,7 @@ from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
 from modelyard.services.repositories import RepositoryService
+from modelyard.services.runner import Reader
 from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
 
@@ -24,6 +25,8 @@ from modelyard.services.uploads import UploadService
 @dataclass(frozen=True, slots=True)
 class Registry:
     settings: Settings
+    #: ``await registry.read(service.method, ...)``: how handlers call a synchronous read.
+    read: Reader
     uploads: UploadService
     blobs: BlobService
     manifests: ManifestService

@@ -33,3 +33,24 @@ class BlockingRunner:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Reader:
+    """Runs a metadata read where it costs least.
+
+    SQLite reads are local and take tens of microseconds: a hop to the thread pool would cost
+    more than the read, so they run inline on the event loop (the manifest-GET fast path). A
+    PostgreSQL read is a network round trip that can wait on a busy server or a lock; run inline
+    it would stall every other request of the worker, so it runs on the thread pool. Handlers
+    await ``registry.read(fn, ...)`` for every synchronous service call that touches metadata
+    and group the reads of one step into one call, so PostgreSQL pays one hop, not one per query.
+    """
+
+    def __init__(self, runner: BlockingRunner, *, inline: bool) -> None:
+        self._runner = runner
+        self.inline = inline
+
+    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await self._runner.run(fn, *args, **kwargs)

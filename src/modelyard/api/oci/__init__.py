@@ -52,7 +52,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             status=405,
             headers={"Allow": ", ".join(methods)},
         )
-    authorize(request, route)
+    await authorize(request, route)
     response = await handler(request, route)
     response.headers.update(API_VERSION_HEADER)
     return response

@@ -85,7 +85,7 @@ def _scope(route: V2Route, method: str) -> str | None:
     return f"repository:{route.name}:{actions}"
 
 
-def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
+async def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
     """The verified claims of the request, or a refusal; ``None`` when auth is disabled."""
     registry = registry_of(request)
     if not registry.settings.auth_enabled:
@@ -115,7 +115,8 @@ def authorize(request: web.Request, route: V2Route) -> AccessClaims | None:
     action = required_action(route, request.method)
     if claims.allows("repository", route.name, action):
         return claims
-    raise _refusal(request, registry, token, claims.subject, route.name, action, scope)
+    # Only a refusal reads metadata (who the subject is now, what it may do): off the loop.
+    raise await registry.read(_refusal, request, registry, token, claims.subject, route.name, action, scope)
 
 
 _ROLE_FOR = {"pull": "reader", "push": "pusher", "delete": "repoAdmin"}

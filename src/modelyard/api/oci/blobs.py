@@ -17,7 +17,7 @@ async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``/``HEAD``. ``Range`` is served with ``sendfile`` (206/416, see ``ranges.py``)."""
     registry = registry_of(request)
     digest = Digest.parse(route.argument)
-    info = registry.blobs.stat(route.name, digest)
+    info = await registry.read(registry.blobs.stat, route.name, digest)
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",

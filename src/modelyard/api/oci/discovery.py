@@ -13,6 +13,7 @@ from modelyard.api.oci.routing import V2Route
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
 from modelyard.policy.authorizer import Permission
+from modelyard.services.listing import Page
 from modelyard.services.registry import Registry
 
 
@@ -29,7 +30,8 @@ async def base(request: web.Request, route: V2Route) -> web.StreamResponse:
 
 async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
     limit = query_limit(request)
-    page = registry_of(request).listing.tags(route.name, limit, request.query.get("last"))
+    registry = registry_of(request)
+    page = await registry.read(registry.listing.tags, route.name, limit, request.query.get("last"))
     headers = {}
     if page.more and page.items:
         headers["Link"] = next_link(f"/v2/{route.name}/tags/list", limit or len(page.items), page.items[-1])
@@ -51,8 +53,13 @@ async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
     registry = registry_of(request)
     limit = query_limit(request)
     claims = claims_of(request)
-    visible = None if claims is None else _readable_by(registry, claims.subject)
-    page = registry.listing.catalog(limit, request.query.get("last"), visible)
+    last = request.query.get("last")
+
+    def listing() -> Page:
+        visible = None if claims is None else _readable_by(registry, claims.subject)
+        return registry.listing.catalog(limit, last, visible)
+
+    page = await registry.read(listing)
     items = page.items
     headers = {}
     if page.more and page.items:
@@ -63,6 +70,7 @@ async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
 async def referrers(request: web.Request, route: V2Route) -> web.StreamResponse:
     subject = Digest.parse(route.argument)
     artifact_type = request.query.get("artifactType") or None
-    index = registry_of(request).listing.referrers(route.name, str(subject), artifact_type)
+    registry = registry_of(request)
+    index = await registry.read(registry.listing.referrers, route.name, str(subject), artifact_type)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     return _json(index, headers, content_type=mediatypes.OCI_INDEX)

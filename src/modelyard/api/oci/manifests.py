@@ -10,6 +10,7 @@ from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import is_digest
 from modelyard.domain.errors import ErrorCode, ManifestTooLarge
+from modelyard.domain.records import ManifestRecord
 from modelyard.services.manifests import ManifestService
 
 
@@ -41,13 +42,17 @@ def _none_match(header_values: list[str], etag: str) -> bool:
 
 async def get_manifest(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``/``HEAD`` by tag or digest; ``If-None-Match`` on the digest answers 304."""
-    service = registry_of(request).manifests
+    registry = registry_of(request)
+    service = registry.manifests
     # Go clients (containers/image: skopeo, podman) send one ``Accept`` line per media type;
     # per RFC 9110 they mean the same as one comma-separated line.
     accept = ", ".join(request.headers.getall("Accept", [])) or None
-    record = service.negotiate(
-        route.name, service.get(route.name, route.argument), accept, by_digest=is_digest(route.argument)
-    )
+
+    def lookup() -> ManifestRecord:
+        found = service.get(route.name, route.argument)
+        return service.negotiate(route.name, found, accept, by_digest=is_digest(route.argument))
+
+    record = await registry.read(lookup)
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
     if _none_match(request.headers.getall("If-None-Match", []), etag):

@@ -155,7 +155,7 @@ async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse
 async def get_upload(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``: where the upload stands (204 with ``Range``)."""
     registry = registry_of(request)
-    record = registry.uploads.session(route.name, _upload_id(route), _owner(request))
+    record = await registry.read(registry.uploads.session, route.name, _upload_id(route), _owner(request))
     return _session_response(204, route.name, record)
 
 
