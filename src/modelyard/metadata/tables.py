@@ -484,3 +484,15 @@ maintenance_runs = Table(
     Column("error", Text),
     Index("ix_maintenance_runs_kind_id", "kind", "id"),
 )
+
+# The lineage index (migration 0014): the base each manifest declares (OCI base annotations),
+# by the base's repository path here; "what derives from X" is a lookup on the index.
+manifest_bases = Table(
+    "manifest_bases",
+    metadata,
+    Column("manifest_id", Integer, ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    Column("base_repository", String(255), nullable=False),
+    Column("base_digest", String(200), nullable=False),
+    Column("base_name", String(512)),
+    Index("ix_manifest_bases_base_digest_base_repository", "base_digest", "base_repository"),
+)
