@@ -71,6 +71,18 @@ class ModelFile:
 
 
 @dataclass(frozen=True, slots=True)
+class TensorEntry:
+    """One tensor of a safetensors file: ``[start, end)`` are absolute offsets in the file (past the
+    8-byte length and the JSON header), so reading the tensor is one ranged read of the file."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModelFacts:
     """What extraction found in one manifest (every field optional but the sizes)."""
 
@@ -91,6 +103,8 @@ class ModelFacts:
     card: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     files: tuple[ModelFile, ...] = ()
+    # The tensor index of each safetensors file whose header was read, by file path (file order).
+    tensors: dict[str, tuple[TensorEntry, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

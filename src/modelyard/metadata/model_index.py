@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord
+from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord, TensorEntry
 
 
 class ModelIndex(Protocol):
@@ -26,6 +26,10 @@ class ModelIndex(Protocol):
         """The stored versions among ``digests`` (without files), by digest."""
 
     def file(self, repository: str, digest: str, path: str) -> ModelFile | None: ...
+
+    def tensors(self, repository: str, digest: str, path: str, name: str | None = None) -> list[TensorEntry]:
+        """The tensor index of one safetensors file of a version, in file order (only the tensor
+        ``name`` when given); empty when the file has none indexed."""
 
     def search(self, query: ModelQuery, limit: int, before: int | None) -> list[ModelVersionRecord]:
         """Versions matching ``query``, newest first, with ``id`` below ``before`` (the cursor)."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement, Select
 
-from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord
+from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord, TensorEntry
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import as_json
@@ -24,6 +24,7 @@ from modelyard.metadata.sql_base import SqlPart
 
 _v = t.model_versions.c
 _f = t.model_files.c
+_t = t.model_tensors.c
 _m = t.manifests.c
 
 _FACT_COLUMNS = (
@@ -52,6 +53,27 @@ def _file_values(version_id: int, file: ModelFile) -> dict[str, Any]:
         "member_offset": file.member_offset,
         "mode": file.mode,
     }
+
+
+_TENSOR_BATCH = 5000
+
+
+def _tensor_values(version_id: int, path: str, position: int, entry: TensorEntry) -> dict[str, Any]:
+    return {
+        "version_id": version_id,
+        "path": path,
+        "position": position,
+        "name": entry.name,
+        "dtype": entry.dtype,
+        "shape": list(entry.shape),
+        "start": entry.start,
+        "end": entry.end,
+    }
+
+
+def _tensor(row: Any) -> TensorEntry:
+    shape = as_json(row.shape) or []
+    return TensorEntry(row.name, row.dtype, tuple(int(d) for d in shape), int(row.start), int(row.end))
 
 
 def _file(row: Any) -> ModelFile:
@@ -99,8 +121,16 @@ class SqlModelIndex(SqlPart):
             else:
                 conn.execute(update(t.model_versions).where(_v.id == version_id).values(**values))
                 conn.execute(delete(t.model_files).where(_f.version_id == version_id))
+                conn.execute(delete(t.model_tensors).where(_t.version_id == version_id))
             if facts.files:
                 conn.execute(insert(t.model_files), [_file_values(version_id, f) for f in facts.files])
+            rows = [
+                _tensor_values(version_id, path, position, entry)
+                for path, entries in sorted(facts.tensors.items())
+                for position, entry in enumerate(entries)
+            ]
+            for chunk in range(0, len(rows), _TENSOR_BATCH):
+                conn.execute(insert(t.model_tensors), rows[chunk : chunk + _TENSOR_BATCH])
             return True
 
         # A racing put of the same manifest loses the unique insert and is retried as an update.
@@ -137,6 +167,18 @@ class SqlModelIndex(SqlPart):
         with self._read() as conn:
             row = conn.execute(query).first()
         return None if row is None else _file(row)
+
+    def tensors(self, repository: str, digest: str, path: str, name: str | None = None) -> list[TensorEntry]:
+        query = (
+            select(_t.name, _t.dtype, _t.shape, _t.start, _t.end)
+            .join(t.model_versions, _v.id == _t.version_id)
+            .where(_v.repository_name == repository, _v.digest == digest, _t.path == path)
+            .order_by(_t.position)
+        )
+        if name is not None:
+            query = query.where(_t.name == name)
+        with self._read() as conn:
+            return [_tensor(row) for row in conn.execute(query)]
 
     def search(self, query: ModelQuery, limit: int, before: int | None) -> list[ModelVersionRecord]:
         conditions: list[ColumnElement[bool]] = []

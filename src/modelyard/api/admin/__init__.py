@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import audit, compartments, iam, models, principals, repositories
+from modelyard.api.admin import audit, compartments, iam, models, principals, repositories, tensors
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
 
@@ -16,6 +16,7 @@ from modelyard.api.admin.openapi import build_openapi, docs_page
 # spans slashes.
 OPERATIONS: list[Operation] = [
     *iam.OPERATIONS,
+    *tensors.OPERATIONS,
     *models.OPERATIONS,
     *compartments.OPERATIONS,
     *repositories.OPERATIONS,

@@ -8,6 +8,7 @@ take a :class:`Call` and return a pydantic model (or ``None`` for 204).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -210,8 +211,8 @@ class Operation:
 
     @property
     def openapi_path(self) -> str:
-        """``{repository:.+}`` (aiohttp) -> ``{repository}`` (OpenAPI)."""
-        return self.path.replace(":.+}", "}")
+        """``{repository:.+}`` (aiohttp, any pattern) -> ``{repository}`` (OpenAPI)."""
+        return re.sub(r"\{(\w+):[^}]+\}", r"{\1}", self.path)
 
     @property
     def path_params(self) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
 from modelyard.domain.manifest import Descriptor, ParsedManifest
-from modelyard.domain.models import Archive, ModelFacts, ModelFile
+from modelyard.domain.models import Archive, ModelFacts, ModelFile, TensorEntry
 from modelyard.services.models import docs, hfconfig, packaging, safetensors
 from modelyard.services.models import gguf as gguf_header
 from modelyard.services.models.source import BlobReader, Budget, LimitExceeded, Unreadable
@@ -51,6 +51,7 @@ class Limits:
     max_config_bytes: int = 4 * MiB
     max_safetensors_header: int = 100 * MiB
     max_tensors: int = 1_000_000
+    max_indexed_tensors: int = 500_000  # rows of the tensor index, over all files of a version
     max_files: int = 10_000
     max_headers: int = 256  # weight files whose header is read
     max_uncompressed: int = 1024 * MiB  # of gzip tars, decompressed to list their members
@@ -83,6 +84,8 @@ class _Found:
     problems: list[str] = field(default_factory=list)  # make the version opaque
     notes: list[str] = field(default_factory=list)  # do not
     details: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, tuple[TensorEntry, ...]] = field(default_factory=dict)
+    tensor_count: int = 0
 
 
 class Extractor:
@@ -264,7 +267,7 @@ class Extractor:
             headers += 1
             try:
                 if name.endswith(".safetensors"):
-                    self._safetensors(stream, hf, found)
+                    self._safetensors(stream, hf, found, file)
                 else:
                     self._gguf(stream, found)
             except (Unreadable, LimitExceeded) as exc:
@@ -280,11 +283,24 @@ class Extractor:
         self._read_docs(reader, files, found)
         found.details.pop("_captured", None)
 
-    def _safetensors(self, stream: Any, hf: hfconfig.HfConfig | None, found: _Found) -> None:
+    def _safetensors(self, stream: Any, hf: hfconfig.HfConfig | None, found: _Found, file: ModelFile) -> None:
         header = safetensors.read_header(
             stream, max_header=self.limits.max_safetensors_header, max_tensors=self.limits.max_tensors
         )
+        data_start = stream.tell()
         info = safetensors.summarize(header, bits=hf.quant_bits if hf else None)
+        # The tensor index (``GET .../files/{path}/tensors``), bounded over all files since every
+        # tensor is a row; a tensor outside the file leaves the file unindexed, not the version opaque.
+        try:
+            tensors = safetensors.tensor_ranges(header, data_start, file.size)
+        except Unreadable as exc:
+            found.notes.append(f"{file.path}: no tensor index: {exc}")
+        else:
+            if found.tensor_count + len(tensors) <= self.limits.max_indexed_tensors:
+                found.tensors[file.path] = tensors
+                found.tensor_count += len(tensors)
+            else:
+                found.notes.append(f"{file.path}: tensors past the first {self.limits.max_indexed_tensors} not indexed")
         found.parameters += info.parameters
         found.counted = True
         found.precisions.update(info.precisions)
@@ -380,6 +396,7 @@ class Extractor:
             card=found.card or declared.get("description"),
             details=details,
             files=tuple(files),
+            tensors=found.tensors,
         )
 
 

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.domain.models import TensorEntry
 from modelyard.services.models.source import LimitExceeded, Unreadable, read_exact
 
 # safetensors dtype codes -> the ModelPack spec's precision names.
@@ -106,3 +107,31 @@ def summarize(header: dict[str, Any], *, bits: int | None = None) -> Safetensors
         quantization=quantization,
         metadata={str(k): str(v)[:200] for k, v in list(metadata.items())[:50]} if isinstance(metadata, dict) else {},
     )
+
+
+def tensor_ranges(header: dict[str, Any], data_start: int, file_size: int) -> tuple[TensorEntry, ...]:
+    """Each tensor of a parsed header with its bytes as absolute offsets in the file, in file
+    order. ``data_start`` is ``8 + N`` (where the header ends); a tensor whose ``data_offsets``
+    are not two ordered integers inside the file is refused (the file would not load either)."""
+    entries = []
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(spec, dict):
+            raise Unreadable(f"safetensors tensor {name[:100]!r} is not an object")
+        dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+        if not isinstance(dtype, str) or not isinstance(shape, list):
+            raise Unreadable(f"safetensors tensor {name[:100]!r} lacks a dtype or shape")
+        if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**63 for d in shape):
+            raise Unreadable(f"safetensors tensor {name[:100]!r} has an invalid shape")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+            or data_start + offsets[1] > file_size
+        ):
+            raise Unreadable(f"safetensors tensor {name[:100]!r} has data_offsets outside the file")
+        entries.append(TensorEntry(name, dtype[:32], tuple(shape), data_start + offsets[0], data_start + offsets[1]))
+    entries.sort(key=lambda e: (e.start, e.end, e.name))
+    return tuple(entries)

@@ -31,7 +31,7 @@ from typing import Any
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.manifest import ParsedManifest, parse_manifest
-from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord
+from modelyard.domain.models import ModelFacts, ModelFile, ModelQuery, ModelVersionRecord, TensorEntry
 from modelyard.domain.reference import is_valid_tag
 from modelyard.metadata.base import MetadataStore
 from modelyard.metadata.model_index import ModelIndex
@@ -235,6 +235,44 @@ class ModelService:
             candidate = self._store.local_path(Digest.parse(file.layer_digest))
             local = candidate if candidate is not None and candidate.exists() else None
         return FileAccess(repository, version.digest, file, local)
+
+    # -- the tensor index of a safetensors file ---------------------------------------------
+
+    async def tensors(self, repository: str, reference: str, path: str) -> tuple[FileAccess, list[TensorEntry]]:
+        """The file and its tensors (names, dtypes, shapes, absolute byte ranges), file order.
+
+        A version indexed before the tensor index existed has no rows: it is indexed again once
+        (derived data, an idempotent replace), as a version never indexed is by :meth:`version`."""
+        access = await self.file(repository, reference, path)
+        if not path.lower().endswith(".safetensors"):
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"{path[:300]} has no tensor index: only safetensors files have one",
+                detail={"path": path[:300]},
+            )
+        entries = await self._runner.run(self._index.tensors, repository, access.digest, path)
+        if not entries:
+            record = self._meta.manifests.get(repository, access.digest)
+            try:
+                parsed = None if record is None else parse_manifest(record.content, record.media_type)
+            except RegistryError:
+                parsed = None
+            if parsed is not None:
+                await self.index(repository, access.digest, parsed)
+                entries = await self._runner.run(self._index.tensors, repository, access.digest, path)
+        return access, entries
+
+    async def tensor(self, repository: str, reference: str, path: str, name: str) -> tuple[FileAccess, TensorEntry]:
+        """One tensor of a safetensors file; read its bytes with :meth:`read` over its range."""
+        access, entries = await self.tensors(repository, reference, path)
+        for entry in entries:
+            if entry.name == name:
+                return access, entry
+        raise RegistryError(
+            ErrorCode.NOT_FOUND,
+            f"{path[:300]} of {repository}:{reference[:150]} has no tensor {name[:300]!r}",
+            detail={"repository": repository, "path": path[:300], "tensor": name[:300]},
+        )
 
     async def read(self, access: FileAccess, start: int, end: int) -> AsyncIterator[bytes]:
         """The file's bytes ``[start, end)``, read in a worker thread piece by piece."""
