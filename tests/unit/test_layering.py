@@ -1,6 +1,6 @@
 """The layers import one way, checked from the code itself rather than by goodwill.
 
-    api -> services -> (storage, metadata, policy) -> domain
+    api, web -> services -> (storage, metadata, policy) -> domain
     client, cli -> schemas -> domain          (clients load no server code)
 
 ``app.py``, ``server.py``, ``bootstrap.py`` and the CLI's offline commands are the composition
@@ -27,9 +27,15 @@ FORBIDDEN: dict[str, set[str]] = {
     "metadata": {"api", "services", "storage", "policy", "client", "cli", "app", "server"},
     "services": {"api", "client", "cli", "app", "server"},
     "api": {"metadata", "storage", "client", "cli", "app", "server"},
+    # The web UI is a peer of api/: it calls the same services and the admin API's handlers and checks.
+    "web": {"metadata", "storage", "client", "cli", "app", "server", "bootstrap"},
     "client": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
     "sdk": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
 }
+# Nothing but the composition root (app.py) imports the web UI.
+for _layer, _forbidden in FORBIDDEN.items():
+    if _layer != "web":
+        _forbidden.add("web")
 # The CLI's admin commands are clients; its offline commands (serve, gc, reset-admin) build the server.
 CLI_CLIENT_MODULES = {"common", "compartments", "identity", "modelinfo", "models", "repos"}
 

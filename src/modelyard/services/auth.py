@@ -117,6 +117,14 @@ class AuthService:
             token, wrong_kind=f"a /v2 access token does not authenticate the admin API: {ADMIN_CREDENTIALS}"
         )
 
+    def session(self, login: Login) -> IssuedToken:
+        """A web UI session for ``login``: a refresh token (kept by the browser in an HttpOnly
+        cookie), so a session ends exactly when a refresh token would -- on a password change,
+        the account's deletion or the revocation of the key it came from -- and is checked
+        by :meth:`refresh` like one."""
+        generation = self._identity.login_generation(login.principal.subject)
+        return self._tokens.issue_refresh(login.principal.subject, login.key_id, generation)
+
     # -- what a token carries --------------------------------------------------------------
 
     async def grant(self, principal: Principal, scopes: list[Scope]) -> list[dict[str, Any]]:

@@ -52,6 +52,17 @@ class BlobService:
             )
         return BlobInfo(digest, size, path)
 
+    async def read_head(self, repository: str, digest: Digest, limit: int) -> tuple[bytes, int]:
+        """The first ``limit`` bytes of a blob linked into ``repository`` and its whole size:
+        enough to show a small document (a model card, an eval report, an SBOM) without
+        streaming a weight file into memory."""
+        info = self.stat(repository, digest)
+
+        def work() -> bytes:
+            return b"".join(self._store.read(digest, 0, min(limit, info.size)))
+
+        return await self._run(work), info.size
+
     async def delete(self, repository: str, digest: Digest, *, actor: Actor) -> None:
         """Unlink the blob from the repository (recording :class:`BlobDeleted` in the same
         transaction); the bytes go at garbage collection."""

@@ -1,0 +1,253 @@
+"""Reading pages: home (repositories), model search, a repository, its versions, one version,
+and a version's file (downloaded through the admin API's own file handler).
+
+Each page calls the admin API's handler for what it shows (``api/admin/*``) with the
+session's :class:`WebCall`, so what a viewer sees and may do is decided on one path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from modelyard.api.admin import models as models_api
+from modelyard.api.admin import repositories as repositories_api
+from modelyard.api.admin.framework import from_pydantic
+from modelyard.domain.digest import Digest
+from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.records import RepositoryFilter
+from modelyard.policy.authorizer import Permission
+from modelyard.schemas import admin as schemas
+from modelyard.services.listing import filtered_page
+from modelyard.web.markdown import render_markdown
+from modelyard.web.page import WebCall, form_list, notice_of, repo_url
+
+HOME_PAGE_SIZE = 50
+DOCUMENT_MAX_BYTES = 256 * 1024  # a referrer's document shown inline; larger ones are linked
+MAX_REFERRERS_SHOWN = 25
+MODEL_FILTERS = ("arch", "quantization", "license", "min_params", "max_params", "format", "q")
+
+
+async def home(call: WebCall) -> web.StreamResponse:
+    """The repositories the viewer may read, filtered by compartment and by text in the name or
+    description; pages end on a visible repository (``filtered_page``)."""
+    compartment = call.query_str("compartment")
+    text = (call.query_str("text") or "").strip().lower()[:200]
+    where = RepositoryFilter(compartment=compartment)
+
+    def visible(record: Any) -> bool:
+        if text and text not in record.name and text not in record.settings.description.lower():
+            return False
+        return call.can(Permission.PULL, "repository", record.name)
+
+    records, more = filtered_page(
+        lambda size, last: call.registry.repositories.search(where, size, last),
+        HOME_PAGE_SIZE,
+        call.page(),
+        visible,
+        lambda r: r.name,
+    )
+    compartments, _ = filtered_page(
+        call.registry.compartments.page, 200, None, lambda r: call.can(Permission.CATALOG, "compartment", r.name),
+        lambda r: r.name,
+    )  # fmt: skip
+    return call.render(
+        "home.html",
+        repositories=records,
+        next_page=records[-1].name if more else None,
+        compartments=[c.name for c in compartments],
+        compartment=compartment or "",
+        text=text,
+        notice=notice_of(call),
+    )
+
+
+async def model_search(call: WebCall) -> web.StreamResponse:
+    """The admin API's model search (``GET /api/v1/models``) with the same query parameters."""
+    asked = {name: call.query_str(name) or "" for name in MODEL_FILTERS}
+    error = None
+    results = None
+    if any(asked.values()) or call.request.query.get("all"):
+        try:
+            results = await models_api.search_models(call)
+        except RegistryError as exc:
+            if exc.code is not ErrorCode.VALIDATION_FAILED:
+                raise
+            error = exc.message
+    return call.render("models.html", asked=asked, results=results, error=error)
+
+
+def _readme_source(repository: schemas.Repository) -> str:
+    return base64.b64decode(repository.readme.content).decode("utf-8", "replace")
+
+
+def _readme_html(repository: schemas.Repository) -> str:
+    text = _readme_source(repository)
+    if not text.strip():
+        return ""
+    if repository.readme.format == "TEXT_PLAIN":
+        return render_markdown("```\n" + text.replace("```", "` ` `") + "\n```")
+    return render_markdown(text)
+
+
+def pull_commands(host: str, name: str, tag: str) -> list[tuple[str, str]]:
+    ref = f"{host}/{name}:{tag}"
+    local = name.rsplit("/", 1)[-1]
+    return [
+        ("modelyard", f"modelyard pull {ref} ./{local}"),
+        ("docker", f"docker pull {ref}"),
+        ("podman", f"podman pull {ref}"),
+        ("skopeo", f"skopeo copy docker://{ref} oci:./{local}:{tag}"),
+        ("oras", f"oras pull {ref}"),
+    ]
+
+
+async def repository(call: WebCall) -> web.StreamResponse:
+    name = call.path("repository")
+    shown = await repositories_api.get_repository(call)
+    versions = call.registry.repositories.versions(name, 10, None)
+    newest = max(versions, key=lambda v: v.tagged_at, default=None)
+    tag = "latest" if any(v.tag == "latest" for v in versions) else (newest.tag if newest else "latest")
+    return call.render(
+        "repository.html",
+        repo=shown,
+        readme=_readme_html(shown),
+        readme_source=_readme_source(shown),
+        commands=pull_commands(call.host(), name, tag),
+        versions=versions,
+        can_configure=call.can(Permission.CONFIGURE, "repository", name),
+        can_publish=call.can(Permission.IAM_WRITE, "repository", name),
+        can_iam=call.can(Permission.IAM_READ, "repository", name),
+        notice=notice_of(call),
+        tab="overview",
+    )
+
+
+def validated(model: type[pydantic.BaseModel], data: dict[str, Any]) -> Any:
+    """A form's values through the admin API's own request model (the same 422 on bad input)."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+async def update_settings(call: WebCall) -> web.StreamResponse:
+    name = call.path("repository")
+    data: dict[str, Any] = {
+        "description": call.field("description"),
+        "is_immutable": call.field("is_immutable") == "on",
+        "immutable_tag_patterns": form_list(call.form, "immutable_tag_patterns"),
+        "mutable_tag_exclusions": form_list(call.form, "mutable_tag_exclusions"),
+        "readme": {"content": base64.b64encode(call.field("readme").encode()).decode(), "format": "TEXT_MARKDOWN"},
+    }
+    call.require(Permission.CONFIGURE, "repository", name)  # before reading what it is now
+    if call.field("visibility") in ("public", "private"):
+        public = call.field("visibility") == "public"
+        if public != call.registry.repositories.get(name).settings.is_public:
+            data["is_public"] = public  # changing it needs iam.write too (the API's check)
+    call.body = validated(schemas.RepositoryUpdate, data)
+    await repositories_api.update_repository(call)
+    return call.redirect(repo_url(name), "Settings saved.")
+
+
+async def versions(call: WebCall) -> web.StreamResponse:
+    name = call.path("repository")
+    page = await repositories_api.list_versions(call)
+    shown = await repositories_api.get_repository(call)
+    aliases: dict[str, list[str]] = {}
+    immutable = {v.tag for v in page.items if v.immutable}
+    for item in page.items:
+        if item.tag not in immutable:
+            aliases.setdefault(item.digest, []).append(item.tag)
+    return call.render(
+        "versions.html", repo=shown, page=page, aliases=aliases, tab="versions", name=name,
+        limit=call.limit(),
+    )  # fmt: skip
+
+
+def _document(raw: bytes, media_type: str, title: str) -> tuple[str, str]:
+    """How a referrer's document is shown: ``("markdown", html)``, ``("json", text)`` or ``("", "")``."""
+    lowered = (media_type + " " + title).lower()
+    text = raw.decode("utf-8", "replace")
+    if "markdown" in lowered or title.lower().endswith((".md", ".markdown")):
+        return "markdown", render_markdown(text)
+    if "json" in lowered:
+        try:
+            return "json", json.dumps(json.loads(text), indent=2, sort_keys=True)
+        except ValueError:
+            return "text", text
+    if media_type.startswith("text/"):
+        return "text", text
+    return "", ""
+
+
+async def _referrers(call: WebCall, name: str, digest: str) -> list[dict[str, Any]]:
+    index = call.registry.listing.referrers(name, digest, None)
+    shown = []
+    for descriptor in index["manifests"][:MAX_REFERRERS_SHOWN]:
+        entry: dict[str, Any] = {
+            "digest": descriptor["digest"],
+            "artifact_type": descriptor.get("artifactType") or descriptor["mediaType"],
+            "annotations": descriptor.get("annotations") or {},
+            "kind": "",
+            "content": "",
+            "truncated": False,
+        }
+        try:
+            manifest = json.loads(call.registry.manifests.get(name, descriptor["digest"]).content)
+            layers = manifest.get("layers") or []
+            layer = layers[0] if layers and isinstance(layers[0], dict) else None
+            if layer is not None:
+                title = str((layer.get("annotations") or {}).get("org.opencontainers.image.title", ""))
+                raw, size = await call.registry.blobs.read_head(
+                    name, Digest.parse(str(layer.get("digest"))), DOCUMENT_MAX_BYTES
+                )
+                entry["title"] = title
+                entry["kind"], entry["content"] = _document(raw, str(layer.get("mediaType", "")), title)
+                entry["truncated"] = size > DOCUMENT_MAX_BYTES
+        except (RegistryError, ValueError, TypeError):
+            pass  # shown by type and annotations only
+        shown.append(entry)
+    return shown
+
+
+async def version(call: WebCall) -> web.StreamResponse:
+    name = call.path("repository")
+    model = await models_api.get_version(call)
+    manifest = call.registry.manifests.get(name, model.digest)
+    try:
+        manifest_json: Any = json.loads(manifest.content)
+    except ValueError:
+        manifest_json = None
+    config = None
+    descriptor = manifest_json.get("config") if isinstance(manifest_json, dict) else None
+    if isinstance(descriptor, dict) and "json" in str(descriptor.get("mediaType", "")):
+        try:
+            raw, size = await call.registry.blobs.read_head(
+                name, Digest.parse(str(descriptor.get("digest"))), DOCUMENT_MAX_BYTES
+            )
+            config = json.dumps(json.loads(raw), indent=2, sort_keys=True) if size <= DOCUMENT_MAX_BYTES else None
+        except (RegistryError, ValueError):
+            config = None
+    shown = await repositories_api.get_repository(call)
+    return call.render(
+        "version.html",
+        repo=shown,
+        model=model,
+        card=render_markdown(model.card) if model.card else "",
+        manifest=json.dumps(manifest_json, indent=2) if manifest_json is not None else "",
+        config=config,
+        referrers=await _referrers(call, name, model.digest),
+        reference=call.path("reference"),
+        tab="versions",
+    )
+
+
+async def download(call: WebCall) -> web.StreamResponse:
+    """The admin API's file endpoint (``GET …/-/versions/{reference}/files/{path}``), served to
+    the session: same checks, ``Range`` and ``ETag``."""
+    return await models_api.get_file(call)
