@@ -16,6 +16,7 @@ from modelyard.metadata.migrations import upgrade
 from modelyard.metadata.sql import create_metadata_engine
 from modelyard.storage.paths import sqlite_path
 from tests.pg import postgres_server, postgres_url  # noqa: F401  (one PostgreSQL server for the session)
+from tests.s3 import s3_options, s3_server  # noqa: F401  (one S3 server for the session)
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 

@@ -7,6 +7,7 @@ A bad setting stops the server with a one-line message naming the setting; see
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,43 @@ class Settings(BaseSettings):
         description="host[:port] clients use to reach the registry (repository URLs, the token realm); "
         "default: the Host header. Set it behind a proxy.",
     )
-    storage_backend: Literal["filesystem"] = Field("filesystem", description="Where blob bytes live.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For/-Proto are believed "
+        "(e.g. ['10.0.0.5', '127.0.0.1/32']); empty: the TCP peer is the client.",
+    )
+    storage_backend: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="Where blob bytes live: the data dir, or an S3-compatible bucket (s3_*)."
+    )
+    s3_bucket: str | None = Field(None, description="Bucket of the s3 storage backend (required with it).")
+    s3_prefix: str = Field(
+        "", description="Key prefix inside the bucket, e.g. 'modelyard/' (several registries can share a bucket)."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 API endpoint (MinIO, Ceph RGW, R2, ...); default: AWS for s3_region."
+    )
+    s3_public_endpoint_url: str | None = Field(
+        None, description="Endpoint used in redirect URLs handed to clients, if they reach S3 by another address."
+    )
+    s3_region: str | None = Field(None, description="Region of the bucket; default: the AWS config chain's.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="Bucket in the path (MinIO, Ceph) or in the host name (AWS virtual-hosted style)."
+    )
+    s3_server_side_encryption: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="Ask S3 to encrypt stored objects (SSE-S3 'AES256' or SSE-KMS 'aws:kms')."
+    )
+    s3_sse_kms_key_id: str | None = Field(None, description="KMS key for s3_server_side_encryption = 'aws:kms'.")
+    s3_part_size: int = Field(
+        8 * MiB,
+        ge=5 * MiB,
+        le=5 * 1024 * MiB,
+        description="Multipart part size to start with (doubles every 500 parts); memory per upload is about this.",
+    )
+    blob_redirect: bool = Field(
+        True,
+        description="Object stores: answer blob GETs with 307 to a short-lived presigned URL (false: stream through).",
+    )
+    blob_redirect_ttl: int = Field(1200, ge=10, le=7 * 86400, description="Lifetime of a blob redirect URL, seconds.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the port (SO_REUSEPORT).")
     tls_cert: Path | None = Field(None, description="PEM certificate; serve HTTPS when set with tls_key.")
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
@@ -121,6 +158,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return Settings(**{**file_values, **env_values, **given})
 
 
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage_backend 's3' needs the setting s3_bucket")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or network") from None
 def format_validation_error(exc: pydantic.ValidationError) -> str:
     """One line per problem: ``invalid setting 'port': Input should be ...``."""
     lines = []

@@ -1,8 +1,9 @@
 """The blob-store contract: what every :class:`~modelyard.storage.base.BlobStore` must do.
 
-Run over every backend by the ``blob_store`` fixture (the filesystem today; an object store
-joins the parameter list when it exists), like the metadata contract over SQLite and
-PostgreSQL. The services rely on exactly these behaviours and nothing more.
+Run over every backend by the ``blob_store`` fixture: the filesystem, and S3 on the moto server
+``tests/s3.py`` starts (or on any S3 endpoint named by ``MODELYARD_TEST_S3_*``, see there), like
+the metadata contract over SQLite and PostgreSQL. The services rely on exactly these behaviours
+and nothing more.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ import pytest
 from modelyard.domain.digest import Digest
 from modelyard.storage.base import BlobMissingError, BlobStore, UploadBusyError, UploadMissingError
 from modelyard.storage.filesystem import FilesystemBlobStore
+from modelyard.storage.s3 import S3BlobStore, S3Options
 
-BACKENDS = ["filesystem"]
+BACKENDS = ["filesystem", "s3"]
 
 
 @pytest.fixture(params=BACKENDS)
 def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStore]:
+    if request.param == "s3":
+        options: S3Options = request.getfixturevalue("s3_options")
+        yield S3BlobStore(options)
+        return
     yield FilesystemBlobStore(tmp_path / "blobs-root", fsync=True)
 
 
