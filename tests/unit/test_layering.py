@@ -1,7 +1,7 @@
 """The layers import one way, checked from the code itself rather than by goodwill.
 
     api, web -> services -> (storage, metadata, policy) -> domain
-    client, cli -> schemas -> domain          (clients load no server code)
+    client, cli, sdk, pulumi -> schemas -> domain          (clients load no server code)
 
 ``app.py``, ``server.py``, ``bootstrap.py`` and the CLI's offline commands are the composition
 root: they may import anything. A rule broken here names the module and the import.
@@ -31,6 +31,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "web": {"metadata", "storage", "client", "cli", "app", "server", "bootstrap"},
     "client": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
     "sdk": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
+    # The Pulumi provider is a client of /api/v1 like the CLI.
+    "pulumi": {"api", "services", "metadata", "storage", "policy", "cli", "app", "server", "bootstrap"},
 }
 # Nothing but the composition root (app.py) imports the web UI.
 for _layer, _forbidden in FORBIDDEN.items():
@@ -82,7 +84,7 @@ def test_the_checker_sees_a_broken_rule(tmp_path: Path) -> None:
     assert [layer_of(m) for m in imports_of(sample)] == ["metadata", "api"]
 
 
-@pytest.mark.parametrize("module", ["modelyard.client", "modelyard.schemas.admin", "modelyard.sdk"])
+@pytest.mark.parametrize("module", ["modelyard.client", "modelyard.schemas.admin", "modelyard.sdk", "modelyard.pulumi"])
 def test_importing_a_client_loads_no_server_code(module: str) -> None:
     code = (
         f"import sys, {module}\n"
@@ -92,3 +94,19 @@ def test_importing_a_client_loads_no_server_code(module: str) -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["modelyard", "modelyard.client", "modelyard.sdk", "modelyard.cli.main"])
+def test_pulumi_is_loaded_only_by_programs_that_import_it(module: str) -> None:
+    """The Pulumi SDK (grpc, protobuf, dill) is a dependency, but only ``modelyard.pulumi`` loads it."""
+    code = (
+        f"import sys, {module}\n"
+        "print(sorted(m for m in sys.modules if m == 'pulumi' or m.startswith(('pulumi.', 'grpc'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_the_pulumi_provider_is_held_to_the_client_rule() -> None:
+    assert FORBIDDEN["pulumi"] >= FORBIDDEN["client"] - {"cli"}
+    assert imports_of(PACKAGE / "pulumi" / "provider.py"), "the provider imports modelyard's client"
