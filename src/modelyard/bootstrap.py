@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.services.audit import AuditService
 from modelyard.services.auth import AuthService
@@ -25,6 +26,8 @@ from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
+from modelyard.services.models.diff import DiffService
+from modelyard.services.models.lineage import LineageService, chained
 from modelyard.services.registry import Registry
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner, Reader
@@ -96,13 +99,18 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
     iam = IamService(metadata, runner)
     audit = AuditService(metadata, runner)
     models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
+    lineage = LineageService(metadata, SqlLineageIndex(metadata), models, runner)
     registry = Registry(
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
         uploads=UploadService(metadata, store, runner, repositories),
         blobs=BlobService(metadata, store, runner),
         manifests=ManifestService(
-            metadata, runner, repositories, max_bytes=settings.manifest_max_bytes, after_put=models.index
+            metadata,
+            runner,
+            repositories,
+            max_bytes=settings.manifest_max_bytes,
+            after_put=chained(models.index, lineage.record),
         ),
         listing=ListingService(metadata),
         compartments=compartments,
@@ -114,5 +122,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         audit=audit,
         gc=GarbageCollector(metadata, store),
         models=models,
+        lineage=lineage,
+        diffs=DiffService(metadata, models, runner),
     )
     return Runtime(settings, registry, metadata, store, runner)

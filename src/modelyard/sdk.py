@@ -63,6 +63,7 @@ from modelyard.client.transfer import (
     push_packed,
 )
 from modelyard.schemas import admin as admin_schemas
+from modelyard.schemas import lineage as lineage_schemas
 from modelyard.schemas import models as model_schemas
 
 __all__ = [
@@ -251,6 +252,27 @@ class Registry:
         """
         repository, reference = parse_reference(ref)
         return self.admin.get_model_version(repository, reference)
+
+    def lineage(self, ref: str) -> lineage_schemas.Lineage:
+        """What ``ref`` derives from (``ancestors``) and what derives from or refers to it
+        (``descendants``), across the repositories you may read; ``edges`` link them.
+
+        >>> [a.repository for a in registry.lineage("acme/llm-ft:v2").ancestors]  # doctest: +SKIP
+        ['acme/llm']
+        """
+        repository, reference = parse_reference(ref)
+        return self.admin.get_lineage(repository, reference)
+
+    def diff(self, a: str, b: str) -> lineage_schemas.VersionDiff:
+        """From version ``a`` to version ``b`` (``repo:tag`` or ``repo@digest``, repositories may
+        differ): files added, removed and changed, metadata changed, and the bytes they share.
+
+        >>> [c.path for c in registry.diff("acme/llm:v1", "acme/llm:v2").changed]  # doctest: +SKIP
+        ['model-00002-of-00004.safetensors']
+        """
+        a_repository, a_reference = parse_reference(a)
+        b_repository, b_reference = parse_reference(b)
+        return self.admin.diff_versions(a_repository, a_reference, b_reference, other_repository=b_repository)
 
     def search(self, *, limit: int | None = None, **filters: Any) -> list[model_schemas.ModelSearchResult]:
         """Versions across the repositories the caller may read, filtered like ``modelyard search``:

@@ -11,6 +11,7 @@ import typer
 from modelyard import __version__
 from modelyard.cli import gc as gc_command
 from modelyard.cli import identity, modelinfo, models
+from modelyard.cli import lineage as lineage_commands
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.repos import repo_app
 from modelyard.config import format_validation_error, load_settings
@@ -38,6 +39,8 @@ app.command("push")(models.push)
 app.command("pull")(models.pull)
 app.add_typer(modelinfo.model_app, name="model")
 app.command("search")(modelinfo.search)
+app.command("lineage")(lineage_commands.lineage)
+app.command("diff")(lineage_commands.diff)
 app.command("gc")(gc_command.gc)
 app.command("reset-admin")(gc_command.reset_admin)
 

@@ -14,6 +14,7 @@ import httpx
 import pydantic
 
 from modelyard.schemas import admin as schemas
+from modelyard.schemas import lineage as lineage_schemas
 from modelyard.schemas import models as model_schemas
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -198,6 +199,19 @@ class AdminClient:
     def get_model_version(self, name: str, reference: str) -> model_schemas.ModelVersion:
         """Everything the registry understood of a version (tag or digest): facts, card, files."""
         return self._get(model_schemas.ModelVersion, self._version_path(name, reference))
+
+    def get_lineage(self, name: str, reference: str) -> lineage_schemas.Lineage:
+        """The versions a version derives from (base annotations, subjects) and those that derive
+        from or refer to it, across the repositories the caller may read."""
+        return self._get(lineage_schemas.Lineage, self._version_path(name, reference) + "/lineage")
+
+    def diff_versions(
+        self, name: str, reference: str, other: str, *, other_repository: str | None = None
+    ) -> lineage_schemas.VersionDiff:
+        """From ``name:reference`` to ``other`` (a tag or digest of ``other_repository``, default
+        the same repository): files added, removed and changed, metadata changed, bytes shared."""
+        path = self._version_path(name, reference) + "/diff/" + quote(other, safe=":")
+        return self._get(lineage_schemas.VersionDiff, path, self._params(repository=other_repository))
 
     def list_model_files(self, name: str, reference: str) -> list[model_schemas.ModelFileInfo]:
         return self._get(model_schemas.ModelFileList, self._version_path(name, reference) + "/files").items

@@ -171,7 +171,8 @@ class TagMoved(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestDeleted(Event):
-    """A manifest was deleted by digest, and every tag on it ended."""
+    """A manifest was deleted by digest, and every tag on it ended (``how``: ``retention`` when a
+    retention policy removed it, with the ``tags`` it had; ``None``: a client's delete)."""
 
     action: ClassVar[str] = "delete"
     repository: str
@@ -198,6 +199,8 @@ class TagDeleted(Event):
 # -- the control plane: repositories, compartments, configuration, IAM -------------------
 
 
+    how: str | None = None
+    tags: tuple[str, ...] = ()
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryCreated(Event):
     """A repository was created, explicitly or by a push (``on_push``)."""
@@ -217,6 +220,122 @@ class RepositoryCreated(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryUpdated(Event):
     """Settings of a repository changed (``fields``: which)."""
+# -- retention, quotas and garbage collection (``services/lifecycle/``) --------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionPolicySet(Event):
+    """The retention policy of ``scope`` (``repository:acme/llm``, ``compartment:acme``) was set."""
+
+    action: ClassVar[str] = "retention.set"
+    scope: str
+    keep_last: int | None
+    keep_days: float | None
+    keep_tags: tuple[str, ...]
+    alias_window_days: float
+
+    @property
+    def resource(self) -> str:
+        return self.scope
+
+    def detail(self) -> dict[str, Any] | None:
+        return self.payload()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionPolicyDeleted(Event):
+    action: ClassVar[str] = "retention.delete"
+    scope: str
+
+    @property
+    def resource(self) -> str:
+        return self.scope
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionApplied(Event):
+    """A retention run finished on ``scope``: ``deleted`` manifests went (each also recorded as
+    :class:`ManifestDeleted` with ``how="retention"``), ``freed_bytes`` go at the next gc."""
+
+    action: ClassVar[str] = "retention.run"
+    scope: str
+    trigger: str
+    deleted: int
+    freed_bytes: int
+
+    @property
+    def resource(self) -> str:
+        return self.scope
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"trigger": self.trigger, "deleted": self.deleted, "freed_bytes": self.freed_bytes}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaSet(Event):
+    action: ClassVar[str] = "quota.set"
+    scope: str
+    limit_bytes: int
+
+    @property
+    def resource(self) -> str:
+        return self.scope
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"limit_bytes": self.limit_bytes}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaDeleted(Event):
+    action: ClassVar[str] = "quota.delete"
+    scope: str
+
+    @property
+    def resource(self) -> str:
+        return self.scope
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaExceeded(Event):
+    """A push to ``repository`` was refused: ``usage_bytes`` + ``adding_bytes`` would pass the
+    quota of ``scope`` (``stage``: ``upload`` at its start, ``commit``, ``manifest``)."""
+
+    action: ClassVar[str] = "quota.exceeded"
+    outcome: ClassVar[str] = "failure"
+    scope: str
+    repository: str
+    limit_bytes: int
+    usage_bytes: int
+    adding_bytes: int
+    stage: str
+
+    @property
+    def resource(self) -> str:
+        return f"repository:{self.repository}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return self.payload()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GarbageCollected(Event):
+    """A garbage collection finished (``trigger``: ``schedule``, ``cli``)."""
+
+    action: ClassVar[str] = "gc.run"
+    trigger: str
+    blobs: int
+    orphan_files: int
+    uploads: int
+    freed_bytes: int
+
+    @property
+    def resource(self) -> str:
+        return "registry"
+
+    def detail(self) -> dict[str, Any] | None:
+        return self.payload()
+
+
 
     action: ClassVar[str] = "repository.update"
     repository: str
@@ -473,3 +592,10 @@ def event_from_row(type_name: str, payload: dict[str, Any], actor: str, client_i
     cls = EVENT_TYPES[type_name]
     values = {key: _freeze(value) for key, value in payload.items()}
     return cls(actor=Actor(actor, client_ip), time=time, **values)
+EVENT_TYPES.update(
+    (cls.__name__, cls)
+    for cls in (
+        RetentionPolicySet, RetentionPolicyDeleted, RetentionApplied, QuotaSet, QuotaDeleted, QuotaExceeded,
+        GarbageCollected,
+    )
+)  # fmt: skip

@@ -16,6 +16,8 @@ from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
+from modelyard.services.models.diff import DiffService
+from modelyard.services.models.lineage import LineageService
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import Reader
 from modelyard.services.tokens import TokenService
@@ -40,3 +42,5 @@ class Registry:
     audit: AuditService
     gc: GarbageCollector
     models: ModelService
+    lineage: LineageService
+    diffs: DiffService

@@ -8,6 +8,7 @@ import json
 from aiohttp import web
 
 from modelyard.api.admin import audit, compartments, iam, models, principals, repositories, tensors
+from modelyard.api.admin import lineage as version_lineage
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
 
@@ -17,6 +18,7 @@ from modelyard.api.admin.openapi import build_openapi, docs_page
 OPERATIONS: list[Operation] = [
     *iam.OPERATIONS,
     *tensors.OPERATIONS,
+    *version_lineage.OPERATIONS,
     *models.OPERATIONS,
     *compartments.OPERATIONS,
     *repositories.OPERATIONS,
