@@ -1,0 +1,82 @@
+"""Last-pulled times, recorded cheaply: in memory on each manifest GET, written in batches.
+
+A manifest GET is the hottest read of a registry (tens of microseconds on SQLite); a database
+write per GET would multiply its cost and serialize pulls on the write lock. So :meth:`record`
+only sets a dictionary entry (the latest time per repository and digest), and :meth:`flush`
+writes them all in one transaction every ``pull_flush_interval`` seconds, per process, and once
+more when the process stops. Retention counts in days: minutes of lag do not matter, and a
+crash loses at most one interval of pull times, never data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+
+from modelyard.metadata.lifecycle import LifecycleStore
+from modelyard.services.runner import BlockingRunner
+
+log = logging.getLogger("modelyard.pulls")
+
+
+class PullRecorder:
+    def __init__(self, store: LifecycleStore, runner: BlockingRunner, *, interval: float) -> None:
+        self._store = store
+        self._run = runner.run
+        self.interval = interval
+        self._pending: dict[tuple[str, str], datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+        #: Batches written so far (one transaction each).
+        self.flushes = 0
+
+    def record(self, repository: str, digest: str) -> None:
+        """Remember that ``digest`` of ``repository`` was pulled now (no I/O)."""
+        self._pending[(repository, digest)] = datetime.now(UTC)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Write what was recorded since the last flush in one transaction; returns how many.
+
+        The dictionary is swapped on the event loop (where :meth:`record` runs), so the thread
+        that writes owns its batch alone. A failed write puts the batch back for the next flush.
+        """
+        batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            await self._run(self._store.record_pulls, [(r, d, at) for (r, d), at in batch.items()])
+        except (OSError, psycopg.Error, SQLAlchemyError):
+            for key, at in batch.items():
+                self._pending[key] = max(at, self._pending.get(key, at))
+            raise
+        self.flushes += 1
+        return len(batch)
+
+    def start(self) -> None:
+        if self.interval > 0:
+            self._task = asyncio.create_task(self._loop(), name="modelyard-pulls")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(OSError, psycopg.Error, SQLAlchemyError):
+            await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except (OSError, psycopg.Error, SQLAlchemyError) as exc:
+                log.warning("writing last-pulled times: %s (kept for the next flush)", exc)
