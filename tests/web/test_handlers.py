@@ -1,0 +1,221 @@
+"""The web UI's handlers through aiohttp's test client (no browser): the session cookie's
+flags, sign-in through AuthService (recorded, throttled), CSRF refusals, pages of hidden
+repositories answering like missing ones, a reader refused a change, and READMEs sanitised.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import ClientFactory
+from tests.web.seed import HOSTILE_README
+from tests.web.support import ADMIN, Client, api, basic, csrf_of, readme, sign_in
+
+READER = ("bob", "bob-Pa55word-for-tests")
+
+
+@pytest.fixture
+async def web(make_client: ClientFactory) -> Client:
+    """A registry with auth on: bob (no grants), compartment acme, private acme/secret with a
+    hostile README, and public acme/open."""
+    client = await make_client(auth_enabled=True, admin_password=ADMIN[1], login_failures_per_address=3)
+    await api(client, "POST", "/api/v1/users", 201, {"name": "bob", "email": "bob@acme.com", "password": READER[1]})
+    await api(client, "POST", "/api/v1/compartments", 201, {"name": "acme"})
+    await api(client, "POST", "/api/v1/repositories", 201,
+              {"compartment_id": "acme", "display_name": "secret", "readme": readme(HOSTILE_README)})  # fmt: skip
+    public = {"compartment_id": "acme", "display_name": "open", "is_public": True, "description": "public"}
+    await api(client, "POST", "/api/v1/repositories", 201, public)
+    return client
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """Each Set-Cookie header by cookie name, as sent."""
+    return {header.split("=", 1)[0]: header for header in response.headers.getall("Set-Cookie", [])}
+
+
+async def test_sign_in_sets_an_httponly_samesite_session_and_shows_who(web: Client) -> None:
+    response = await sign_in(web, ADMIN, next_page="/ui/admin")
+    assert response.status == 303
+    assert response.headers["Location"] == "/ui/admin"
+    cookies = set_cookies(response)
+    session = cookies["modelyard_session"]
+    assert "HttpOnly" in session and "SameSite=Lax" in session and "Path=/ui" in session
+    assert "Secure" not in session  # plain HTTP here; see the TLS test
+    assert "HttpOnly" in cookies["modelyard_csrf"]  # renewed at sign-in
+    page = await web.get("/ui/")
+    assert 'data-testid="viewer">user:admin<' in await page.text()
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    events = await api(web, "GET", "/api/v1/audit?action=login", 200)
+    assert any(e["actor"] == "user:admin" and e["outcome"] == "success" for e in events["items"])
+
+
+async def test_sign_in_is_the_api_login_wrong_passwords_recorded_then_throttled(web: Client) -> None:
+    key = (await api(web, "POST", "/api/v1/users/admin/keys", 201, {"description": "reads the audit"}))["secret"]
+    for _ in range(3):
+        refused = await sign_in(web, ("bob", "wrong-password"))
+        assert refused.status == 401
+        assert "Wrong user name or password." in await refused.text()
+        assert "modelyard_session" not in set_cookies(refused)
+    throttled = await sign_in(web, READER)  # the right password, but the address is over its limit
+    assert throttled.status == 429
+    assert "modelyard_session" not in set_cookies(throttled)
+    # One limit for the UI and the API: the admin API refuses this address's passwords too.
+    assert (await web.get("/api/v1/me", headers=basic(ADMIN))).status == 429
+    audit = await web.get("/api/v1/audit?action=login", headers={"Authorization": f"Bearer {key}"})
+    events = (await audit.json())["items"]
+    # Newest first: the API's refusal, the throttled right password, the three wrong ones.
+    assert [e["actor"] for e in events if e["outcome"] != "success"] == ["admin"] + ["bob"] * 4
+
+
+async def test_next_only_leads_into_the_ui(web: Client) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/api/v1/users", "/ui//evil.example"):
+        response = await sign_in(web, ADMIN, next_page=target)
+        assert response.headers["Location"] == "/ui/", target
+
+
+async def test_session_cookie_is_secure_under_tls(make_client: ClientFactory, tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    client = await make_client(
+        auth_enabled=True, admin_password=ADMIN[1], tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem"
+    )
+    form = await client.get("/ui/login")
+    assert "Secure" in set_cookies(form)["modelyard_csrf"]
+    token = csrf_of(await form.text())
+    # The test client speaks plain HTTP, so it would not send a Secure cookie back: send it by hand.
+    response = await client.post(
+        "/ui/login", data={"csrf_token": token, "username": ADMIN[0], "password": ADMIN[1]},
+        headers={"Cookie": f"modelyard_csrf={token}"}, allow_redirects=False,
+    )  # fmt: skip
+    assert response.status == 303
+    cookies = set_cookies(response)
+    assert "Secure" in cookies["modelyard_session"] and "Secure" in cookies["modelyard_csrf"]
+
+
+async def test_posts_without_the_csrf_token_are_refused(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    before = await api(web, "GET", "/api/v1/iam", 200)
+    grant = {"action": "add", "role": "admin", "member": "user:bob", "etag": before["etag"] or ""}
+    for token in (None, "", "forged-token-" + "x" * 40):
+        form = dict(grant) if token is None else {**grant, "csrf_token": token}
+        refused = await web.post("/ui/access", data=form, allow_redirects=False)
+        assert refused.status == 403
+        assert "security token" in await refused.text()
+    assert await api(web, "GET", "/api/v1/iam", 200) == before
+    # Signing in needs it too (no login CSRF), and so does signing out.
+    login = await web.post("/ui/login", data={"username": "admin", "password": ADMIN[1]}, allow_redirects=False)
+    assert login.status == 403
+    logout = await web.post("/ui/logout", data={}, allow_redirects=False)
+    assert logout.status == 403
+    # With the page's token the same grant goes through.
+    page = await web.get("/ui/access")
+    done = await web.post("/ui/access", data={**grant, "csrf_token": csrf_of(await page.text())},
+                          allow_redirects=False)  # fmt: skip
+    assert done.status == 303
+    after = await api(web, "GET", "/api/v1/iam", 200)
+    assert "user:bob" in next(b["members"] for b in after["bindings"] if b["role"] == "admin")
+
+
+async def test_a_hidden_repository_answers_like_a_missing_one(web: Client) -> None:
+    assert (await sign_in(web, READER)).status == 303
+    for suffix in ("", "/-/versions", "/-/versions/v1", "/-/access", "/-/versions/v1/files/config.json"):
+        hidden = await web.get(f"/ui/r/acme/secret{suffix}")
+        missing = await web.get(f"/ui/r/acme/nothing{suffix}")
+        assert hidden.status == missing.status == 404, suffix
+        hidden_text = (await hidden.text()).replace("secret", "NAME")
+        missing_text = (await missing.text()).replace("nothing", "NAME")
+        assert re.sub(r'value="[^"]+"', "", hidden_text) == re.sub(r'value="[^"]+"', "", missing_text)
+    home = await (await web.get("/ui/")).text()
+    assert "acme/open" in home and "acme/secret" not in home
+    # Anonymous: both are "sign in first", never a hint which exists.
+    web.session.cookie_jar.clear()
+    hidden = await web.get("/ui/r/acme/secret", allow_redirects=False)
+    missing = await web.get("/ui/r/acme/nothing", allow_redirects=False)
+    assert hidden.status == missing.status == 303
+    assert hidden.headers["Location"] == "/ui/login?next=%2Fui%2Fr%2Facme%2Fsecret"
+    assert missing.headers["Location"] == "/ui/login?next=%2Fui%2Fr%2Facme%2Fnothing"
+
+
+async def test_a_reader_sees_no_settings_and_is_refused_changing_them(web: Client) -> None:
+    await api(web, "PUT", "/api/v1/repositories/acme/secret/-/iam", 200,
+              {"bindings": [{"role": "reader", "members": ["user:bob"]}], "etag": None})  # fmt: skip
+    assert (await sign_in(web, READER)).status == 303
+    page = await web.get("/ui/r/acme/secret")
+    assert page.status == 200
+    html = await page.text()
+    assert "Edit settings" not in html and "/-/access" not in html
+    refused = await web.post("/ui/r/acme/secret/-/settings", allow_redirects=False, data={
+        "csrf_token": csrf_of(html), "description": "defaced", "readme": "defaced",
+    })  # fmt: skip
+    assert refused.status == 403
+    assert "lacks repository.configure" in await refused.text()
+    shown = await api(web, "GET", "/api/v1/repositories/acme/secret", 200)
+    assert shown["description"] == ""
+    assert (await web.get("/ui/access")).status == 403
+    assert (await web.get("/ui/audit")).status == 403
+    assert (await web.get("/ui/admin")).status == 403
+
+
+async def test_an_admin_changes_settings_through_the_form(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    html = await (await web.get("/ui/r/acme/secret")).text()
+    saved = await web.post("/ui/r/acme/secret/-/settings", allow_redirects=False, data={
+        "csrf_token": csrf_of(html), "description": "Our model", "visibility": "private",
+        "immutable_tag_patterns": "v*\nrelease-*", "mutable_tag_exclusions": "latest", "readme": "# New",
+    })  # fmt: skip
+    assert saved.status == 303
+    shown = await api(web, "GET", "/api/v1/repositories/acme/secret", 200)
+    assert shown["description"] == "Our model"
+    assert shown["immutable_tag_patterns"] == ["v*", "release-*"]
+    assert shown["mutable_tag_exclusions"] == ["latest"]
+    bad = await web.post("/ui/r/acme/secret/-/settings", data={
+        "csrf_token": csrf_of(html), "immutable_tag_patterns": "has space", "readme": "",
+    })  # fmt: skip
+    assert bad.status == 422
+    assert "immutable_tag_patterns" in await bad.text()
+
+
+async def test_the_readme_is_rendered_inert(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    page = await web.get("/ui/r/acme/secret")
+    html = await page.text()
+    readme_html = html.split('data-testid="readme">', 1)[1].split("</article>", 1)[0]
+    assert "<h1>ACME LLM</h1>" in readme_html and "<td>0.91</td>" in readme_html
+    lowered = readme_html.lower()
+    # The Markdown link to javascript: stays text (CommonMark refuses it); the HTML one loses its href.
+    assert "click me](javascript:" in readme_html and "<a rel=" in readme_html
+    for forbidden in ("<script", 'href="javascript', "onclick", "onerror", "tracker.example", 'src="x"'):
+        assert forbidden not in lowered, forbidden
+    assert "pwned" not in lowered.replace("pwned-by", "")  # the script's text went with it
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+async def test_sign_out_and_a_password_change_end_the_session(web: Client) -> None:
+    assert (await sign_in(web, READER)).status == 303
+    home = await web.get("/ui/")
+    assert "user:bob" in await home.text()
+    await api(web, "PUT", "/api/v1/users/bob/password", 204, {"password": "another-Pa55word"})
+    assert "user:bob" not in await (await web.get("/ui/")).text()  # the session died with the password
+    assert (await sign_in(web, ("bob", "another-Pa55word"))).status == 303
+    page = await web.get("/ui/")
+    out = await web.post("/ui/logout", data={"csrf_token": csrf_of(await page.text())}, allow_redirects=False)
+    assert out.status == 303
+    assert "modelyard_session=;" in set_cookies(out)["modelyard_session"].replace('""', "")
+    assert "user:bob" not in await (await web.get("/ui/")).text()
