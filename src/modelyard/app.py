@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from modelyard import web as web_ui
-from modelyard.api import admin, auth, oci
+from modelyard.api import admin, auth, hf, oci
 from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
 from modelyard.bootstrap import build_registry
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     oci.add_routes(app)
     admin.add_routes(app)
     auth.add_routes(app)
+    hf.add_routes(app)  # last: its /{namespace}/{name}/resolve/... must not shadow another route
     web_ui.add_routes(app)
 
     async def start(_app: web.Application) -> None:

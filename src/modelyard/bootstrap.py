@@ -21,6 +21,7 @@ from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.gc import GarbageCollector
+from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
@@ -117,6 +118,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         repositories=repositories,
         identity=identity,
         iam=iam,
+        hub=HubService(metadata, models, iam, store, Reader(runner, inline=metadata.reads_inline), settings),
         tokens=tokens,
         auth=AuthService(identity, iam, tokens, audit),
         audit=audit,

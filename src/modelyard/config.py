@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     leader_poll_interval: float = Field(
         5.0, gt=0, le=300, description="How often a follower tries to take over scheduled work, seconds."
     )
+    hf_default_revision: str = Field(
+        "latest",
+        max_length=128,
+        description="The tag the Hugging Face API serves for revision 'main' (the client's default) when a "
+        "repository has no tag 'main'; without either, the newest version.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="Log one line per request.")
 

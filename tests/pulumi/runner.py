@@ -33,9 +33,11 @@ Dry-run a program against a registry (a user's own stack)::
 from __future__ import annotations
 
 import base64
+import runpy
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -367,3 +369,12 @@ class EngineMonitor(mocks.MockMonitor):
         self.steps.append(Step("read", urn))
         self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, read.id, outs)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_sync_await(rpc.serialize_properties(outs, {})))
+
+
+def program_file(path: str | Path) -> Callable[[], None]:
+    """A program written as ``__main__.py`` is (statements at top level), run as ``pulumi up`` runs it."""
+
+    def run() -> None:
+        runpy.run_path(str(path), run_name="__main__")
+
+    return run

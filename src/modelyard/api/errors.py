@@ -29,6 +29,7 @@ from modelyard.domain.errors import (
     RetryLater,
     UploadOutOfOrder,
 )
+from modelyard.domain.hub import HubNotFound
 
 log = logging.getLogger("modelyard.api")
 
@@ -67,6 +68,12 @@ def http_view(exc: RegistryError) -> tuple[int, dict[str, str]]:
         return 409, {}
     if isinstance(exc, RetryLater):
         return exc.code.status, {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, HubNotFound):  # the Hugging Face client reads the kind from X-Error-Code
+        headers = {"X-Error-Code": exc.kind, "X-Error-Message": exc.message[:500]}
+        if exc.commit is not None:
+            headers["X-Repo-Commit"] = exc.commit
+        # As the Hub: an anonymous caller is told 401 (log in), whether the repository is missing or private.
+        return (401 if exc.anonymous else 404), headers
     return exc.code.status, {}
 
 

@@ -27,6 +27,10 @@ class ModelIndex(Protocol):
 
     def file(self, repository: str, digest: str, path: str) -> ModelFile | None: ...
 
+    def digests_starting(self, repository: str, prefix: str, limit: int = 2) -> list[str]:
+        """Digests of indexed versions of ``repository`` that start with ``prefix`` (at most
+        ``limit``): how a Hub commit hash, a digest's first 40 hex digits, finds its version."""
+
     def tensors(self, repository: str, digest: str, path: str, name: str | None = None) -> list[TensorEntry]:
         """The tensor index of one safetensors file of a version, in file order (only the tensor
         ``name`` when given); empty when the file has none indexed."""

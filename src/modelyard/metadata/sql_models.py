@@ -168,6 +168,16 @@ class SqlModelIndex(SqlPart):
             row = conn.execute(query).first()
         return None if row is None else _file(row)
 
+    def digests_starting(self, repository: str, prefix: str, limit: int = 2) -> list[str]:
+        query = (
+            select(_v.digest)
+            .where(_v.repository_name == repository, _v.digest.startswith(prefix, autoescape=True))
+            .order_by(_v.digest)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [row.digest for row in conn.execute(query)]
+
     def tensors(self, repository: str, digest: str, path: str, name: str | None = None) -> list[TensorEntry]:
         query = (
             select(_t.name, _t.dtype, _t.shape, _t.start, _t.end)

@@ -11,6 +11,7 @@ from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.gc import GarbageCollector
+from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
@@ -39,6 +40,8 @@ class Registry:
     iam: IamService
     tokens: TokenService
     auth: AuthService
+    #: the Hugging Face Hub API's reads (``api/hf``)
+    hub: HubService
     audit: AuditService
     gc: GarbageCollector
     models: ModelService

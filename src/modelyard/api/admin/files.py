@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -30,12 +31,13 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
 class _LayerFileResponse(BlobFileResponse):
-    """``BlobFileResponse`` whose ``ETag`` is the layer digest, not the file's mtime and size."""
+    """``BlobFileResponse`` whose ``ETag`` is the given one (the layer digest, or the file's
+    sha256 for the Hub API), not the file's mtime and size."""
 
-    def __init__(self, access: FileAccess, headers: dict[str, str]) -> None:
+    def __init__(self, access: FileAccess, headers: dict[str, str], etag: str) -> None:
         assert access.local_path is not None
-        super().__init__(access.local_path, digest=access.file.layer_digest, size=access.file.size, headers=headers)
-        self._digest_etag = access.file.layer_digest
+        super().__init__(access.local_path, digest=etag, size=access.file.size, headers=headers)
+        self._digest_etag = etag
 
     @property
     def etag(self) -> Any:
@@ -81,9 +83,19 @@ def plan_range(request: web.BaseRequest, size: int, etag: str) -> tuple[int, int
     return start, end
 
 
-async def respond(request: web.Request, access: FileAccess, models: ModelService) -> web.StreamResponse:
+async def respond(
+    request: web.Request,
+    access: FileAccess,
+    models: ModelService,
+    *,
+    entity_tag: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> web.StreamResponse:
+    """Serve the file; its ``ETag`` is ``entity_tag`` (unquoted) if given, else the layer digest,
+    and ``extra_headers`` go on every answer (the Hub API's ``X-Repo-Commit``, ...)."""
     file = access.file
-    etag = f'"{file.layer_digest}"'
+    entity_tag = entity_tag or file.layer_digest
+    etag = f'"{entity_tag}"'
     content_type = mimetypes.guess_type(file.path)[0] or "application/octet-stream"
     headers = {
         "Content-Type": content_type,
@@ -91,11 +103,12 @@ async def respond(request: web.Request, access: FileAccess, models: ModelService
         "Cache-Control": "private, max-age=0, must-revalidate",
         "Docker-Content-Digest": file.layer_digest,
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file.path.rsplit('/', 1)[-1])}",
+        **(extra_headers or {}),
     }
     if _etag_listed(request.headers.get(hdrs.IF_NONE_MATCH), etag):
-        return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(status=304, headers={**(extra_headers or {}), "ETag": etag})
     if access.local_path is not None:
-        return _LayerFileResponse(access, headers)
+        return _LayerFileResponse(access, headers, entity_tag)
     planned = plan_range(request, file.size, etag)
     if planned is False:
         return web.Response(

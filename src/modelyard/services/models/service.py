@@ -209,6 +209,9 @@ class ModelService:
     def summaries(self, repository: str, digests: Sequence[str]) -> dict[str, ModelVersionRecord]:
         return self._index.summaries(repository, digests)
 
+    def digests_starting(self, repository: str, prefix: str, limit: int = 2) -> list[str]:
+        return self._index.digests_starting(repository, prefix, limit)
+
     def search(self, query: ModelQuery, limit: int, before: int | None) -> list[ModelVersionRecord]:
         return self._index.search(query, limit, before)
 

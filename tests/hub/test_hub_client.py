@@ -1,0 +1,301 @@
+"""The Hugging Face Hub API with the real ``huggingface_hub`` client (pinned in ``pyproject.toml``;
+see the README for the versions tested) against a live registry with authentication on: models
+pushed with ``modelyard push``, then ``snapshot_download``, ``hf_hub_download``,
+``list_repo_files``, ``model_info`` and ``HfApi.list_repo_tree`` with and without a token, on a
+public and a private repository; the client's cache (bytes served are counted on the server: an
+unchanged alias downloads nothing, a moved one only the changed files, a rollback nothing);
+``allow_patterns``; the default revision; and the errors the client turns into its exceptions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import huggingface_hub
+import pytest
+from aiohttp import web
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from typer.testing import CliRunner
+
+from modelyard.app import create_app
+from modelyard.cli.main import app as cli_app
+from modelyard.client.oci import Credentials, OciClient
+from modelyard.config import Settings
+from tests.cli import liveserver
+from tests.cli.liveserver import LiveServer
+from tests.models.support import make_model, tree
+
+ADMIN_PASSWORD = "hub-admin-password-1"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@dataclass
+class Served:
+    """What the server answered on ``/resolve/``: (method, path, status, body bytes)."""
+
+    responses: list[tuple[str, str, int, int]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.responses.clear()
+
+    def downloads(self) -> dict[str, int]:
+        """Files sent with a body (GET 200/206), by path after the revision, and their bytes."""
+        sent: dict[str, int] = {}
+        for method, path, status, size in self.responses:
+            if method == "GET" and status in (200, 206) and "/resolve/" in path:
+                name = path.split("/resolve/", 1)[1].split("/", 1)[1]
+                sent[name] = sent.get(name, 0) + size
+        return sent
+
+    def requests(self) -> int:
+        return len(self.responses)
+
+
+@dataclass
+class Hub:
+    server: LiveServer
+    served: Served
+    pusher_key: str  # writes compartment acme
+    reader_key: str  # reads compartment acme
+    stranger_key: str  # reads nothing
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self, token: str | None = None) -> HfApi:
+        return HfApi(endpoint=self.url, token=token if token is not None else False)
+
+    def push(self, directory: Path, reference: str) -> str:
+        runner = CliRunner(env={"MODELYARD_API_KEY": self.pusher_key, "MODELYARD_URL": None})
+        result = runner.invoke(cli_app, ["push", str(directory), reference, "--json", "--registry", self.url])
+        assert result.exit_code == 0, result.output
+        return str(json.loads(result.stdout)["digest"])
+
+    def move(self, repository: str, tag: str, digest: str) -> None:
+        """Point ``tag`` at ``digest`` (what moving an alias does on /v2)."""
+        oci = OciClient(self.url, credentials=Credentials(password=self.pusher_key))
+        try:
+            manifest = oci.get_manifest(repository, digest, accept=[MANIFEST])
+            oci.put_manifest(repository, tag, manifest.body, manifest.media_type)
+        finally:
+            oci.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    served = Served()
+
+    def counting_app(settings: Settings) -> web.Application:
+        application = create_app(settings)
+
+        async def record(request: web.Request, response: web.StreamResponse) -> None:
+            if "/resolve/" in request.path:
+                size = response.content_length or 0
+                served.responses.append((request.method, request.path, response.status, size))
+
+        application.on_response_prepare.append(record)
+        return application
+
+    data = tmp_path_factory.mktemp("hub")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(liveserver, "create_app", counting_app)
+        with liveserver.live_server(data_dir=data, auth_enabled=True, admin_password=ADMIN_PASSWORD) as server:
+            admin = httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=30)
+
+            def call(method: str, path: str, status: int, **kwargs: Any) -> Any:
+                response = admin.request(method, path, **kwargs)
+                assert response.status_code == status, response.text
+                return response.json() if response.content else None
+
+            call("POST", "/api/v1/compartments", 201, json={"name": "acme"})
+            call("POST", "/api/v1/repositories", 201, json={"compartment_id": "acme", "display_name": "pub",
+                                                            "is_public": True})  # fmt: skip
+            call("POST", "/api/v1/repositories", 201, json={"compartment_id": "acme", "display_name": "priv"})
+            keys = {}
+            for name, role in (("pusher", "writer"), ("reader", "reader"), ("stranger", None)):
+                call("POST", "/api/v1/service-accounts", 201, json={"name": f"{name}@acme"})
+                keys[name] = call("POST", f"/api/v1/service-accounts/{name}@acme/keys", 201, json={})["secret"]
+                if role:
+                    policy = call("GET", "/api/v1/compartments/acme/iam", 200)
+                    policy["bindings"].append({"role": role, "members": [f"serviceAccount:{name}@acme"]})
+                    call("PUT", "/api/v1/compartments/acme/iam", 200, json=policy)
+            admin.close()
+            yield Hub(server, served, keys["pusher"], keys["reader"], keys["stranger"])
+
+
+@pytest.fixture(autouse=True)
+def _no_hf_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token or cache of the machine's: the client sees only what a test gives it."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+
+
+def sizes(directory: Path) -> dict[str, int]:
+    return {p.relative_to(directory).as_posix(): p.stat().st_size for p in directory.rglob("*") if p.is_file()}
+
+
+def test_snapshot_download_and_the_client_cache(hub: Hub, tmp_path: Path) -> None:
+    """An alias as a revision: the whole model once, nothing the second time, only the changed
+    file after the alias moves, nothing after it moves back (a new revision for the client)."""
+    model = make_model(tmp_path / "m", extra=True)
+    v1 = hub.push(model, "acme/pub:v1")
+    hub.move("acme/pub", "prod", v1)
+    cache = tmp_path / "cache"
+
+    hub.served.clear()
+    first = Path(snapshot_download("acme/pub", revision="prod", endpoint=hub.url, cache_dir=cache, token=False))
+    assert tree(first) == tree(model)
+    assert first.name == v1.removeprefix("sha256:")[:40]  # the commit: the manifest digest's first 40 hex
+    assert hub.served.downloads() == sizes(model)  # every file once, whole
+
+    hub.served.clear()
+    again = Path(snapshot_download("acme/pub", revision="prod", endpoint=hub.url, cache_dir=cache, token=False))
+    assert again == first and tree(again) == tree(model)
+    assert hub.served.requests() == 0  # not even a HEAD: the snapshot is complete
+
+    (model / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 512}))
+    v2 = hub.push(model, "acme/pub:v2")
+    hub.move("acme/pub", "prod", v2)
+    hub.served.clear()
+    moved = Path(snapshot_download("acme/pub", revision="prod", endpoint=hub.url, cache_dir=cache, token=False))
+    assert moved != first and moved.name == v2.removeprefix("sha256:")[:40]
+    assert tree(moved) == tree(model)
+    assert hub.served.downloads() == {"config.json": (model / "config.json").stat().st_size}
+
+    hub.move("acme/pub", "prod", v1)  # a rollback
+    info = hub.api().model_info("acme/pub", revision="prod")
+    assert info.sha == first.name
+    hub.served.clear()
+    back = Path(snapshot_download("acme/pub", revision="prod", endpoint=hub.url, cache_dir=cache, token=False))
+    assert back == first and hub.served.downloads() == {}
+
+
+def test_model_info_files_tree_and_one_file(hub: Hub, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m", seed=5, extra=True)
+    digest = hub.push(model, "acme/pub:info")
+    api = hub.api()
+    info = api.model_info("acme/pub", revision="info", files_metadata=True)
+    assert info.id == "acme/pub" and info.sha == digest.removeprefix("sha256:")[:40]
+    assert info.private is False and info.last_modified is not None
+    assert "info" in (info.tags or []) and "safetensors" in (info.tags or [])
+    assert info.config is not None and info.config["architectures"] == ["LlamaForCausalLM"]
+    expected = tree(model)
+    siblings = {s.rfilename: s for s in info.siblings or []}
+    assert set(siblings) == set(expected)
+    for path, sibling in siblings.items():
+        assert sibling.size == (model / path).stat().st_size
+        assert sibling.lfs is not None and "sha256:" + sibling.lfs.sha256 == expected[path]
+    # the same info by commit hash and by digest
+    assert api.model_info("acme/pub", revision=info.sha).sha == info.sha
+    assert api.model_info("acme/pub", revision=digest).sha == info.sha
+
+    assert api.list_repo_files("acme/pub", revision="info") == sorted(expected)
+    entries = list(api.list_repo_tree("acme/pub", revision="info", recursive=True))
+    files = {e.path: e for e in entries if isinstance(e, huggingface_hub.hf_api.RepoFile)}
+    folders = {e.path for e in entries if isinstance(e, huggingface_hub.hf_api.RepoFolder)}
+    assert set(files) == set(expected) and folders == {"src", "data"}
+    for path, entry in files.items():
+        assert entry.size == (model / path).stat().st_size
+        assert entry.lfs is not None and "sha256:" + entry.lfs.sha256 == expected[path]
+        pointer = f"version https://git-lfs.github.com/spec/v1\noid {expected[path]}\nsize {entry.size}\n".encode()
+        assert entry.blob_id == hashlib.sha1(b"blob %d\0" % len(pointer) + pointer).hexdigest()  # as git would
+    top = {e.path: type(e).__name__ for e in api.list_repo_tree("acme/pub", revision="info")}
+    assert top == {"src": "RepoFolder", "data": "RepoFolder", "config.json": "RepoFile",
+                   "LICENSE": "RepoFile", "model.safetensors": "RepoFile", "README.md": "RepoFile",
+                   "tokenizer.json": "RepoFile"}  # fmt: skip
+    sub = [e.path for e in api.list_repo_tree("acme/pub", path_in_repo="src", revision="info")]
+    assert sub == ["src/modeling.py"]
+
+    local = hf_hub_download("acme/pub", "src/modeling.py", revision="info", endpoint=hub.url,
+                            cache_dir=tmp_path / "cache", token=False)  # fmt: skip
+    assert Path(local).read_bytes() == (model / "src" / "modeling.py").read_bytes()
+
+    only = Path(snapshot_download("acme/pub", revision="info", endpoint=hub.url, cache_dir=tmp_path / "c2",
+                                  token=False, allow_patterns=["*.json"]))  # fmt: skip
+    assert sorted(sizes(only)) == ["config.json", "tokenizer.json"]
+
+
+def test_resolve_headers_range_and_etag(hub: Hub, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m", seed=8)
+    digest = hub.push(model, "acme/pub:headers")
+    data = (model / "model.safetensors").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    url = f"{hub.url}/acme/pub/resolve/headers/model.safetensors"
+    head = httpx.head(url)
+    assert head.status_code == 200
+    assert head.headers["X-Repo-Commit"] == digest.removeprefix("sha256:")[:40]
+    assert head.headers["ETag"] == f'"{sha}"' and head.headers["X-Linked-Etag"] == f'"{sha}"'
+    assert head.headers["X-Linked-Size"] == head.headers["Content-Length"] == str(len(data))
+    ranged = httpx.get(url, headers={"Range": "bytes=8-107"})
+    assert ranged.status_code == 206 and ranged.content == data[8:108]
+    assert ranged.headers["Content-Range"] == f"bytes 8-107/{len(data)}"
+    assert httpx.get(url, headers={"If-None-Match": f'"{sha}"'}).status_code == 304
+    meta = huggingface_hub.get_hf_file_metadata(url, token=False)
+    assert meta.etag == sha and meta.size == len(data) and meta.commit_hash == digest.removeprefix("sha256:")[:40]
+
+
+def test_default_revision_is_latest_else_the_newest_version(hub: Hub, tmp_path: Path) -> None:
+    old = hub.push(make_model(tmp_path / "a", seed=11), "acme/pub-default:v1")
+    new = hub.push(make_model(tmp_path / "b", seed=12), "acme/pub-default:v2")
+    api = hub.api(hub.reader_key)
+    assert api.model_info("acme/pub-default").sha == new.removeprefix("sha256:")[:40]  # "main": the newest
+    hub.move("acme/pub-default", "latest", old)
+    assert api.model_info("acme/pub-default").sha == old.removeprefix("sha256:")[:40]  # "main": latest
+    hub.move("acme/pub-default", "main", new)
+    assert api.model_info("acme/pub-default", revision="main").sha == new.removeprefix("sha256:")[:40]
+
+
+def test_private_repository_with_and_without_a_token(hub: Hub, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m", seed=21)
+    hub.push(model, "acme/priv:v1")
+    cache = tmp_path / "cache"
+    # anonymous: the Hub's answer for a private repository (401, RepoNotFound), as for a missing one
+    for repo in ("acme/priv", "acme/missing"):
+        with pytest.raises(RepositoryNotFoundError) as anonymous:
+            hub.api().model_info(repo, revision="v1")
+        assert anonymous.value.response.status_code == 401
+        with pytest.raises(RepositoryNotFoundError):
+            snapshot_download(repo, revision="v1", endpoint=hub.url, cache_dir=cache, token=False)
+        with pytest.raises(RepositoryNotFoundError):
+            hf_hub_download(repo, "config.json", revision="v1", endpoint=hub.url, cache_dir=cache, token=False)
+    # signed in without access: 404, RepoNotFound, exactly like a missing repository
+    for repo in ("acme/priv", "acme/missing"):
+        with pytest.raises(RepositoryNotFoundError) as stranger:
+            hub.api(hub.stranger_key).list_repo_files(repo, revision="v1")
+        assert stranger.value.response.status_code == 404
+    # a token that is no credential at all: the client's "invalid credentials", not a missing repository
+    with pytest.raises(HfHubHTTPError) as wrong:
+        hub.api("myd_not_a_key").model_info("acme/priv", revision="v1")
+    assert wrong.value.response.status_code == 401 and not isinstance(wrong.value, RepositoryNotFoundError)
+
+    # the reader's API key as the Hugging Face token
+    got = Path(snapshot_download("acme/priv", revision="v1", endpoint=hub.url, cache_dir=cache, token=hub.reader_key))
+    assert tree(got) == tree(model)
+    info = hub.api(hub.reader_key).model_info("acme/priv", revision="v1")
+    assert info.private is True
+    assert hub.api(hub.reader_key).list_repo_files("acme/priv", revision="v1") == sorted(tree(model))
+    with pytest.raises(RevisionNotFoundError):
+        hub.api(hub.reader_key).model_info("acme/priv", revision="v9")
+    with pytest.raises(RevisionNotFoundError):
+        snapshot_download("acme/priv", revision="v9", endpoint=hub.url, cache_dir=cache, token=hub.reader_key)
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download("acme/priv", "nope.json", revision="v1", endpoint=hub.url, cache_dir=cache,
+                        token=hub.reader_key)  # fmt: skip
+    with pytest.raises(EntryNotFoundError):
+        list(hub.api(hub.reader_key).list_repo_tree("acme/priv", path_in_repo="nope", revision="v1"))
