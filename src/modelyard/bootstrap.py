@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.metadata.sql_aliases import SqlAliases
 from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.services.audit import AuditService
@@ -25,6 +26,7 @@ from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.listing import ListingService
+from modelyard.services.aliases import AliasService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
 from modelyard.services.models.diff import DiffService
@@ -101,6 +103,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
     audit = AuditService(metadata, runner)
     models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
     lineage = LineageService(metadata, SqlLineageIndex(metadata), models, runner)
+    aliases = AliasService(metadata, SqlAliases(metadata), iam, runner, identity.principal_for)
     registry = Registry(
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
@@ -112,6 +115,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
             repositories,
             max_bytes=settings.manifest_max_bytes,
             after_put=chained(models.index, lineage.record),
+            tag_rules=aliases,
         ),
         listing=ListingService(metadata),
         compartments=compartments,
@@ -126,5 +130,6 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         models=models,
         lineage=lineage,
         diffs=DiffService(metadata, models, runner),
+        aliases=aliases,
     )
     return Runtime(settings, registry, metadata, store, runner)

@@ -170,6 +170,28 @@ class TagMoved(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AliasMoved(Event):
+    """An alias (a mutable tag) was pointed at a manifest through the admin API (``how`` ``api``)
+    or rolled back (``rollback``); ``from_digest`` ``None``: the alias was new. A move by a plain
+    ``/v2`` push is :class:`TagMoved`; the tag history (``services/aliases.py``) has them all."""
+
+    action: ClassVar[str] = "alias.move"
+    repository: str
+    alias: str
+    how: str
+    from_digest: str | None
+    to_digest: str
+    reason: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"{self.repository}:{self.alias}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"how": self.how, "from": self.from_digest, "to": self.to_digest, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestDeleted(Event):
     """A manifest was deleted by digest, and every tag on it ended (``how``: ``retention`` when a
     retention policy removed it, with the ``tags`` it had; ``None``: a client's delete)."""
@@ -569,7 +591,7 @@ class TokenIssued(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
-        BlobPushed, BlobDeleted, ManifestPushed, TagMoved, ManifestDeleted, TagDeleted,
+        BlobPushed, BlobDeleted, ManifestPushed, TagMoved, AliasMoved, ManifestDeleted, TagDeleted,
         RepositoryCreated, RepositoryUpdated, RepositoryDeleted,
         CompartmentCreated, CompartmentUpdated, CompartmentConfigured, CompartmentDeleted, RegistryConfigured,
         IamPolicyChanged, PrincipalCreated, PrincipalDeleted, PasswordChanged, GroupMembersChanged,

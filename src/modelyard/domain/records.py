@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from modelyard.domain.aliases import PromotionGate, ProtectedAlias
+
 
 @dataclass(frozen=True, slots=True)
 class RepositoryRecord:
@@ -38,6 +40,8 @@ class RepositorySettings:
     readme_content: str = ""
     readme_format: str = "TEXT_MARKDOWN"
     labels: dict[str, str] = field(default_factory=dict)
+    protected_aliases: tuple[ProtectedAlias, ...] = ()
+    promotion_gates: tuple[PromotionGate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

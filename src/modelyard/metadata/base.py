@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from modelyard.domain.aliases import TagChange
 from modelyard.domain.events import Event
 from modelyard.domain.records import (
     CompartmentRecord,
@@ -105,10 +106,12 @@ class Manifests(Protocol):
         *,
         tag_immutable: bool = False,
         events: Callable[[str | None], Sequence[Event]] | None = None,
+        change: TagChange | None = None,
     ) -> None:
         """In one transaction: store the manifest (if new), point ``tag`` at it, and write the
         events that ``events`` returns when called with the digest the tag pointed to before
         (``None``: a new tag, or no tag) -- what happened is known only inside the transaction.
+        A move of the tag appends to its history who made it (``change``; unknown without it).
 
         With ``tag_immutable`` a tag that already points elsewhere is not moved: the whole
         transaction is refused with :class:`ImmutableTagError` (checked inside the transaction,
@@ -120,8 +123,11 @@ class Manifests(Protocol):
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         """Those of ``digests`` that are not manifests of the repository."""
 
-    def delete(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
-        """Delete a manifest and end every tag that points to it.
+    def delete(
+        self, repository: str, digest: str, *, events: Sequence[Event] = (), change: TagChange | None = None
+    ) -> bool:
+        """Delete a manifest and end every tag that points to it (each recorded in its history as
+        ``change``, a ``delete`` by an unknown actor without it).
 
         A manifest that an index of the same repository lists is not deleted:
         :class:`ReferencedManifestError` names the indexes. Race-safe against a concurrent
@@ -135,8 +141,10 @@ class Tags(Protocol):
     def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
         """Current tag names in case-insensitive lexical order, strictly after ``last``."""
 
-    def delete(self, repository: str, tag: str, *, events: Sequence[Event] = ()) -> bool:
-        """End the tag's current lifetime; the manifest stays."""
+    def delete(
+        self, repository: str, tag: str, *, events: Sequence[Event] = (), change: TagChange | None = None
+    ) -> bool:
+        """End the tag's current lifetime (recorded in its history as ``change``); the manifest stays."""
 
     def history(self, repository: str, tag: str) -> list[TagRecord]:
         """Every lifetime of a tag, newest first."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.domain.aliases import gates_from, gates_json, protected_from, protected_json
 from modelyard.domain.events import Event
 from modelyard.domain.records import (
     AlreadyExistsError,
@@ -47,6 +48,8 @@ _REPOSITORY_FIELDS = {
     "readme_content",
     "readme_format",
     "labels",
+    "protected_aliases",
+    "promotion_gates",
 }
 
 
@@ -187,6 +190,8 @@ def _settings(row: Any) -> RepositorySettings:
         readme_content=row.readme_content,
         readme_format=row.readme_format,
         labels=dict(row.labels or {}),
+        protected_aliases=protected_from(row.protected_aliases),
+        promotion_gates=gates_from(row.promotion_gates),
     )
 
 
@@ -200,6 +205,8 @@ def _settings_values(settings: RepositorySettings) -> dict[str, Any]:
         "readme_content": settings.readme_content,
         "readme_format": settings.readme_format,
         "labels": dict(settings.labels),
+        "protected_aliases": protected_json(settings.protected_aliases),
+        "promotion_gates": gates_json(settings.promotion_gates),
     }
 
 
@@ -327,7 +334,7 @@ class SqlRepositoryAdmin(SqlPart):
             # Children first, explicitly: SQLite only cascades with foreign_keys=ON.
             manifest_ids = select(t.manifests.c.id).where(t.manifests.c.repository_id == repo_id)
             conn.execute(delete(t.manifest_references).where(t.manifest_references.c.manifest_id.in_(manifest_ids)))
-            for table in (t.tags, t.manifests, t.repository_blobs, t.uploads):
+            for table in (t.tags, t.tag_history, t.manifests, t.repository_blobs, t.uploads):
                 conn.execute(delete(table).where(table.c.repository_id == repo_id))
             conn.execute(delete(t.repositories).where(t.repositories.c.id == repo_id))
             forget_policy(conn, f"repository:{name}")

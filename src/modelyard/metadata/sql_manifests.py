@@ -20,6 +20,7 @@ from sqlalchemy import (
     update,
 )
 
+from modelyard.domain.aliases import TagChange
 from modelyard.domain.events import Event
 from modelyard.domain.records import (
     ImmutableTagError,
@@ -34,6 +35,7 @@ from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
 from modelyard.metadata.fastread import as_json, as_time
 from modelyard.metadata.outbox import insert_events
+from modelyard.metadata.sql_aliases import record_change
 from modelyard.metadata.sql_base import SqlPart
 
 
@@ -105,6 +107,7 @@ class SqlManifests(SqlPart):
         *,
         tag_immutable: bool = False,
         events: Callable[[str | None], Sequence[Event]] | None = None,
+        change: TagChange | None = None,
     ) -> None:
         def work(conn: Connection) -> None:
             now = utcnow()
@@ -144,7 +147,7 @@ class SqlManifests(SqlPart):
                     conn.execute(insert(t.manifest_references), refs)
             previous = None
             if tag is not None:
-                previous = _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable)
+                previous = _move_tag(conn, repo_id, tag, manifest.digest, immutable=tag_immutable, change=change)
             conn.execute(update(t.repositories).where(t.repositories.c.id == repo_id).values(time_last_pushed=now))
             if events is not None:
                 insert_events(conn, events(previous))
@@ -154,7 +157,9 @@ class SqlManifests(SqlPart):
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:
         return self._missing_in(t.manifests, repository, digests)
 
-    def delete(self, repository: str, digest: str, *, events: Sequence[Event] = ()) -> bool:
+    def delete(
+        self, repository: str, digest: str, *, events: Sequence[Event] = (), change: TagChange | None = None
+    ) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
@@ -173,15 +178,19 @@ class SqlManifests(SqlPart):
             if indexes:
                 raise ReferencedManifestError(digest, indexes)
             conn.execute(delete(t.manifests).where(t.manifests.c.id == found))
-            conn.execute(
+            now = utcnow()
+            ended = conn.execute(
                 update(t.tags)
                 .where(
                     t.tags.c.repository_id == repo_id,
                     t.tags.c.manifest_digest == digest,
                     t.tags.c.lifetime_end.is_(None),
                 )
-                .values(lifetime_end=utcnow())
-            )
+                .values(lifetime_end=now)
+                .returning(t.tags.c.name)
+            ).scalars()
+            for tag in sorted(ended):
+                record_change(conn, repo_id, tag, digest, None, change or TagChange("delete"), now)
             insert_events(conn, events)
             return True
 
@@ -250,8 +259,11 @@ def _indexes_listing(conn: Connection, repo_id: int, digest: str) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
-def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool) -> str | None:
-    """Point ``tag`` at ``digest``, ending its previous lifetime (history is kept); returns the
+def _move_tag(
+    conn: Connection, repo_id: int, tag: str, digest: str, *, immutable: bool, change: TagChange | None = None
+) -> str | None:
+    """Point ``tag`` at ``digest``, ending its previous lifetime and appending the move to the
+    tag's history (``change``: who and how; a push by an unknown actor without it); returns the
     digest it pointed to before (``None``: the tag is new).
 
     Tag moves in one repository queue on its row: without that, on PostgreSQL N writers racing
@@ -278,7 +290,9 @@ def _move_tag(conn: Connection, repo_id: int, tag: str, digest: str, *, immutabl
             update(t.tags).where(t.tags.c.id == current.id, t.tags.c.lifetime_end.is_(None)).values(lifetime_end=now)
         )
     conn.execute(insert(t.tags).values(repository_id=repo_id, name=tag, manifest_digest=digest, lifetime_start=now))
-    return None if current is None else str(current.manifest_digest)
+    previous = None if current is None else str(current.manifest_digest)
+    record_change(conn, repo_id, tag, previous, digest, change, now)
+    return previous
 
 
 def _list_tags_query(after: bool, limited: bool) -> Any:
@@ -311,18 +325,23 @@ class SqlTags(SqlPart):
             params["limit"] = limit
         return [row[0] for row in self._store.fast.rows(_LIST_TAGS[last is not None, limit is not None], params)]
 
-    def delete(self, repository: str, tag: str, *, events: Sequence[Event] = ()) -> bool:
+    def delete(
+        self, repository: str, tag: str, *, events: Sequence[Event] = (), change: TagChange | None = None
+    ) -> bool:
         def work(conn: Connection) -> bool:
             repo_id = self._repo_id(conn, repository)
             if repo_id is None:
                 return False
-            result = conn.execute(
+            now = utcnow()
+            ended = conn.execute(
                 update(t.tags)
                 .where(t.tags.c.repository_id == repo_id, t.tags.c.name == tag, t.tags.c.lifetime_end.is_(None))
-                .values(lifetime_end=utcnow())
-            )
-            if result.rowcount == 0:
+                .values(lifetime_end=now)
+                .returning(t.tags.c.manifest_digest)
+            ).scalar()
+            if ended is None:
                 return False
+            record_change(conn, repo_id, tag, str(ended), None, change or TagChange("delete"), now)
             insert_events(conn, events)
             return True
 

@@ -19,6 +19,12 @@ Roles:
 
 Members: ``user:<email or name>``, ``serviceAccount:<name>``, ``group:<name>``,
 ``allUsers`` (anyone, including anonymous) and ``allAuthenticatedUsers``.
+
+Conditions: a binding may carry ``"condition": {"tags": ["build-*"]}``. It then lets its members
+push (and, with ``writer`` and above, move) only tags matching one of the globs; everything else
+the role grants (pulling, uploading blobs, pushing by digest) applies unchanged. So CI bound as
+``pusher`` with ``build-*`` may publish ``build-42`` but never touch ``prod``
+(:func:`tag_limits`, enforced by the token service, ``/v2`` and the admin API alike).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Literal
 
 
@@ -107,6 +114,15 @@ ANONYMOUS = Principal("anonymous", "anonymous")
 class Binding:
     role: str
     members: tuple[str, ...]
+    # The binding's condition: the tag globs it is limited to (``None``: unconditional).
+    tags: tuple[str, ...] | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """As a policy stores it."""
+        raw: dict[str, object] = {"role": self.role, "members": list(self.members)}
+        if self.tags is not None:
+            raw["condition"] = {"tags": list(self.tags)}
+        return raw
 
 
 PUBLIC_READER = Binding("reader", ("allUsers",))
@@ -118,8 +134,14 @@ def bindings_from(raw: Iterable[Mapping[str, object]]) -> list[Binding]:
     result = []
     for item in raw:
         members = item.get("members")
+        condition = item.get("condition")
+        tags = condition.get("tags") if isinstance(condition, Mapping) else None
         result.append(
-            Binding(str(item.get("role")), tuple(str(m) for m in members) if isinstance(members, list) else ())
+            Binding(
+                str(item.get("role")),
+                tuple(str(m) for m in members) if isinstance(members, list) else (),
+                tuple(str(p) for p in tags) if isinstance(tags, list) else None,
+            )
         )
     return result
 
@@ -153,6 +175,13 @@ def binding_problems(bindings: Sequence[Binding]) -> list[tuple[str, str]]:
             problems.append((f"bindings.{index}.role", f"unknown role {binding.role!r}; roles: {', '.join(ROLES)}"))
         if not binding.members:
             problems.append((f"bindings.{index}.members", "a binding needs at least one member"))
+        if binding.tags is not None and not binding.tags:
+            problems.append((f"bindings.{index}.condition.tags", "a tag condition needs at least one pattern"))
+        for pattern in binding.tags or ():
+            if not TAG_GLOB.fullmatch(pattern):
+                problems.append(
+                    (f"bindings.{index}.condition.tags", f"invalid tag pattern {pattern!r}: a tag glob (*, ?, [...])")
+                )
         for member in binding.members:
             if not MEMBER_PATTERN.fullmatch(member):  # not ``match``: "$" matches before a final "\n"
                 problems.append(
@@ -163,6 +192,47 @@ def binding_problems(bindings: Sequence[Binding]) -> list[tuple[str, str]]:
                     )
                 )
     return problems
+
+
+# -- tag conditions ---------------------------------------------------------------------------
+
+TAG_GLOB = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$")
+# The permissions a binding's tag condition limits: writing tags. The rest of a role is not about tags.
+TAG_SCOPED = (Permission.PUSH, Permission.MOVE_TAG)
+
+
+def tag_limits(principal: Principal, bindings: Iterable[Binding]) -> dict[Permission, tuple[str, ...] | None]:
+    """For each of :data:`TAG_SCOPED` the principal holds: ``None`` when some binding grants it
+    without a condition, else the globs of the conditional bindings that grant it (the tags it
+    may write). A permission the principal does not hold at all is absent."""
+    limits: dict[Permission, tuple[str, ...] | None] = {}
+    for binding in bindings:
+        role = ROLES.get(binding.role)
+        if not role or not any(principal.matches(member) for member in binding.members):
+            continue
+        for permission in TAG_SCOPED:
+            if permission not in role:
+                continue
+            if binding.tags is None:
+                limits[permission] = None
+            elif permission not in limits:
+                limits[permission] = binding.tags
+            else:
+                known = limits[permission]
+                if known is not None:
+                    limits[permission] = tuple(dict.fromkeys((*known, *binding.tags)))
+    return limits
+
+
+def tag_allowed(patterns: tuple[str, ...] | None, tag: str) -> bool:
+    """Whether a limit of :func:`tag_limits` admits ``tag`` (``None``: any tag)."""
+    return patterns is None or any(fnmatchcase(tag, p) for p in patterns)
+
+
+def includes_role(granting: str, wanted: str) -> bool:
+    """Whether holding ``granting`` gives everything ``wanted`` gives (``repoAdmin`` includes ``writer``)."""
+    have, want = ROLES.get(granting), ROLES.get(wanted)
+    return have is not None and want is not None and want <= have
 
 
 # -- token actions (Docker token auth) ------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -140,6 +141,58 @@ class RegistryConfiguration(_Model):
     )
 
 
+# -- alias rules (services/aliases.py) ------------------------------------------------------
+
+
+class ProtectedAlias(_Model):
+    """Aliases matching ``alias`` may be written only by the named roles or members."""
+
+    alias: TagPattern = Field(description="A tag glob, e.g. 'prod' or 'release-*'.")
+    roles: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        json_schema_extra={"items": {"type": "string", "enum": ROLE_NAMES}},
+        description="Roles (bound on the repository or above) that may move it; a stronger role counts too.",
+    )
+    members: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={"items": {"type": "string", "pattern": MEMBER_PATTERN}},
+        description="Members that may move it (user:…, serviceAccount:…, group:…).",
+    )
+
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in ROLE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r}; roles: {', '.join(str(r) for r in ROLE_NAMES)}")
+        return value
+
+    @field_validator("members")
+    @classmethod
+    def _valid_members(cls, value: list[str]) -> list[str]:
+        for member in value:
+            if not re.fullmatch(MEMBER_PATTERN, member):
+                raise ValueError(f"invalid member {member!r}: use user:EMAIL, serviceAccount:NAME or group:NAME")
+        return value
+
+
+class PromotionGate(_Model):
+    """Aliases matching ``alias`` may point only at manifests that passed this gate."""
+
+    alias: TagPattern
+    required_referrer_types: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Artifact types the manifest needs a referrer of, e.g. application/vnd.modelyard.eval.v1+json.",
+    )
+    require_alias_first: str | None = Field(
+        None, max_length=128, description="An alias (e.g. staging) that must have pointed at the manifest before."
+    )
+
+
 class _RepositoryFields(_Model):
     description: str = Field("", max_length=4096)
     is_public: bool = Field(False, description="Readable by anyone, including anonymous clients.")
@@ -152,6 +205,12 @@ class _RepositoryFields(_Model):
     )
     readme: Readme | None = None
     labels: Labels = Field(default_factory=dict, max_length=MAX_LABELS)
+    protected_aliases: list[ProtectedAlias] = Field(
+        default_factory=list, max_length=50, description="Aliases only some roles or members may move."
+    )
+    promotion_gates: list[PromotionGate] = Field(
+        default_factory=list, max_length=50, description="What a manifest needs before an alias may point at it."
+    )
 
 
 class RepositoryCreate(_RepositoryFields):
@@ -190,6 +249,8 @@ class RepositoryUpdate(_Model):
     mutable_tag_exclusions: list[TagPattern] | None = Field(None, max_length=50)
     readme: Readme | None = None
     labels: Labels | None = Field(None, max_length=MAX_LABELS)
+    protected_aliases: list[ProtectedAlias] | None = Field(None, max_length=50)
+    promotion_gates: list[PromotionGate] | None = Field(None, max_length=50)
 
 
 class Repository(_Model):
@@ -205,6 +266,8 @@ class Repository(_Model):
     mutable_tag_exclusions: list[str]
     readme: Readme
     labels: dict[str, str]
+    protected_aliases: list[ProtectedAlias] = Field(default_factory=list)
+    promotion_gates: list[PromotionGate] = Field(default_factory=list)
     image_count: int
     layer_count: int
     layers_size_in_bytes: int
@@ -259,12 +322,22 @@ class ErrorBody(BaseModel):
 # -- IAM ------------------------------------------------------------------------------------
 
 
+class BindingCondition(_Model):
+    """Limits a binding to some tags: its members may push (and move) only tags matching one of
+    ``tags``; pulling, uploading blobs and pushing by digest are not limited."""
+
+    tags: list[TagPattern] = Field(min_length=1, max_length=50, description="Tag globs, e.g. 'build-*'.")
+
+
 class BindingModel(_Model):
     role: str = Field(description="reader, pusher, writer, repoAdmin or admin.", json_schema_extra={"enum": ROLE_NAMES})
     members: list[str] = Field(
         min_length=1,
         description="user:EMAIL|NAME, serviceAccount:NAME, group:NAME, allUsers, allAuthenticatedUsers.",
         json_schema_extra={"items": {"type": "string", "pattern": MEMBER_PATTERN}},
+    )
+    condition: BindingCondition | None = Field(
+        None, description="Limit the binding to tags matching these globs (null: unconditional)."
     )
 
 

@@ -23,6 +23,7 @@ from modelyard.policy.authorizer import (
     binding_problems,
     bindings_from,
     granted,
+    tag_limits,
 )
 from modelyard.services.audit import log_events
 from modelyard.services.runner import BlockingRunner
@@ -56,11 +57,11 @@ def _split_public(bindings: list[Binding]) -> tuple[list[Binding], bool]:
     stored = []
     for binding in bindings:
         members = binding.members
-        if binding.role == PUBLIC_READER.role and "allUsers" in members:
+        if binding.role == PUBLIC_READER.role and binding.tags is None and "allUsers" in members:
             public = True
             members = tuple(m for m in members if m != "allUsers")
         if members:
-            stored.append(Binding(binding.role, members))
+            stored.append(Binding(binding.role, members, binding.tags))
     return stored, public
 
 
@@ -116,7 +117,7 @@ class IamService:
             stored, make_public = list(bindings), False
         if resource == REGISTRY and not any(b.role == "admin" and b.members for b in stored):
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
-        payload = [{"role": b.role, "members": list(b.members)} for b in stored]
+        payload = [b.as_json() for b in stored]
         public = (resource.partition(":")[2], make_public) if resource.startswith("repository:") else None
         event = IamPolicyChanged(actor=actor, target=resource, bindings=tuple((b.role, b.members) for b in bindings))
         try:  # bindings, is_public and the event in one transaction: never one without the others
@@ -135,6 +136,24 @@ class IamService:
         if public:
             bindings.append(PUBLIC_READER)
         return granted(principal, bindings)
+
+    def repository_bindings(self, name: str) -> list[Binding]:
+        """Every binding in force on a repository: the registry's, its compartment's and its own
+        (with the ``allUsers`` reader of a public repository)."""
+        compartment, _ = split_compartment(name)
+        repo = self._meta.repositories.get(name)
+        resources = [REGISTRY]
+        if compartment is not None:
+            resources.append(compartment_resource(compartment))
+        resources.append(repository_resource(name))
+        bindings = [b for record in self._meta.policies.get_many(resources) for b in bindings_from(record.bindings)]
+        if repo is not None and repo.is_public:
+            bindings.append(PUBLIC_READER)
+        return bindings
+
+    def tag_limits(self, principal: Principal, name: str) -> dict[Permission, tuple[str, ...] | None]:
+        """Which tags of repository ``name`` the principal may push and move (``policy.authorizer.tag_limits``)."""
+        return tag_limits(principal, self.repository_bindings(name))
 
     def on_registry(self, principal: Principal) -> frozenset[Permission]:
         return self._granted(principal, [REGISTRY], False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from modelyard.domain import mediatypes
+from modelyard.domain.aliases import TagChange
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, ManifestReferenced, ManifestTooLarge, RegistryError, TagImmutable
 from modelyard.domain.events import Actor, Event, ManifestDeleted, ManifestPushed, TagDeleted, TagMoved
@@ -20,10 +22,21 @@ from modelyard.domain.records import (
 )
 from modelyard.domain.reference import is_valid_tag, validate_tag
 from modelyard.metadata.base import MetadataStore
+from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.audit import log_events
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
+
+TagLimits = dict[Permission, tuple[str, ...] | None]
+
+
+class TagRules(Protocol):
+    """What a push of a tag must pass beyond immutability (``AliasService.check_push``)."""
+
+    def check_push(
+        self, repository: str, tag: str, digest: str, *, subject: str | None, limits: TagLimits | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +83,7 @@ class ManifestService:
         *,
         max_bytes: int,
         after_put: Callable[[str, str, ParsedManifest], Awaitable[object]] | None = None,
+        tag_rules: TagRules | None = None,
     ) -> None:
         self._meta = metadata
         self._repositories = repositories
@@ -78,6 +92,8 @@ class ManifestService:
         # Called with (repository, digest, manifest) once a put is stored: the model index
         # (services/models/service.py says why after the transaction, not in it). Never raises.
         self._after_put = after_put
+        # The alias rules (services/aliases.py) a push of a mutable tag must pass.
+        self._tag_rules = tag_rules
 
     def get(self, repository: str, reference: str) -> ManifestRecord:
         """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``.
@@ -143,12 +159,16 @@ class ManifestService:
         actor: Actor,
         pushed_by: str | None = None,
         may_move_tags: bool = True,
+        tag_limits: TagLimits | None = None,
     ) -> PushedManifest:
         """Validate and store a manifest, tagging it when ``reference`` is a tag.
 
-        A tag that exists is moved only if it is mutable and the caller may move tags. The push
+        A tag that exists is moved only if it is mutable and the caller may move tags. A mutable
+        tag is an alias: its protections and promotion gates apply (``tag_rules``), and the
+        tags the caller's token may write (``tag_limits``, from binding conditions). The push
         records :class:`ManifestPushed`, and :class:`TagMoved` when the tag pointed elsewhere,
-        in the transaction that stores it: a refused put records nothing.
+        in the transaction that stores it (with the move in the tag's history): a refused put
+        records nothing.
         """
         if len(body) > self.max_bytes:
             raise ManifestTooLarge(len(body), self.max_bytes)
@@ -180,6 +200,8 @@ class ManifestService:
             manifest_refs=parsed.required_manifests(),
         )
         immutable = tag is not None and tag_is_immutable(repo, tag)
+        if tag is not None and self._tag_rules is not None:
+            await self._run(self._tag_rules.check_push, repository, tag, digest, subject=pushed_by, limits=tag_limits)
         pushed = ManifestPushed(
             actor=actor, repository=repository, reference=reference, digest=digest, media_type=parsed.media_type,
             tag=tag,
@@ -203,6 +225,7 @@ class ManifestService:
                 tag,
                 tag_immutable=immutable or not may_move_tags,
                 events=events,
+                change=TagChange("push", actor.subject),
             )
         except MissingBlobsError as exc:
             raise missing_references(repository, exc.digests, []) from None
@@ -244,7 +267,10 @@ class ManifestService:
                     if tag_is_immutable(repo, tag):
                         raise TagImmutable(repository, tag, digest, "left without its manifest")
             try:
-                found = await self._run(self._meta.manifests.delete, repository, digest, events=[event])
+                found = await self._run(
+                    self._meta.manifests.delete, repository, digest, events=[event],
+                    change=TagChange("delete", actor.subject),
+                )  # fmt: skip
             except ReferencedManifestError as exc:
                 raise ManifestReferenced(repository, digest, exc.indexes) from None
         else:
@@ -254,7 +280,9 @@ class ManifestService:
                 current = self._meta.manifests.resolve_tag(repository, tag)
                 if current is not None:
                     raise TagImmutable(repository, tag, current.digest, "deleted")
-            found = await self._run(self._meta.tags.delete, repository, tag, events=[event])
+            found = await self._run(
+                self._meta.tags.delete, repository, tag, events=[event], change=TagChange("delete", actor.subject)
+            )
         if not found:
             raise _unknown(repository, reference)
         log_events([event])

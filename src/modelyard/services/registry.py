@@ -14,6 +14,7 @@ from modelyard.services.gc import GarbageCollector
 from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
+from modelyard.services.aliases import AliasService
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
@@ -45,5 +46,6 @@ class Registry:
     audit: AuditService
     gc: GarbageCollector
     models: ModelService
+    aliases: AliasService
     lineage: LineageService
     diffs: DiffService

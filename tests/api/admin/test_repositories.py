@@ -60,6 +60,8 @@ WRITABLE = {
     "mutable_tag_exclusions",
     "readme",
     "labels",
+    "protected_aliases",
+    "promotion_gates",
 }
 
 
@@ -84,6 +86,14 @@ async def test_create_round_trips_every_field(client: Client) -> None:
         "mutable_tag_exclusions": ["latest", "nightly?"],
         "readme": {"content": b64(readme), "format": "TEXT_PLAIN"},
         "labels": {"team": "nlp", "cost-centre.id": "42", "empty": ""},
+        "protected_aliases": [{"alias": "prod", "roles": ["repoAdmin"], "members": ["user:alice"]}],
+        "promotion_gates": [
+            {
+                "alias": "prod",
+                "required_referrer_types": ["application/vnd.modelyard.eval.v1+json"],
+                "require_alias_first": "staging",
+            }
+        ],
     }
     before = datetime.now(UTC)
     created = await call(client, "POST", BASE, 201, json=spec)

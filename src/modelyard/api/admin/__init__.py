@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import audit, compartments, iam, models, principals, repositories, tensors
+from modelyard.api.admin import aliases, audit, compartments, iam, models, principals, repositories, tensors
 from modelyard.api.admin import lineage as version_lineage
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
@@ -17,6 +17,7 @@ from modelyard.api.admin.openapi import build_openapi, docs_page
 # spans slashes.
 OPERATIONS: list[Operation] = [
     *iam.OPERATIONS,
+    *aliases.OPERATIONS,
     *tensors.OPERATIONS,
     *version_lineage.OPERATIONS,
     *models.OPERATIONS,

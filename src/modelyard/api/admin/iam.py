@@ -11,7 +11,14 @@ from modelyard.services.iam import REGISTRY, PolicyView, compartment_resource, r
 
 def _view(policy: PolicyView) -> schemas.Policy:
     return schemas.Policy(
-        bindings=[schemas.BindingModel(role=b.role, members=list(b.members)) for b in policy.bindings],
+        bindings=[
+            schemas.BindingModel(
+                role=b.role,
+                members=list(b.members),
+                condition=None if b.tags is None else schemas.BindingCondition(tags=list(b.tags)),
+            )
+            for b in policy.bindings
+        ],
         etag=policy.etag,
     )
 
@@ -43,7 +50,10 @@ async def get_policy(call: Call) -> schemas.Policy:
 async def set_policy(call: Call) -> schemas.Policy:
     resource = _target(call, Permission.IAM_WRITE)
     body: schemas.Policy = call.body
-    bindings = [Binding(b.role, tuple(b.members)) for b in body.bindings]
+    bindings = [
+        Binding(b.role, tuple(b.members), None if b.condition is None else tuple(b.condition.tags))
+        for b in body.bindings
+    ]
     return _view(await call.registry.iam.set_policy(resource, bindings, body.etag, actor=call.actor))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelyard.api.admin import views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam
+from modelyard.domain.aliases import PromotionGate, ProtectedAlias
 from modelyard.domain.records import RepositoryFilter, RepositorySettings
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
@@ -28,6 +29,13 @@ async def create_repository(call: Call) -> schemas.Repository:
         readme_content=body.readme.text() if body.readme else "",
         readme_format=body.readme.format if body.readme else "TEXT_MARKDOWN",
         labels=dict(body.labels),
+        protected_aliases=tuple(
+            ProtectedAlias(r.alias, tuple(r.roles), tuple(r.members)) for r in body.protected_aliases
+        ),
+        promotion_gates=tuple(
+            PromotionGate(g.alias, tuple(g.required_referrer_types), g.require_alias_first)
+            for g in body.promotion_gates
+        ),
     )
     call.require(Permission.CREATE, "compartment", body.compartment_id)
     if body.is_public:

@@ -40,6 +40,18 @@ def repository(record: RepositoryDetails, host: str) -> schemas.Repository:
             format="TEXT_PLAIN" if settings.readme_format == "TEXT_PLAIN" else "TEXT_MARKDOWN",
         ),
         labels=dict(settings.labels),
+        protected_aliases=[
+            schemas.ProtectedAlias(alias=r.alias, roles=list(r.roles), members=list(r.members))
+            for r in settings.protected_aliases
+        ],
+        promotion_gates=[
+            schemas.PromotionGate(
+                alias=g.alias,
+                required_referrer_types=list(g.required_referrer_types),
+                require_alias_first=g.require_alias_first,
+            )
+            for g in settings.promotion_gates
+        ],
         image_count=record.image_count,
         layer_count=record.layer_count,
         layers_size_in_bytes=record.layers_size_in_bytes,

@@ -72,15 +72,18 @@ def _backfill(history: sa.Table) -> None:
     for index, row in enumerate(rows):
         before = rows[index - 1] if index else None
         after = rows[index + 1] if index + 1 < len(rows) else None
-        same = lambda other: (  # noqa: E731
-            other is not None and other.repository_id == row.repository_id and other.name == row.name
+        if before is not None and (before.repository_id, before.name) != (row.repository_id, row.name):
+            before = None
+        if after is not None and (after.repository_id, after.name) != (row.repository_id, row.name):
+            after = None
+        moved_from = (
+            before.manifest_digest if before is not None and before.lifetime_end == row.lifetime_start else None
         )
-        moved_from = before.manifest_digest if same(before) and before.lifetime_end == row.lifetime_start else None
         entries.append(
             {"repository_id": row.repository_id, "tag": row.name, "from_digest": moved_from,
              "to_digest": row.manifest_digest, "actor": None, "at": row.lifetime_start, "how": "push", "reason": None}
         )  # fmt: skip
-        if row.lifetime_end is not None and not (same(after) and after.lifetime_start == row.lifetime_end):
+        if row.lifetime_end is not None and not (after is not None and after.lifetime_start == row.lifetime_end):
             entries.append(
                 {"repository_id": row.repository_id, "tag": row.name, "from_digest": row.manifest_digest,
                  "to_digest": None, "actor": None, "at": row.lifetime_end, "how": "delete", "reason": None}
