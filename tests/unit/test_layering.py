@@ -84,7 +84,17 @@ def test_the_checker_sees_a_broken_rule(tmp_path: Path) -> None:
     assert [layer_of(m) for m in imports_of(sample)] == ["metadata", "api"]
 
 
-@pytest.mark.parametrize("module", ["modelyard.client", "modelyard.schemas.admin", "modelyard.sdk", "modelyard.pulumi"])
+CLIENT_MODULES = [
+    "modelyard.client",
+    "modelyard.schemas.admin",
+    "modelyard.sdk",
+    "modelyard.pulumi",
+    "modelyard.pulumi.oci",
+    "modelyard.pulumi.gcp",
+]
+
+
+@pytest.mark.parametrize("module", CLIENT_MODULES)
 def test_importing_a_client_loads_no_server_code(module: str) -> None:
     code = (
         f"import sys, {module}\n"
