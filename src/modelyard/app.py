@@ -46,11 +46,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             await registry.identity.bootstrap_admin()
         if settings.background_jobs:
             workers.start()
+        registry.lifecycle.pulls.start()  # every process writes its own last-pulled times
 
     app.on_startup.append(start)
 
     async def close(_app: web.Application) -> None:
         await workers.stop()
+        await registry.lifecycle.pulls.stop()
         runtime.close()
 
     app.on_cleanup.append(close)

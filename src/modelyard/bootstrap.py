@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from modelyard.config import Settings
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.metadata.sql_aliases import SqlAliases
+from modelyard.metadata.sql_lifecycle import SqlLifecycle
 from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.services.audit import AuditService
@@ -25,6 +26,13 @@ from modelyard.services.gc import GarbageCollector
 from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
+from modelyard.services.lifecycle import (
+    Lifecycle,
+    MaintenanceService,
+    PullRecorder,
+    QuotaService,
+    RetentionService,
+)
 from modelyard.services.listing import ListingService
 from modelyard.services.aliases import AliasService
 from modelyard.services.manifests import ManifestService
@@ -104,10 +112,19 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
     models = ModelService(metadata, SqlModelIndex(metadata), store, runner)
     lineage = LineageService(metadata, SqlLineageIndex(metadata), models, runner)
     aliases = AliasService(metadata, SqlAliases(metadata), iam, runner, identity.principal_for)
+    lifecycle_store = SqlLifecycle(metadata)
+    gc = GarbageCollector(metadata, store)
+    quotas = QuotaService(lifecycle_store, runner, audit)
+    lifecycle = Lifecycle(
+        retention=RetentionService(metadata, lifecycle_store, runner),
+        quotas=quotas,
+        pulls=PullRecorder(lifecycle_store, runner, interval=settings.pull_flush_interval),
+        maintenance=MaintenanceService(lifecycle_store, gc),
+    )
     registry = Registry(
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
-        uploads=UploadService(metadata, store, runner, repositories),
+        uploads=UploadService(metadata, store, runner, repositories, quotas=quotas),
         blobs=BlobService(metadata, store, runner),
         manifests=ManifestService(
             metadata,
@@ -116,6 +133,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
             max_bytes=settings.manifest_max_bytes,
             after_put=chained(models.index, lineage.record),
             tag_rules=aliases,
+            quotas=quotas,
         ),
         listing=ListingService(metadata),
         compartments=compartments,
@@ -126,7 +144,8 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         tokens=tokens,
         auth=AuthService(identity, iam, tokens, audit),
         audit=audit,
-        gc=GarbageCollector(metadata, store),
+        gc=gc,
+        lifecycle=lifecycle,
         models=models,
         lineage=lineage,
         diffs=DiffService(metadata, models, runner),

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     gc_grace_period: float = Field(
         3600.0, ge=0, description="Scheduled gc spares anything touched more recently than this, seconds."
     )
+    retention_interval: float = Field(
+        86400.0, ge=0, description="Seconds between scheduled retention runs over every policy (0: never)."
+    )
+    pull_flush_interval: float = Field(
+        60.0, ge=0, description="Seconds between batched writes of last-pulled times (0: only at shutdown)."
+    )
     upload_ttl: float = Field(7 * 86400.0, gt=0, description="Seconds after which an idle upload session expires.")
     leader_poll_interval: float = Field(
         5.0, gt=0, le=300, description="How often a follower tries to take over scheduled work, seconds."

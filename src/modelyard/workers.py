@@ -45,7 +45,8 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
     if settings.gc_interval > 0:
 
         def collect() -> object:
-            report = runtime.registry.gc.collect(
+            # Recorded as a maintenance run with the bytes freed (GET /api/v1/gc/runs).
+            report, _run = runtime.registry.lifecycle.maintenance.collect_garbage(
                 grace=timedelta(seconds=settings.gc_grace_period), upload_ttl=timedelta(seconds=settings.upload_ttl)
             )
             log.info(
@@ -55,6 +56,18 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
             return report
 
         jobs.append(Job("gc", settings.gc_interval, collect))
+    if settings.retention_interval > 0:
+
+        def retain() -> object:
+            results = runtime.registry.lifecycle.retention.run_scheduled()
+            for result in results:
+                log.info(
+                    "scheduled retention on %s deleted %d manifest(s) (%d skipped): %d bytes to free at the next gc",
+                    result.plan.scope, len(result.deleted), len(result.skipped), result.freed_bytes,
+                )  # fmt: skip
+            return results
+
+        jobs.append(Job("retention", settings.retention_interval, retain))
     return jobs
 
 

@@ -49,9 +49,11 @@ def gc(
     settings = _settings_or_exit(config, data_dir, database_url)
     runtime = build_registry(settings)
     try:
-        report = runtime.registry.gc.collect(
-            grace=timedelta(seconds=grace_period), upload_ttl=timedelta(seconds=upload_ttl), dry_run=dry_run
-        )
+        # Recorded as a maintenance run (GET /api/v1/gc/runs, modelyard runs --kind gc); a dry run is not.
+        report, _run = runtime.registry.lifecycle.maintenance.collect_garbage(
+            grace=timedelta(seconds=grace_period), upload_ttl=timedelta(seconds=upload_ttl), dry_run=dry_run,
+            trigger="cli",
+        )  # fmt: skip
     finally:
         runtime.close()
     if json_out:

@@ -7,7 +7,9 @@ reports, signatures) are kept when it is kept, and deleted when everything they 
 
 A version is kept when any rule keeps it (every reason is reported, so a plan explains itself):
 
-- ``keep_last``: the N newest versions by push time (ties broken by digest);
+- ``keep_last``: the N newest *tagged* versions by push time (ties broken by digest); an
+  untagged manifest (pushed by digest, or left behind when its tags moved) is no version to
+  count and is kept only by the other rules;
 - ``keep_days``: pushed, or last pulled, within that many days;
 - ``keep_tags``: a current tag matches one of the globs;
 - aliases, always: a mutable tag (an *alias*, in the sense of ``domain/aliases.py``) points to
@@ -56,7 +58,7 @@ def decide(
     reasons: dict[str, list[str]] = {v.digest: [] for v in versions}
 
     newest_first = sorted(versions, key=lambda v: (-v.created_at.timestamp(), v.digest))
-    roots = [v for v in newest_first if v.digest not in parents]
+    roots = [v for v in newest_first if v.digest not in parents and v.tags]
     if policy.keep_last:
         for v in roots[: policy.keep_last]:
             reasons[v.digest].append(f"among the last {policy.keep_last} versions")

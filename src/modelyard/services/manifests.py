@@ -25,6 +25,7 @@ from modelyard.metadata.base import MetadataStore
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.services.audit import log_events
+from modelyard.services.lifecycle.quotas import QuotaService
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 
@@ -84,6 +85,7 @@ class ManifestService:
         max_bytes: int,
         after_put: Callable[[str, str, ParsedManifest], Awaitable[object]] | None = None,
         tag_rules: TagRules | None = None,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._meta = metadata
         self._repositories = repositories
@@ -94,6 +96,8 @@ class ManifestService:
         self._after_put = after_put
         # The alias rules (services/aliases.py) a push of a mutable tag must pass.
         self._tag_rules = tag_rules
+        # Quotas (services/lifecycle/quotas.py): a repository over its quota takes no new manifest.
+        self._quotas = quotas
 
     def get(self, repository: str, reference: str) -> ManifestRecord:
         """Resolve a tag or digest to the stored manifest, or raise ``MANIFEST_UNKNOWN``.
@@ -188,6 +192,8 @@ class ManifestService:
             digest = str(Digest.of(body))
         self._repositories.check_push_allowed(repository)  # NAME_UNKNOWN before "push the blobs first"
         self._check_references(repository, parsed)
+        if self._quotas is not None:
+            await self._quotas.check(repository, len(body), stage="manifest", actor=actor)
         repo = await self._repositories.require_for_push(repository, pushed_by, actor=actor)
         record = NewManifest(
             digest=digest,

@@ -15,6 +15,7 @@ from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
 from modelyard.services.aliases import AliasService
+from modelyard.services.lifecycle import Lifecycle
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
@@ -45,6 +46,7 @@ class Registry:
     hub: HubService
     audit: AuditService
     gc: GarbageCollector
+    lifecycle: Lifecycle
     models: ModelService
     aliases: AliasService
     lineage: LineageService

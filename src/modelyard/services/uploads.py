@@ -36,8 +36,10 @@ from typing import Any
 
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError, UploadOutOfOrder
+from modelyard.domain.events import Actor
 from modelyard.domain.records import UploadRecord
 from modelyard.metadata.base import MetadataStore
+from modelyard.services.lifecycle.quotas import QuotaService
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import BlockingRunner
 from modelyard.storage import hashstate
@@ -83,17 +85,33 @@ def _out_of_order(repository: str, record: UploadRecord, message: str) -> Upload
 
 class UploadService:
     def __init__(
-        self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner, repositories: RepositoryService
+        self,
+        metadata: MetadataStore,
+        store: BlobStore,
+        runner: BlockingRunner,
+        repositories: RepositoryService,
+        *,
+        quotas: QuotaService | None = None,
     ) -> None:
         self._meta = metadata
+        # Quotas are checked with the size a client declares before its body is read, and with
+        # the verified size at commit (services/lifecycle/quotas.py).
+        self._quotas = quotas
         self._repositories = repositories
         self._store = store
         self._run = runner.run
         self._submit = runner.submit
         self._hashers: OrderedDict[str, _HashState] = OrderedDict()
 
-    async def start(self, repository: str, owner: str | None = None) -> UploadRecord:
-        """Open a session with an unguessable id (a random UUID4) bound to ``repository`` and ``owner``."""
+    async def start(
+        self, repository: str, owner: str | None = None, *, declared: int | None = None, digest: Digest | None = None
+    ) -> UploadRecord:
+        """Open a session with an unguessable id (a random UUID4) bound to ``repository`` and ``owner``.
+
+        ``declared``: the size of a monolithic upload's body (its ``Content-Length``), checked
+        against the quotas before a byte of it is read.
+        """
+        await self._check_quota(repository, declared or 0, "upload", owner, digest)
         await self._repositories.require_for_push(repository, owner)
         upload_id = str(uuid.uuid4())
         await self._run(self._store.start_upload, upload_id)
@@ -121,10 +139,14 @@ class UploadService:
         body: AsyncIterator[bytes],
         content_range: ContentRange | None,
         owner: str | None = None,
+        declared: int | None = None,
     ) -> UploadRecord:
-        """Append one chunk (``PATCH``) and return the session with its new offset."""
+        """Append one chunk (``PATCH``) and return the session with its new offset (``declared``:
+        the chunk's ``Content-Length``, checked against the quotas before it is read)."""
         record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)
+        if declared is not None:
+            await self._check_quota(repository, record.offset + declared, "upload", owner)
         writer = await self._open(repository, record)
         try:
             offset = await self._receive(record, writer, body, content_range)
@@ -140,8 +162,12 @@ class UploadService:
         body: AsyncIterator[bytes] | None,
         content_range: ContentRange | None,
         owner: str | None = None,
+        declared: int | None = None,
     ) -> int:
         """Close the session (``PUT ?digest=``), with an optional last chunk; return the size.
+
+        Quotas are checked with the final chunk's declared size before it is read, and with the
+        blob's verified size before it is stored.
 
         The blob becomes visible only once its digest matched and it was moved into place.
         On a digest mismatch the session stays open with every byte received (a final chunk sent
@@ -149,6 +175,8 @@ class UploadService:
         """
         record = self.session(repository, upload_id, owner)
         self._check_range(repository, record, content_range)
+        if declared is not None:
+            await self._check_quota(repository, record.offset + declared, "upload", owner, digest)
         try:
             writer = await self._open(repository, record)
         except RegistryError as exc:
@@ -167,6 +195,7 @@ class UploadService:
                     "the upload is still open: resend the missing or corrupt data, or cancel it",
                     detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}", "size": offset},
                 )
+            await self._check_quota(repository, offset, "commit", owner, digest)
             # Recorded before the bytes move: if the process dies between the move and the
             # session's end, the client's retried PUT finds the blob in place and finishes.
             if not await self._run(self._meta.uploads.mark_committing, upload_id, str(digest)):
@@ -251,6 +280,14 @@ class UploadService:
         return size
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _check_quota(
+        self, repository: str, adding: int, stage: str, owner: str | None, digest: Digest | None = None
+    ) -> None:
+        if self._quotas is not None:
+            actor = Actor(owner or "anonymous")
+            key = None if digest is None else str(digest)
+            await self._quotas.check(repository, adding, stage=stage, digest=key, actor=actor)
 
     def _check_range(self, repository: str, record: UploadRecord, content_range: ContentRange | None) -> None:
         if content_range is not None and content_range.start != record.offset:

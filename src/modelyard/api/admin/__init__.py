@@ -8,6 +8,7 @@ import json
 from aiohttp import web
 
 from modelyard.api.admin import aliases, audit, compartments, iam, models, principals, repositories, tensors
+from modelyard.api.admin import lifecycle as retention_and_quotas
 from modelyard.api.admin import lineage as version_lineage
 from modelyard.api.admin.framework import Operation, add_operations
 from modelyard.api.admin.openapi import build_openapi, docs_page
@@ -16,6 +17,7 @@ from modelyard.api.admin.openapi import build_openapi, docs_page
 # (``…/-/versions/{reference}``) must be tried before the repository route whose name parameter
 # spans slashes.
 OPERATIONS: list[Operation] = [
+    *retention_and_quotas.OPERATIONS,
     *iam.OPERATIONS,
     *aliases.OPERATIONS,
     *tensors.OPERATIONS,

@@ -55,6 +55,8 @@ async def get_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
     record = await registry.read(lookup)
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
+    if request.method == "GET":  # a pull (a 304 too); HEADs only look. In memory, written in batches.
+        registry.lifecycle.pulls.record(route.name, record.digest)
     if _none_match(request.headers.getall("If-None-Match", []), etag):
         return web.Response(status=304, headers=headers)
     if request.method == "HEAD":

@@ -99,7 +99,8 @@ async def start_upload(request: web.Request, route: V2Route) -> web.StreamRespon
             return _created(route.name, digest)
     if "digest" in query:
         digest = Digest.parse(query["digest"])
-        record = await registry.uploads.start(route.name, owner)
+        # The declared size meets the quotas before a byte of the body is read.
+        record = await registry.uploads.start(route.name, owner, declared=request.content_length, digest=digest)
         body = body_chunks(request, registry.settings.upload_idle_timeout)
         try:
             await registry.uploads.commit(route.name, record.id, digest, body, None, owner)
@@ -124,6 +125,7 @@ async def patch_upload(request: web.Request, route: V2Route) -> web.StreamRespon
         body_chunks(request, registry.settings.upload_idle_timeout),
         content_range,
         _owner(request),
+        declared=request.content_length,
     )
     return _session_response(202, route.name, record)
 
@@ -148,7 +150,8 @@ async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse
             "upload without Content-Range",
             detail={"content_range": f"{content_range.start}-{content_range.end}", "body": 0},
         )
-    await registry.uploads.commit(route.name, upload_id, digest, body, content_range, _owner(request))
+    declared = request.content_length if body is not None else None
+    await registry.uploads.commit(route.name, upload_id, digest, body, content_range, _owner(request), declared)
     return _created(route.name, digest)
 
 
