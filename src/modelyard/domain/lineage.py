@@ -29,6 +29,7 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 Relation = Literal["base", "subject"]
 
 _NAME = re.compile(NAME_PATTERN)
+_HOST = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
@@ -51,7 +52,8 @@ def repository_path(reference: str) -> str | None:
     (the rule docker uses to tell ``host/repo`` from ``org/repo``)."""
     name = reference.strip().split("@", 1)[0]
     components = name.split("/")
-    if len(components) > 1 and ("." in components[0] or ":" in components[0] or components[0] == "localhost"):
+    first = components[0]
+    if len(components) > 1 and _HOST.fullmatch(first) and ("." in first or ":" in first or first == "localhost"):
         components = components[1:]
     if components and ":" in components[-1]:
         components[-1] = components[-1].split(":", 1)[0]

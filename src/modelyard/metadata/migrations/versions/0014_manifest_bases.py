@@ -27,6 +27,7 @@ depends_on = None
 # The rules of ``domain/lineage.py`` as they were when this migration was written.
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_HOST = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
@@ -43,7 +44,8 @@ def _base(repository: str, annotations: Any) -> dict[str, Any] | None:
     if name is None:
         return {"base_repository": repository, "base_digest": digest, "base_name": None}
     components = name.split("@", 1)[0].split("/")
-    if len(components) > 1 and ("." in components[0] or ":" in components[0] or components[0] == "localhost"):
+    first = components[0]
+    if len(components) > 1 and _HOST.fullmatch(first) and ("." in first or ":" in first or first == "localhost"):
         components = components[1:]
     if components and ":" in components[-1]:
         components[-1] = components[-1].split(":", 1)[0]
@@ -76,9 +78,9 @@ def upgrade() -> None:
         )
     )
     found = []
-    for manifest_id, repository, annotations in rows:
+    for manifest_id, repository, notes in rows:
         try:
-            base = _base(repository, annotations)
+            base = _base(repository, notes)
         except ValueError:
             continue
         if base is not None:
