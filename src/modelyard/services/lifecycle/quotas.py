@@ -64,6 +64,10 @@ class QuotaService:
     def get(self, scope: Scope) -> Quota | None:
         return self._store.get_quota(scope)
 
+    def charged(self, scope: Scope) -> int:
+        """The bytes quotas count for ``scope`` (``metadata/sql_usage.py``)."""
+        return self._store.charged_bytes(scope)
+
     async def set(self, scope: Scope, limit_bytes: int, *, actor: Actor) -> Quota:
         if limit_bytes < 0:
             raise ValidationFailed([("limit_bytes", "must be 0 or more")])
