@@ -18,7 +18,7 @@ from modelyard.schemas import admin as schemas
 
 _NAME = re.compile(NAME_PATTERN)
 SETTINGS = ("description", "is_public", "is_immutable", "immutable_tag_patterns", "mutable_tag_exclusions",
-            "readme", "labels")  # fmt: skip
+            "readme", "labels", "protected_aliases", "promotion_gates")  # fmt: skip
 
 
 def path_name(value: str) -> str | None:
@@ -54,6 +54,8 @@ class RepositoryProvider(RegistryProvider):
         "mutable_tag_exclusions": Arg("list[str]", validate=_schema_check("mutable_tag_exclusions")),
         "readme": Arg("dict", validate=_schema_check("readme")),
         "labels": Arg("dict[str,str]", validate=_schema_check("labels")),
+        "protected_aliases": Arg("list[dict]", validate=_schema_check("protected_aliases")),
+        "promotion_gates": Arg("list[dict]", validate=_schema_check("promotion_gates")),
     }
     OUTPUTS = ("name", "url", "repository_id", "image_count", "layer_count", "layers_size_in_bytes",
                "time_created", "time_last_pushed", "created_by", "lifecycle_state")  # fmt: skip
@@ -67,6 +69,13 @@ class RepositoryProvider(RegistryProvider):
     def comparable(self, key: str, value: Any) -> Any:
         if key == "readme" and isinstance(value, dict):
             return {"content": value.get("content", ""), "format": value.get("format", "TEXT_MARKDOWN")}
+        if key in ("protected_aliases", "promotion_gates") and isinstance(value, list | tuple):
+            # Compared as the API stores them (defaults filled in), so a rule given briefly is no change.
+            model = schemas.ProtectedAlias if key == "protected_aliases" else schemas.PromotionGate
+            try:
+                return [model.model_validate(item).model_dump() for item in value]
+            except pydantic.ValidationError:
+                return value
         return super().comparable(key, value)
 
     @staticmethod
@@ -81,6 +90,8 @@ class RepositoryProvider(RegistryProvider):
             "mutable_tag_exclusions": list(repo.mutable_tag_exclusions),
             "readme": repo.readme.model_dump(),
             "labels": dict(repo.labels),
+            "protected_aliases": [rule.model_dump() for rule in repo.protected_aliases],
+            "promotion_gates": [gate.model_dump() for gate in repo.promotion_gates],
             "name": repo.name,
             "url": repo.url,
             "repository_id": repo.id,
@@ -131,8 +142,11 @@ class Repository(RegistryResource, module="modelyard", name="Repository"):
 
     Renaming it (``compartment`` or ``display_name``) replaces it; every other setting changes
     in place. ``readme`` is ``{"content": base64, "format": "TEXT_MARKDOWN" | "TEXT_PLAIN"}``
-    (:func:`readme` builds one from text). Outputs add ``name`` (the path), ``url`` (what
-    ``docker push`` takes) and the statistics, as refreshed.
+    (:func:`readme` builds one from text). ``protected_aliases`` (``[{"alias": "prod", "roles":
+    ["repoAdmin"], "members": [...]}]``) and ``promotion_gates`` (``[{"alias": "prod",
+    "required_referrer_types": [...], "require_alias_first": "staging"}]``) are promotion as
+    code. Outputs add ``name`` (the path), ``url`` (what ``docker push`` takes) and the
+    statistics, as refreshed.
     """
 
     PROVIDER = RepositoryProvider
@@ -145,6 +159,8 @@ class Repository(RegistryResource, module="modelyard", name="Repository"):
     mutable_tag_exclusions: pulumi.Output[list[str]]
     readme: pulumi.Output[dict[str, str]]
     labels: pulumi.Output[dict[str, str]]
+    protected_aliases: pulumi.Output[list[dict[str, Any]]]
+    promotion_gates: pulumi.Output[list[dict[str, Any]]]
     name: pulumi.Output[str]
     url: pulumi.Output[str]
     repository_id: pulumi.Output[str]
@@ -170,12 +186,15 @@ class Repository(RegistryResource, module="modelyard", name="Repository"):
         mutable_tag_exclusions: pulumi.Input[list[str]] | None = None,
         readme: pulumi.Input[dict[str, str]] | None = None,
         labels: pulumi.Input[dict[str, str]] | None = None,
+        protected_aliases: pulumi.Input[list[dict[str, Any]]] | None = None,
+        promotion_gates: pulumi.Input[list[dict[str, Any]]] | None = None,
         **unknown: Any,
     ) -> None:
         args = {
             "compartment": compartment, "display_name": display_name, "description": description,
             "is_public": is_public, "is_immutable": is_immutable, "immutable_tag_patterns": immutable_tag_patterns,
-            "mutable_tag_exclusions": mutable_tag_exclusions, "readme": readme, "labels": labels, **unknown,
+            "mutable_tag_exclusions": mutable_tag_exclusions, "readme": readme, "labels": labels,
+            "protected_aliases": protected_aliases, "promotion_gates": promotion_gates, **unknown,
         }  # fmt: skip
         super().__init__(resource_name, args, opts)
 
