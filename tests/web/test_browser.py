@@ -11,10 +11,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
-from tests.auth.support import ADMIN_PASSWORD
+from tests.auth.support import ADMIN_PASSWORD, OCI_MANIFEST, Registry
 from tests.cli.liveserver import LiveServer, live_server
 from tests.web.browser import ARTIFACTS, chromium
 from tests.web.seed import READER, REPO, Seeded, seed
@@ -211,3 +212,70 @@ def test_a_post_without_the_csrf_token_is_refused(registry: tuple[LiveServer, Se
         expect(admin_row).not_to_contain_text("user:bob")
     finally:
         context.close()
+
+
+def test_move_an_alias_and_roll_it_back(registry: tuple[LiveServer, Seeded, Path], browser: Browser) -> None:
+    server, seeded, _models = registry
+    context, page = signed_in(browser, server.url, ADMIN, viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"/ui/r/{REPO}/-/aliases")
+        panel = page.locator("section[data-alias=prod]")
+        expect(panel.get_by_role("heading", name="prod → v1")).to_be_visible()
+
+        panel.get_by_label("Point prod at").select_option("v2")
+        panel.get_by_label("Reason for the move").fill("promote v2 after review")
+        panel.get_by_role("button", name="Move prod").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("Move prod to the chosen version?")
+        dialog.get_by_role("button", name="Confirm").click()
+        expect(page.get_by_role("status")).to_have_text("prod now points at v2.")
+        expect(panel.get_by_role("heading", name="prod → v2")).to_be_visible()
+        timeline = page.get_by_test_id("timeline-prod")
+        expect(timeline.get_by_role("listitem").first).to_contain_text("api: v1 → v2")
+        expect(timeline.get_by_role("listitem").first).to_contain_text("user:admin")
+        expect(timeline.get_by_role("listitem").first).to_contain_text("promote v2 after review")
+
+        # Cancelling the confirmation sends nothing.
+        panel.get_by_role("button", name="Roll back prod").click()
+        page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+        expect(panel.get_by_role("heading", name="prod → v2")).to_be_visible()
+
+        panel.get_by_label("Reason for the rollback").fill("v2 regressed on eval")
+        panel.get_by_role("button", name="Roll back prod").click()
+        page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+        expect(page.get_by_role("status")).to_have_text("prod rolled back to v1.")
+        expect(timeline.get_by_role("listitem").first).to_contain_text("rollback: v2 → v1")
+        expect(timeline.get_by_role("listitem").first).to_contain_text("v2 regressed on eval")
+        shot(page, "aliases")
+        head = httpx.head(f"{server.url}/v2/{REPO}/manifests/prod", auth=None, headers={
+            "Authorization": "Bearer " + Registry(server.url).token(f"repository:{REPO}:pull", auth=ADMIN),
+            "Accept": OCI_MANIFEST,
+        })  # fmt: skip
+        assert head.headers["Docker-Content-Digest"] == seeded.v1
+    finally:
+        context.close()
+
+
+def test_a_reader_gets_no_rollback_button_and_the_server_refuses_one(
+    registry: tuple[LiveServer, Seeded, Path], browser: Browser
+) -> None:
+    server, _seeded, _models = registry
+    admin_context, admin = signed_in(browser, server.url, ADMIN)
+    bob_context, bob = signed_in(browser, server.url, READER)
+    try:
+        admin.goto(f"/ui/r/{REPO}/-/access")
+        admin.get_by_label("Role", exact=True).select_option("reader")
+        admin.get_by_label("Member", exact=True).fill("user:bob")
+        admin.get_by_role("button", name="Grant").click()
+        expect(admin.get_by_test_id("bindings")).to_contain_text("user:bob")
+        bob.goto(f"/ui/r/{REPO}/-/aliases")
+        expect(bob.get_by_test_id("timeline-prod")).to_be_visible()
+        expect(bob.get_by_role("button", name="Roll back prod")).to_have_count(0)
+        token = bob.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+        refused = bob.request.post(f"/ui/r/{REPO}/-/aliases/prod/rollback", form={"csrf_token": token})
+        assert refused.status == 403
+        admin.goto(f"/ui/r/{REPO}/-/aliases")
+        expect(admin.get_by_test_id("timeline-prod").get_by_role("listitem").first).not_to_contain_text("user:bob")
+    finally:
+        bob_context.close()
+        admin_context.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modelyard.web import access, admin, browse, signin
+from modelyard.web import access, admin, aliases, browse, signin
 from modelyard.web.page import HERE, TEMPLATES, environment, page
 
 REPO = "/ui/r/{repository:.+}"
@@ -47,6 +47,9 @@ def add_routes(app: web.Application) -> None:
     router.add_get(VERSION + "/files/{path:.+}", page(browse.download))
     router.add_get(VERSION, page(browse.version))
     router.add_get(REPO + "/-/versions", page(browse.versions))
+    router.add_get(REPO + "/-/aliases", page(aliases.aliases))
+    router.add_post(REPO + "/-/aliases/{alias}/rollback", page(aliases.rollback))
+    router.add_post(REPO + "/-/aliases/{alias}/move", page(aliases.move))
     router.add_get(REPO + "/-/access", page(access.policy_page))
     router.add_post(REPO + "/-/access", page(access.change_policy))
     router.add_post(REPO + "/-/settings", page(browse.update_settings))

@@ -54,7 +54,7 @@ async def audit(call: WebCall) -> web.StreamResponse:
     scanned = 0
     exhausted = False
     while len(found) <= AUDIT_PAGE_SIZE and scanned < AUDIT_SCAN_LIMIT:
-        batch = call.registry.audit.query(AUDIT_BATCH, before, actor, action)
+        batch = await call.registry.read(call.registry.audit.query, AUDIT_BATCH, before, actor, action)
         scanned += len(batch)
         for record in batch:
             at = record.time if record.time.tzinfo else record.time.replace(tzinfo=UTC)
@@ -83,9 +83,9 @@ async def audit(call: WebCall) -> web.StreamResponse:
 async def admin(call: WebCall) -> web.StreamResponse:
     call.require(Permission.COMPARTMENT_MANAGE)
     configuration = await compartments_api.get_registry_configuration(call)
-    compartments = call.registry.compartments.page(None, None)
+    compartments = await call.registry.read(call.registry.compartments.page, None, None)
     usage: dict[str, dict[str, Any]] = {}
-    for record in call.registry.repositories.search(RepositoryFilter(), None, None):
+    for record in await call.registry.read(call.registry.repositories.search, RepositoryFilter(), None, None):
         key = record.compartment or "(root)"
         entry = usage.setdefault(key, {"repositories": 0, "bytes": 0, "images": 0})
         entry["repositories"] += 1

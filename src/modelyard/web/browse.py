@@ -44,17 +44,21 @@ async def home(call: WebCall) -> web.StreamResponse:
             return False
         return call.can(Permission.PULL, "repository", record.name)
 
-    records, more = filtered_page(
-        lambda size, last: call.registry.repositories.search(where, size, last),
-        HOME_PAGE_SIZE,
-        call.page(),
-        visible,
-        lambda r: r.name,
-    )
-    compartments, _ = filtered_page(
-        call.registry.compartments.page, 200, None, lambda r: call.can(Permission.CATALOG, "compartment", r.name),
-        lambda r: r.name,
-    )  # fmt: skip
+    def work() -> tuple[list[Any], bool, list[Any]]:
+        records, more = filtered_page(
+            lambda size, last: call.registry.repositories.search(where, size, last),
+            HOME_PAGE_SIZE,
+            call.page(),
+            visible,
+            lambda r: r.name,
+        )
+        compartments, _ = filtered_page(
+            call.registry.compartments.page, 200, None,
+            lambda r: call.can(Permission.CATALOG, "compartment", r.name), lambda r: r.name,
+        )  # fmt: skip
+        return records, more, compartments
+
+    records, more, compartments = await call.registry.read(work)  # one hop on PostgreSQL
     return call.render(
         "home.html",
         repositories=records,
@@ -109,7 +113,7 @@ def pull_commands(host: str, name: str, tag: str) -> list[tuple[str, str]]:
 async def repository(call: WebCall) -> web.StreamResponse:
     name = call.path("repository")
     shown = await repositories_api.get_repository(call)
-    versions = call.registry.repositories.versions(name, 10, None)
+    versions = await call.registry.read(call.registry.repositories.versions, name, 10, None)
     newest = max(versions, key=lambda v: v.tagged_at, default=None)
     tag = "latest" if any(v.tag == "latest" for v in versions) else (newest.tag if newest else "latest")
     return call.render(
@@ -147,7 +151,7 @@ async def update_settings(call: WebCall) -> web.StreamResponse:
     call.require(Permission.CONFIGURE, "repository", name)  # before reading what it is now
     if call.field("visibility") in ("public", "private"):
         public = call.field("visibility") == "public"
-        if public != call.registry.repositories.get(name).settings.is_public:
+        if public != (await call.registry.read(call.registry.repositories.get, name)).settings.is_public:
             data["is_public"] = public  # changing it needs iam.write too (the API's check)
     call.body = validated(schemas.RepositoryUpdate, data)
     await repositories_api.update_repository(call)
@@ -186,7 +190,7 @@ def _document(raw: bytes, media_type: str, title: str) -> tuple[str, str]:
 
 
 async def _referrers(call: WebCall, name: str, digest: str) -> list[dict[str, Any]]:
-    index = call.registry.listing.referrers(name, digest, None)
+    index = await call.registry.read(call.registry.listing.referrers, name, digest, None)
     shown = []
     for descriptor in index["manifests"][:MAX_REFERRERS_SHOWN]:
         entry: dict[str, Any] = {
@@ -198,7 +202,8 @@ async def _referrers(call: WebCall, name: str, digest: str) -> list[dict[str, An
             "truncated": False,
         }
         try:
-            manifest = json.loads(call.registry.manifests.get(name, descriptor["digest"]).content)
+            record = await call.registry.read(call.registry.manifests.get, name, descriptor["digest"])
+            manifest = json.loads(record.content)
             layers = manifest.get("layers") or []
             layer = layers[0] if layers and isinstance(layers[0], dict) else None
             if layer is not None:
@@ -218,7 +223,7 @@ async def _referrers(call: WebCall, name: str, digest: str) -> list[dict[str, An
 async def version(call: WebCall) -> web.StreamResponse:
     name = call.path("repository")
     model = await models_api.get_version(call)
-    manifest = call.registry.manifests.get(name, model.digest)
+    manifest = await call.registry.read(call.registry.manifests.get, name, model.digest)
     try:
         manifest_json: Any = json.loads(manifest.content)
     except ValueError:

@@ -124,7 +124,6 @@ class WebCall(Call):
             csrf=self.csrf,
             csrf_field=session.CSRF_FIELD,
             path=self.request.path_qs,
-            has_aliases=getattr(self.registry, "aliases", None) is not None,
             can=lambda permission, kind="registry", name=None: self.can(Permission(permission), kind, name),
             **context,
         )

@@ -43,7 +43,7 @@ async def viewer(request: web.Request, registry: Registry) -> Principal:
     if not token or not registry.settings.auth_enabled:
         return ANONYMOUS
     try:
-        return registry.auth.refresh(token).principal
+        return (await registry.read(registry.auth.refresh, token)).principal
     except RegistryError:
         return ANONYMOUS
 

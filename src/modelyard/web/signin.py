@@ -45,7 +45,7 @@ async def login(call: WebCall) -> web.StreamResponse:
         message = exc.message if status == 429 else "Wrong user name or password."
         return call.render("login.html", status=429 if status == 429 else 401, next=target, error=message,
                            username=username)  # fmt: skip
-    token = call.registry.auth.session(signed_in)
+    token = await call.registry.read(call.registry.auth.session, signed_in)
     response = call.redirect(target)
     session.start_session(response, call.request, call.registry, token.token, token.expires_in)
     session.renew_csrf(call.request)
