@@ -78,7 +78,15 @@ def test_sign_in_search_open_a_model_read_its_card_and_download_a_file(
         expect(page.get_by_test_id("referrer-markdown")).to_contain_text("The model scores 0.91 on the test set.")
         expect(page.get_by_test_id("referrer-json")).to_contain_text('"dataset": "acme-eval"')
         expect(page.get_by_test_id("config")).to_contain_text('"format": "safetensors"')
+        expect(page.get_by_test_id("descendants")).to_contain_text("application/vnd.acme.model-card.v1")
         shot(page, "version")
+        page.get_by_label("Compare v1 with").select_option("v2")
+        page.get_by_role("button", name="Show the diff").click()
+        changes = page.get_by_test_id("diff-files")
+        expect(changes.get_by_role("row").filter(has_text="src/modeling.py")).to_contain_text("added")
+        expect(changes.get_by_role("row").filter(has_text="model.safetensors")).to_contain_text("changed")
+        shot(page, "diff")
+        page.goto(f"/ui/r/{REPO}/-/versions/v1")
 
         with page.expect_download() as info:
             page.get_by_role("link", name="Download config.json").click()

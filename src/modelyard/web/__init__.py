@@ -45,6 +45,8 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/ui/access/groups/{group}/members", page(access.set_group_members))
     # Sub-pages of a repository first: its name spans slashes, and "/-/" ends it.
     router.add_get(VERSION + "/files/{path:.+}", page(browse.download))
+    router.add_get(VERSION + "/diff/{other}", page(browse.diff))
+    router.add_get(VERSION + "/diff", page(browse.diff_form))
     router.add_get(VERSION, page(browse.version))
     router.add_get(REPO + "/-/versions", page(browse.versions))
     router.add_get(REPO + "/-/aliases", page(aliases.aliases))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pydantic
 from aiohttp import web
 
+from modelyard.api.admin import lineage as lineage_api
 from modelyard.api.admin import models as models_api
 from modelyard.api.admin import repositories as repositories_api
 from modelyard.api.admin.framework import from_pydantic
@@ -239,8 +241,12 @@ async def version(call: WebCall) -> web.StreamResponse:
         except (RegistryError, ValueError):
             config = None
     shown = await repositories_api.get_repository(call)
+    lineage = await lineage_api.get_lineage(call)
+    others = await call.registry.read(call.registry.repositories.versions, name, 1000, None)
     return call.render(
         "version.html",
+        lineage=lineage,
+        others=[v.tag for v in others if v.digest != model.digest],
         repo=shown,
         model=model,
         card=render_markdown(model.card) if model.card else "",
@@ -256,3 +262,21 @@ async def download(call: WebCall) -> web.StreamResponse:
     """The admin API's file endpoint (``GET …/-/versions/{reference}/files/{path}``), served to
     the session: same checks, ``Range`` and ``ETag``."""
     return await models_api.get_file(call)
+
+
+async def diff_form(call: WebCall) -> web.StreamResponse:
+    """The version page's "compare with" form (a GET): on to the diff's own address."""
+    other = call.query_str("other")
+    here = repo_url(call.path("repository"), "versions", call.path("reference"))
+    if other is None:
+        return call.redirect(here)
+    return call.redirect(f"{here}/diff/{quote(other, safe='')}")
+
+
+async def diff(call: WebCall) -> web.StreamResponse:
+    """The admin API's diff of two versions (``GET …/-/versions/{a}/diff/{b}``)."""
+    shown = await repositories_api.get_repository(call)
+    result = await lineage_api.get_diff(call)
+    return call.render(
+        "diff.html", repo=shown, diff=result, a=call.path("reference"), b=call.path("other"), tab="versions"
+    )
