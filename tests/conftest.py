@@ -48,7 +48,16 @@ def seed_data_dir(data_dir: Path, template: Path) -> Path:
 
 
 @pytest.fixture
-async def make_client(aiohttp_client: Any, tmp_path: Path, migrated_sqlite: Path) -> ClientFactory:
+def backend() -> dict[str, Any]:
+    """Setting overrides that pick the registry's backends; ``{}`` is SQLite + filesystem. A module
+    importing ``tests.backends.backend`` runs on PostgreSQL + S3 as well."""
+    return {}
+
+
+@pytest.fixture
+async def make_client(
+    aiohttp_client: Any, tmp_path: Path, migrated_sqlite: Path, backend: dict[str, Any]
+) -> ClientFactory:
     """Build a client for an app with given setting overrides (fresh data dir each call)."""
     counter = 0
 
@@ -62,6 +71,7 @@ async def make_client(aiohttp_client: Any, tmp_path: Path, migrated_sqlite: Path
             "access_log": False,
             "auth_enabled": False,
         }
+        values.update(backend)
         values.update(overrides)
         if "database_url" not in values:
             seed_data_dir(Path(values["data_dir"]), migrated_sqlite)

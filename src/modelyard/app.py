@@ -13,6 +13,7 @@ from modelyard import web as web_ui
 from modelyard.api import admin, auth, hf, oci
 from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
+from modelyard.api.forwarded import forwarded_middlewares
 from modelyard.bootstrap import build_registry
 from modelyard.config import Settings
 from modelyard.workers import BackgroundWorkers
@@ -28,7 +29,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     runtime = build_registry(settings, migrate=migrate)
     registry = runtime.registry
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[*forwarded_middlewares(settings.trusted_proxies), error_middleware],
         handler_args={"read_bufsize": READ_BUFFER_BYTES},
         client_max_size=ADMIN_BODY_MAX_BYTES,
     )

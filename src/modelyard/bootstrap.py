@@ -52,7 +52,28 @@ def _filesystem_store(settings: Settings) -> BlobStore:
     return FilesystemBlobStore(settings.data_dir.resolve(), fsync=settings.fsync)
 
 
-BLOB_STORES: dict[str, Callable[[Settings], BlobStore]] = {"filesystem": _filesystem_store}
+def _s3_store(settings: Settings) -> BlobStore:
+    # Imported here: boto3 costs ~40 MiB and half a second to import, for registries on S3 only.
+    from modelyard.storage.s3 import S3BlobStore, S3Options
+
+    assert settings.s3_bucket is not None  # Settings refuses s3 without a bucket
+    return S3BlobStore(
+        S3Options(
+            bucket=settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+            server_side_encryption=settings.s3_server_side_encryption,
+            sse_kms_key_id=settings.s3_sse_kms_key_id,
+            part_size=settings.s3_part_size,
+            redirect=settings.blob_redirect,
+        )
+    )
+
+
+BLOB_STORES: dict[str, Callable[[Settings], BlobStore]] = {"filesystem": _filesystem_store, "s3": _s3_store}
 
 
 def open_metadata(settings: Settings, *, migrate: bool = True) -> SqlMetadataStore:
@@ -125,7 +146,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
         uploads=UploadService(metadata, store, runner, repositories, quotas=quotas),
-        blobs=BlobService(metadata, store, runner),
+        blobs=BlobService(metadata, store, runner, redirect_ttl=settings.blob_redirect_ttl),
         manifests=ManifestService(
             metadata,
             runner,

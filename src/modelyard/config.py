@@ -145,6 +145,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"TLS file {path} does not exist")
         if self.database_url is not None and not self.database_url.startswith(("sqlite", "postgres")):
             raise ValueError("database_url must start with sqlite:// or postgresql://")
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage_backend 's3' needs the setting s3_bucket")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or network") from None
         return self
 
     @property
@@ -170,13 +177,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     return Settings(**{**file_values, **env_values, **given})
 
 
-        if self.storage_backend == "s3" and not self.s3_bucket:
-            raise ValueError("storage_backend 's3' needs the setting s3_bucket")
-        for proxy in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(proxy, strict=False)
-            except ValueError:
-                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or network") from None
 def format_validation_error(exc: pydantic.ValidationError) -> str:
     """One line per problem: ``invalid setting 'port': Input should be ...``."""
     lines = []

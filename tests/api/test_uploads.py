@@ -8,14 +8,14 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from modelyard.api.oci.common import REGISTRY
-from modelyard.storage import paths
+from modelyard.bootstrap import open_blob_store
 from tests.api.support import data_of, raw_request, start_upload, unknown_digest, upload_id_of
+from tests.backends import backend  # noqa: F401  (every test here: SQLite+files and PostgreSQL+S3)
 from tests.conftest import ClientFactory
 from tests.helpers import error_code, push_blob, sha256
 
@@ -23,8 +23,9 @@ Client = TestClient[Any, Any]
 MiB = 1024 * 1024
 
 
-def uploads_dir_of(client: Client) -> Path:
-    return paths.uploads_dir(client.app[REGISTRY].settings.data_dir.resolve())
+def stored_uploads(client: Client) -> list[str]:
+    """The uploads the app's blob store holds, whatever the backend."""
+    return [item.key for item in open_blob_store(client.app[REGISTRY].settings).scan_uploads()]
 
 
 def sha512(data: bytes) -> str:
@@ -104,15 +105,14 @@ async def test_single_post_with_wrong_digest_is_refused(client: Client) -> None:
 
 async def test_failed_single_post_leaves_no_upload_behind(client: Client) -> None:
     """Nobody knows the id of a single POST's session: when it fails, it must not linger on disk."""
-    uploads_dir = uploads_dir_of(client)
     data = data_of(2 * MiB, seed=15)
     response = await client.post("/v2/acme/llm/blobs/uploads/", params={"digest": sha256(b"other")}, data=data)
     assert response.status == 400
     assert await error_code(response) == "DIGEST_INVALID"
-    assert list(uploads_dir.iterdir()) == []
-    # An open session is on disk, so the check above would have seen a leak.
+    assert stored_uploads(client) == []
+    # An open session is in the store, so the check above would have seen a leak.
     await start_upload(client, "acme/llm")
-    assert len(list(uploads_dir.iterdir())) == 1
+    assert len(stored_uploads(client)) == 1
 
 
 async def test_post_advertises_chunk_min_length(make_client: ClientFactory) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from modelyard.domain.events import Actor, BlobDeleted
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.audit import log_events
 from modelyard.services.runner import BlockingRunner
-from modelyard.storage.base import BlobStore
+from modelyard.storage.base import BlobMissingError, BlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class BlobInfo:
     digest: Digest
     size: int
     path: Path | None
+    #: A short-lived URL the client may fetch the bytes from itself (object stores), or None.
+    redirect: str | None = None
 
 
 def _unknown(repository: str, digest: Digest) -> RegistryError:
@@ -30,10 +33,13 @@ def _unknown(repository: str, digest: Digest) -> RegistryError:
 
 
 class BlobService:
-    def __init__(self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner) -> None:
+    def __init__(
+        self, metadata: MetadataStore, store: BlobStore, runner: BlockingRunner, *, redirect_ttl: int = 1200
+    ) -> None:
         self._meta = metadata
         self._store = store
         self._run = runner.run
+        self._redirect_ttl = redirect_ttl
 
     def stat(self, repository: str, digest: Digest) -> BlobInfo:
         """A blob linked into ``repository``; a blob stored for another repository is unknown here."""
@@ -50,7 +56,26 @@ class BlobService:
                 "from storage; push the blob again",
                 detail={"digest": str(digest)},
             )
+        if path is None:  # an object store: presigning is a local computation, no request
+            return BlobInfo(digest, size, None, self._store.redirect_url(digest, expires_in=self._redirect_ttl))
         return BlobInfo(digest, size, path)
+
+    async def stream(self, digest: Digest, start: int, end: int) -> AsyncIterator[bytes]:
+        """The blob's bytes ``[start, end)`` from a store that is not local, read in a worker
+        thread piece by piece (one piece in memory at a time)."""
+        pieces = iter(self._store.read(digest, start, end))
+        while True:
+            try:
+                piece = await self._run(next, pieces, None)
+            except BlobMissingError:  # raised before the first piece, so before any answer
+                raise RegistryError(
+                    ErrorCode.BLOB_UNKNOWN,
+                    f"the bytes of blob {digest} are missing from storage; push the blob again",
+                    detail={"digest": str(digest)},
+                ) from None
+            if piece is None:
+                return
+            yield piece
 
     async def read_head(self, repository: str, digest: Digest, limit: int) -> tuple[bytes, int]:
         """The first ``limit`` bytes of a blob linked into ``repository`` and its whole size:

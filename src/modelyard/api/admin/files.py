@@ -17,17 +17,14 @@ only for the current ``ETag``; ``If-None-Match`` with it answers 304.
 from __future__ import annotations
 
 import mimetypes
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
-from modelyard.api.oci.ranges import BlobFileResponse
+from modelyard.api.oci.ranges import BlobFileResponse, plan_range
 from modelyard.services.models import FileAccess, ModelService
-
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
 class _LayerFileResponse(BlobFileResponse):
@@ -53,34 +50,6 @@ def _etag_listed(header: str | None, etag: str) -> bool:
         return False
     tags = [t.strip().removeprefix("W/") for t in header.split(",")]
     return "*" in tags or etag in tags
-
-
-def plan_range(request: web.BaseRequest, size: int, etag: str) -> tuple[int, int] | bool | None:
-    """``(start, end)`` to serve (end exclusive), ``None`` for the whole file, ``False`` for 416."""
-    value = request.headers.get(hdrs.RANGE)
-    if value is None:
-        return None
-    condition = request.headers.get(hdrs.IF_RANGE)
-    if condition is not None and condition.strip() != etag:
-        return None
-    match = _RANGE.match(value)
-    if match is None:
-        return None  # another unit, several ranges, or malformed: ignored (RFC 9110 14.2)
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # a suffix: the last N bytes
-        count = int(last)
-        if count == 0 or size == 0:
-            return False
-        return max(size - count, 0), size
-    start = int(first)
-    if start >= size:
-        return False
-    end = size if not last else min(int(last) + 1, size)
-    if end <= start:
-        return None  # bytes=5-2: invalid, ignored
-    return start, end
 
 
 async def respond(

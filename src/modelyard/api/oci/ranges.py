@@ -36,6 +36,7 @@ from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
 
 _ZERO_SUFFIX = re.compile(r"^\s*-\s*0+\s*$")
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
 class _Plan(enum.Enum):
@@ -102,3 +103,31 @@ class BlobFileResponse(web.FileResponse):
             return False
         # Exactly the Last-Modified FileResponse sends (the mtime rounded up to a second).
         return date.tzinfo is not None and int(date.timestamp()) == math.ceil(stat.st_mtime)
+
+
+def plan_range(request: web.BaseRequest, size: int, etag: str) -> tuple[int, int] | bool | None:
+    """``(start, end)`` to serve (end exclusive), ``None`` for the whole file, ``False`` for 416."""
+    value = request.headers.get(hdrs.RANGE)
+    if value is None:
+        return None
+    condition = request.headers.get(hdrs.IF_RANGE)
+    if condition is not None and condition.strip() != etag:
+        return None
+    match = _RANGE.match(value)
+    if match is None:
+        return None  # another unit, several ranges, or malformed: ignored (RFC 9110 14.2)
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # a suffix: the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            return False
+        return max(size - count, 0), size
+    start = int(first)
+    if start >= size:
+        return False
+    end = size if not last else min(int(last) + 1, size)
+    if end <= start:
+        return None  # bytes=5-2: invalid, ignored
+    return start, end
