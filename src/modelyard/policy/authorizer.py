@@ -224,6 +224,34 @@ def tag_limits(principal: Principal, bindings: Iterable[Binding]) -> dict[Permis
     return limits
 
 
+# The token actions that write tags, and the permission each needs.
+_TAG_ACTIONS = {"push": Permission.PUSH, "overwrite": Permission.MOVE_TAG}
+
+
+def tag_conditions(actions: Iterable[str], limits: Mapping[Permission, tuple[str, ...] | None]) -> dict[str, list[str]]:
+    """The ``tags`` claim of a token's access entry: for each granted tag-writing action that
+    only conditional bindings grant, the globs of the tags it may write (an action not named: any tag)."""
+    conditions = {}
+    for action in actions:
+        permission = _TAG_ACTIONS.get(action)
+        if permission is not None and limits.get(permission) is not None:
+            conditions[action] = list(limits[permission] or ())
+    return conditions
+
+
+def limits_from_conditions(
+    actions: Iterable[str], conditions: Mapping[str, Sequence[str]]
+) -> dict[Permission, tuple[str, ...] | None]:
+    """The inverse of :func:`tag_conditions`: what a token's entry lets its bearer write."""
+    limits: dict[Permission, tuple[str, ...] | None] = {}
+    for action in actions:
+        permission = _TAG_ACTIONS.get(action)
+        if permission is not None:
+            found = conditions.get(action)
+            limits[permission] = None if found is None else tuple(found)
+    return limits
+
+
 def tag_allowed(patterns: tuple[str, ...] | None, tag: str) -> bool:
     """Whether a limit of :func:`tag_limits` admits ``tag`` (``None``: any tag)."""
     return patterns is None or any(fnmatchcase(tag, p) for p in patterns)

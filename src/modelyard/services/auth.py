@@ -9,7 +9,9 @@ those are short-lived, scoped to repositories and handed to every OCI client, so
 never change a password or mint an API key.
 
 What a token carries (:meth:`AuthService.grant`): for each requested scope, only what the
-authorizer grants (``policy.authorizer.token_actions`` over the caller's IAM permissions);
+authorizer grants (``policy.authorizer.token_actions`` over the caller's IAM permissions, and
+``tags`` naming the tag globs that ``push`` and ``overwrite`` are limited to when only
+conditional bindings grant them, ``policy.authorizer.tag_conditions``);
 asking for more is not an error, the token simply carries less (as the Docker token spec says).
 
 Events: neither a login nor a token changes data the registry keeps (the throttle's counters
@@ -28,7 +30,7 @@ from typing import Any
 from modelyard.domain.errors import RegistryError
 from modelyard.domain.events import Actor, LoginFailed, LoginSucceeded, TokenIssued
 from modelyard.domain.reference import validate_name
-from modelyard.policy.authorizer import Principal, token_actions
+from modelyard.policy.authorizer import Principal, tag_conditions, token_actions
 from modelyard.services.audit import AuditService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import API_KEY_PREFIX, IdentityService, api_key_id, login_name
@@ -132,6 +134,8 @@ class AuthService:
         scopes granting nothing it may see left out (the IAM lookups run off the event loop)."""
         names = [s.name for s in scopes if s.type == "repository" and _valid_name(s.name)]
         found = await self._iam.on_repositories(principal, names)
+        pushing = [s.name for s in scopes if s.name in found and {"push", "*"} & set(s.actions)]
+        limits = await self._iam.tag_limits_on(principal, pushing)
         access = []
         for scope in scopes:
             if scope.type == "repository":
@@ -143,7 +147,11 @@ class AuthService:
                 actions = ["*"]  # the catalog itself is filtered by what the caller may read
             else:
                 continue
-            access.append({"type": scope.type, "name": scope.name, "actions": actions})
+            entry: dict[str, Any] = {"type": scope.type, "name": scope.name, "actions": actions}
+            conditions = tag_conditions(actions, limits.get(scope.name, {}))
+            if conditions:
+                entry["tags"] = conditions
+            access.append(entry)
         return access
 
     async def issue(self, login: Login, scopes: list[Scope], client_ip: str, *, offline: bool) -> Tokens:

@@ -181,3 +181,13 @@ class IamService:
             return {name: self.on_repository(principal, name) for name in dict.fromkeys(names)}
 
         return await self._run(work) if names else {}
+
+    async def tag_limits_on(
+        self, principal: Principal, names: list[str]
+    ) -> dict[str, dict[Permission, tuple[str, ...] | None]]:
+        """:meth:`tag_limits` for each name, in a worker thread."""
+
+        def work() -> dict[str, dict[Permission, tuple[str, ...] | None]]:
+            return {name: self.tag_limits(principal, name) for name in dict.fromkeys(names)}
+
+        return await self._run(work) if names else {}

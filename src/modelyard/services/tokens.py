@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
 from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.policy.authorizer import Permission, limits_from_conditions
 
 ISSUER = "modelyard"
 _ALGORITHM = "HS256"
@@ -25,9 +26,19 @@ _ALGORITHM = "HS256"
 class AccessClaims:
     subject: str
     access: dict[tuple[str, str], frozenset[str]]
+    # Per repository: the tag globs its tag-writing actions are limited to (binding conditions).
+    tag_conditions: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def allows(self, resource_type: str, name: str, action: str) -> bool:
         return action in self.access.get((resource_type, name), frozenset())
+
+    def tag_limits(self, name: str) -> dict[Permission, tuple[str, ...] | None] | None:
+        """Which tags of repository ``name`` the token may push and move, when binding
+        conditions limit them (``None``: no limit beyond its actions)."""
+        conditions = self.tag_conditions.get(name)
+        if not conditions:
+            return None
+        return limits_from_conditions(self.access.get(("repository", name), frozenset()), conditions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +99,15 @@ class TokenService:
     def verify_access(self, token: str) -> AccessClaims:
         claims = self._decode(token, "access")
         access: dict[tuple[str, str], frozenset[str]] = {}
+        conditions: dict[str, dict[str, tuple[str, ...]]] = {}
         for entry in claims.get("access") or []:
             if isinstance(entry, dict):
                 key = (str(entry.get("type")), str(entry.get("name")))
                 access[key] = access.get(key, frozenset()) | frozenset(str(a) for a in entry.get("actions") or [])
-        return AccessClaims(str(claims["sub"]), access)
+                tags = entry.get("tags")
+                if key[0] == "repository" and isinstance(tags, dict):
+                    conditions[key[1]] = {str(a): tuple(str(p) for p in (v or ())) for a, v in tags.items()}
+        return AccessClaims(str(claims["sub"]), access, conditions)
 
     def verify_refresh(self, token: str, *, wrong_kind: str | None = None) -> RefreshClaims:
         """The claims of a refresh token; ``wrong_kind`` is the refusal for any other token."""

@@ -79,6 +79,7 @@ async def put_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
         actor=acting(request),
         pushed_by=None if claims is None else claims.subject,
         may_move_tags=claims is None or claims.allows("repository", route.name, "overwrite"),
+        tag_limits=None if claims is None else claims.tag_limits(route.name),
     )
     headers = {
         "Location": f"/v2/{route.name}/manifests/{pushed.digest}",

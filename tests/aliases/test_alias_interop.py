@@ -1,0 +1,226 @@
+"""Alias rules as real clients meet them, against ``modelyard serve`` on SQLite and PostgreSQL:
+
+- CI bound as ``pusher`` with the condition ``tags: build-*``: skopeo pushes ``build-1`` and is
+  refused ``prod`` with a message naming the condition; its token says so (``tags`` claim); the
+  admin API refuses it ``prod`` too and lets it create ``build-latest``.
+- a protected ``prod`` (role ``repoAdmin``): a writer is refused over skopeo and the admin API, the
+  administrator is not; the history records who moved it.
+- a promotion gate on ``prod`` (an eval report referrer): skopeo's push of ``:prod`` is refused
+  until oras-py attaches the report to the manifest, then it goes through.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import oras.client
+import oras.oci
+import pytest
+
+from tests.auth.support import ADMIN_PASSWORD, AuthServerProcess, jwt_claims
+from tests.interop.layouts import Layout, build_image
+from tests.interop.serverproc import ServerProcess, attach_server_logs, register_servers
+from tests.interop.test_skopeo import Skopeo
+
+pytestmark = pytest.mark.interop
+pytest_runtest_makereport = attach_server_logs
+
+REPO = "acme/llm"
+EVAL = "application/vnd.modelyard.eval.v1+json"
+ADMIN = ("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def skopeo() -> str:
+    path = shutil.which("skopeo")
+    if path is None:
+        pytest.fail("skopeo is not installed: run scripts/bootstrap --system (it installs Debian's skopeo)")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    if request.param == "postgresql":
+        return ("--database-url", request.getfixturevalue("postgres_url"))
+    return ()
+
+
+@pytest.fixture
+def auth_server(request: pytest.FixtureRequest, tmp_path: Path, database: tuple[str, ...]) -> Iterator[ServerProcess]:
+    server = AuthServerProcess(
+        tmp_path / "data", tmp_path / "server.log", extra=("--auth", "--no-access-log", *database),
+        env={"MODELYARD_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )  # fmt: skip
+    register_servers(request.node, [server])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def open_server(request: pytest.FixtureRequest, tmp_path: Path, database: tuple[str, ...]) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log", extra=("--no-access-log", *database))
+    register_servers(request.node, [server])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def call(server: ServerProcess, method: str, path: str, status: int, body: Any = None, auth: Any = ADMIN) -> Any:
+    response = httpx.request(method, f"{server.url}{path}", json=body, auth=auth, timeout=60)
+    assert response.status_code == status, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json() if response.content else None
+
+
+def skopeo_push(
+    skopeo: Skopeo, layout: Layout, tag: str, server: ServerProcess, target: str, creds: tuple[str, str] | None
+) -> subprocess.CompletedProcess[str]:
+    auth = [f"--dest-creds={creds[0]}:{creds[1]}"] if creds else []
+    return skopeo.run(
+        "copy", "--quiet", "--dest-tls-verify=false", *auth, f"oci:{layout.path}:{tag}",
+        f"docker://{server.host}/{target}", check=False,
+    )  # fmt: skip
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    return " ".join((result.stdout + result.stderr).split())  # skopeo may wrap lines
+
+
+def setup_repository(server: ServerProcess, **settings: Any) -> None:
+    call(server, "POST", "/api/v1/compartments", 201, {"name": "acme"})
+    call(server, "POST", "/api/v1/repositories", 201, {"compartment_id": "acme", "display_name": "llm", **settings})
+
+
+def service_account_key(server: ServerProcess, name: str) -> str:
+    call(server, "POST", "/api/v1/service-accounts", 201, {"name": name})
+    created = call(server, "POST", f"/api/v1/service-accounts/{name}/keys", 201, {})
+    return str(created["secret"])
+
+
+def test_a_pusher_limited_to_build_tags_is_refused_prod(
+    auth_server: ServerProcess, skopeo: str, tmp_path: Path
+) -> None:
+    server = auth_server
+    setup_repository(server)
+    key = service_account_key(server, "ci")
+    policy = call(server, "GET", f"/api/v1/repositories/{REPO}/-/iam", 200)
+    policy["bindings"] = [{"role": "pusher", "members": ["serviceAccount:ci"], "condition": {"tags": ["build-*"]}}]
+    stored = call(server, "PUT", f"/api/v1/repositories/{REPO}/-/iam", 200, policy)
+    assert stored["bindings"][0]["condition"] == {"tags": ["build-*"]}
+
+    # The token service grants push, limited to the condition's tags.
+    token = httpx.get(
+        f"{server.url}/auth/token", params={"service": "modelyard", "scope": f"repository:{REPO}:pull,push"},
+        auth=("ci", key), timeout=30,
+    ).json()["token"]  # fmt: skip
+    [entry] = jwt_claims(token)["access"]
+    assert entry["actions"] == ["pull", "push"] and entry["tags"] == {"push": ["build-*"]}
+
+    cli = Skopeo(skopeo, tmp_path)
+    layout = Layout(tmp_path / "layout")
+    image = build_image([2048])
+    layout.add_image("one", image)
+    assert skopeo_push(cli, layout, "one", server, f"{REPO}:build-1", ("ci", key)).returncode == 0
+    refused = skopeo_push(cli, layout, "one", server, f"{REPO}:prod", ("ci", key))
+    assert refused.returncode != 0
+    assert "may create only tags matching build-*" in said(refused) and "prod does not match" in said(refused)
+    assert httpx.head(f"{server.url}/v2/{REPO}/manifests/prod", auth=ADMIN).status_code in (401, 404)
+    assert call(server, "GET", f"/api/v1/repositories/{REPO}/-/tags/prod/history", 200)["items"] == []
+
+    # The admin API asks the same condition.
+    denied = httpx.put(
+        f"{server.url}/api/v1/repositories/{REPO}/-/aliases/prod", json={"target": "build-1"}, auth=("ci", key)
+    )
+    assert denied.status_code == 403, denied.text
+    assert "build-*" in denied.json()["errors"][0]["message"]
+    allowed = call(server, "PUT", f"/api/v1/repositories/{REPO}/-/aliases/build-latest", 200,
+                   {"target": "build-1", "reason": "ci"}, auth=("ci", key))  # fmt: skip
+    assert allowed["moved_by"] == "serviceAccount:ci"
+    # ... and the administrator, unconditioned, may.
+    assert call(server, "PUT", f"/api/v1/repositories/{REPO}/-/aliases/prod", 200, {"target": "build-1"})
+
+
+def test_a_protected_alias_is_moved_only_by_the_named_role(
+    auth_server: ServerProcess, skopeo: str, tmp_path: Path
+) -> None:
+    server = auth_server
+    setup_repository(server, protected_aliases=[{"alias": "prod", "roles": ["repoAdmin"]}])
+    key = service_account_key(server, "deployer")
+    policy = call(server, "GET", f"/api/v1/repositories/{REPO}/-/iam", 200)
+    policy["bindings"] = [{"role": "writer", "members": ["serviceAccount:deployer"]}]
+    call(server, "PUT", f"/api/v1/repositories/{REPO}/-/iam", 200, policy)
+    cli = Skopeo(skopeo, tmp_path)
+    layout = Layout(tmp_path / "layout")
+    layout.add_image("one", build_image([2048]))
+    layout.add_image("two", build_image([2048]))
+    assert skopeo_push(cli, layout, "one", server, f"{REPO}:staging", ("deployer", key)).returncode == 0
+
+    refused = skopeo_push(cli, layout, "one", server, f"{REPO}:prod", ("deployer", key))
+    assert refused.returncode != 0
+    assert "alias prod of acme/llm is protected (rule 'prod')" in said(refused), said(refused)
+    denied = httpx.put(
+        f"{server.url}/api/v1/repositories/{REPO}/-/aliases/prod", json={"target": "staging"}, auth=("deployer", key)
+    )
+    assert denied.status_code == 403 and "role repoAdmin" in denied.json()["errors"][0]["message"]
+
+    # An administrator holds a role that includes repoAdmin.
+    assert skopeo_push(cli, layout, "two", server, f"{REPO}:prod", ADMIN).returncode == 0
+    moved = call(server, "POST", f"/api/v1/repositories/{REPO}/-/aliases/prod/rollback", 404, {})
+    assert "no earlier target" in moved["errors"][0]["message"]
+    call(server, "PUT", f"/api/v1/repositories/{REPO}/-/aliases/prod", 200, {"target": "staging", "reason": "promote"})
+    history = call(server, "GET", f"/api/v1/repositories/{REPO}/-/tags/prod/history", 200)["items"]
+    assert [(e["how"], e["actor"], e["reason"]) for e in history] == [
+        ("api", "user:admin", "promote"),
+        ("push", "user:admin", None),
+    ]
+    listed = call(server, "GET", f"/api/v1/repositories/{REPO}/-/aliases", 200)["items"]
+    assert {a["name"]: a["protected"] for a in listed} == {"prod": True, "staging": False}
+
+
+def test_a_promotion_gate_refuses_prod_until_an_eval_report_is_attached(
+    open_server: ServerProcess, skopeo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = open_server
+    gate = {"alias": "prod", "required_referrer_types": [EVAL]}
+    setup_repository(server, immutable_tag_patterns=["v*"], promotion_gates=[gate])
+    cli = Skopeo(skopeo, tmp_path)
+    layout = Layout(tmp_path / "layout")
+    image = build_image([4096])
+    layout.add_image("one", image)
+    assert skopeo_push(cli, layout, "one", server, f"{REPO}:v1", None).returncode == 0
+
+    refused = skopeo_push(cli, layout, "one", server, f"{REPO}:prod", None)
+    assert refused.returncode != 0
+    message = said(refused)
+    assert "promotion gate 'prod'" in message and f"no referrer of type {EVAL}" in message, message
+    denied = httpx.put(f"{server.url}/api/v1/repositories/{REPO}/-/aliases/prod", json={"target": "v1"})
+    assert denied.status_code == 403 and denied.json()["errors"][0]["detail"]["missing_referrer_types"] == [EVAL]
+
+    # oras-py attaches an eval report to v1 (its config media type is the referrer's artifact type).
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "eval.json").write_text(json.dumps({"accuracy": 0.91}))
+    (work / "config.json").write_text("{}")
+    client = oras.client.OrasClient(hostname=server.host, insecure=True)
+    subject = oras.oci.Subject.from_manifest(client.get_manifest(f"{server.host}/{REPO}:v1"))
+    assert subject.digest == image.digest
+    attached = client.push(
+        target=f"{server.host}/{REPO}:eval-v1", files=["eval.json"], manifest_config=f"config.json:{EVAL}",
+        subject=subject, quiet=True,
+    )  # fmt: skip
+    assert attached.status_code == 201
+
+    assert skopeo_push(cli, layout, "one", server, f"{REPO}:prod", None).returncode == 0
+    history = call(server, "GET", f"/api/v1/repositories/{REPO}/-/tags/prod/history", 200, auth=None)["items"]
+    assert [(e["how"], e["to_digest"]) for e in history] == [("push", image.digest)]
