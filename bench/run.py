@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inputs
 import limits as physical
+import modelclients
 from common import CommandError, format_size, log, median, parse_size, run
 from registries import Server
 from report import REGISTRIES, format_report, summarize, targets
@@ -44,6 +45,8 @@ DEFAULTS = {  # full run / --smoke
     "disk_size": ("1GiB", "8MiB"),
     "openssl_seconds": (2, 1),
     "hashlib_seconds": (2.0, 0.25),
+    "model_weights": ("2GiB", "2MiB"),
+    "model_shard": ("512MiB", "512KiB"),
 }
 
 
@@ -72,6 +75,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     source.add_argument("--rev", help="benchmark modelyard's src/ as committed at this git revision (git archive)")
     source.add_argument("--src", type=Path, help="benchmark the modelyard package under this directory")
     parser.add_argument("--no-limits", action="store_true", help="skip the physical-limit measurements")
+    parser.add_argument("--model-weights", help="weights file of the mono model directory [2GiB; smoke 2MiB]")
+    parser.add_argument("--model-shard", help="each of the 4 shards of the sharded model [512MiB; smoke 512KiB]")
+    parser.add_argument("--model-jobs", type=int, help="modelyard push/pull --jobs [the client's default]")
+    parser.add_argument(
+        "--model-clients",
+        choices=("with", "skip", "only"),
+        default="with",
+        help="the model-client suite (modelyard push/pull vs oras-py vs skopeo) [with]",
+    )
     parser.add_argument("--work-dir", type=Path, help="inputs cache and server storage [$TMPDIR/modelyard-bench]")
     parser.add_argument("--no-bootstrap", action="store_true", help="don't run scripts/bootstrap --bench first")
     args = parser.parse_args(argv)
@@ -79,7 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for key, values in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, values[index])
-    for key in ("blob_size", "chunk", "parallel_size", "big_size", "disk_size"):
+    for key in ("blob_size", "chunk", "parallel_size", "big_size", "disk_size", "model_weights", "model_shard"):
         setattr(args, key, parse_size(getattr(args, key)))
     args.model_size = parse_size(args.model_size) if args.model_size else args.blob_size
     selected = NAMES if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
@@ -276,6 +288,20 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def run_model_clients(args: argparse.Namespace) -> dict[str, Any]:
+    """modelyard push/pull vs oras-py vs skopeo on one modelyard server (bench/modelclients.py)."""
+    src, src_label = modelyard_source(args)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    sizes = modelclients.Sizes(weights=args.model_weights, shard=args.model_shard, jobs=args.model_jobs)
+    result = modelclients.run_suite(args.work_dir, sizes, args.repeats, src, args.blob_workers)
+    result["meta"].update({
+        "command": " ".join([".venv/bin/python", "bench/run.py", *sys.argv[1:]]),
+        "modelyard_source": src_label,
+        "machine": {"cpus": os.cpu_count(), "loadavg_end": os.getloadavg()},
+    })  # fmt: skip
+    return result
+
+
 def _brief(workload: Workload, metrics: dict[str, float]) -> str:
     return ", ".join(f"{m.label} {metrics[m.key]:.2f}" for m in workload.metrics if m.key in metrics)
 
@@ -285,11 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_bootstrap:
         bootstrap()
     try:
-        result = run_suite(args)
+        result = run_suite(args) if args.model_clients != "only" else {"report": "", "meta": {}}
+        if args.model_clients != "skip":
+            result["model_clients"] = run_model_clients(args)
     except CommandError as exc:
         log(f"FAILED: {exc}")
         return 1
     print(result["report"], flush=True)
+    if args.model_clients != "skip":
+        print(result["model_clients"]["report"], flush=True)
     out = args.json or REPO / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

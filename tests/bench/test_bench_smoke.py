@@ -1,4 +1,5 @@
-"""The benchmark suite works: ``bench/run.py --smoke`` runs every workload against both registries.
+"""The benchmark suite works: ``bench/run.py --smoke`` runs every workload against both registries,
+and every model-client workload (modelyard push/pull, oras-py, skopeo) against modelyard.
 
 Only that it works -- never its numbers (the machine is shared and noisy; see bench/README.md).
 """
@@ -25,10 +26,11 @@ WORKLOADS = [
     "parallel-push",
     "big-transfer",
 ]
+MODEL_WORKLOADS = ["push-mono", "pull-mono", "push-sharded", "pull-sharded", "repush-shard"]
 LIMITS = ["sha256_openssl", "sha256_hashlib", "disk_write_fsync", "loopback_sendfile"]
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_smoke_run_prints_the_table_and_writes_json_for_every_workload(tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     done = subprocess.run(
@@ -36,7 +38,7 @@ def test_smoke_run_prints_the_table_and_writes_json_for_every_workload(tmp_path:
          "--work-dir", str(tmp_path / "work")],
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=290,
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
@@ -60,3 +62,14 @@ def test_smoke_run_prints_the_table_and_writes_json_for_every_workload(tmp_path:
     assert all(result["limits"]["median_MBps"][key] > 0 for key in LIMITS)
     assert len(result["targets"]) >= 10
     assert result["meta"]["workers"] == 2 and result["meta"]["blob_workers"] == 1
+
+    models = result["model_clients"]
+    assert sorted(models["workloads"]) == sorted(MODEL_WORKLOADS)
+    for name, entry in models["workloads"].items():
+        for client in ("oras", "skopeo", "modelyard"):
+            assert entry[client]["MBps"] > 0 and entry[client]["client_peak_rss_mib"] > 0, (name, client)
+        assert entry["ratio_vs_oras"] > 0 and entry["ratio_vs_skopeo"] > 0, name
+    # The re-push sent the changed shard and the manifest, not the model: at most the shard + 1 MiB.
+    repush = models["workloads"]["repush-shard"]["modelyard"]
+    assert 0 < repush["sent_MiB"] <= repush["changed_MiB"] + 1
+    assert "model clients (issue 10)" in done.stdout
