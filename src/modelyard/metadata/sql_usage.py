@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, distinct, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from modelyard.domain.lifecycle import Scope, Usage
 from modelyard.metadata import tables as t
@@ -142,7 +142,7 @@ class SqlUsage(SqlPart):
         """(logical, exclusive) bytes of a compartment: distinct blobs its repositories link,
         and those no repository outside it links; plus its manifests."""
         inside = select(_r.c.id).where(_r.c.compartment_id == compartment_id)
-        linked = select(distinct(_rb.c.digest)).where(_rb.c.repository_id.in_(inside)).subquery()
+        linked = select(_rb.c.digest).distinct().where(_rb.c.repository_id.in_(inside)).subquery()
         outside = exists().where(_other.c.digest == linked.c.digest, _other.c.repository_id.not_in(inside))
         total = (
             select(func.coalesce(func.sum(_b.c.size), 0)).join(linked, linked.c.digest == _b.c.digest).where(_live())
