@@ -32,6 +32,7 @@ Dry-run a program against a registry (a user's own stack)::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import runpy
 import threading
@@ -92,7 +93,8 @@ class Result:
     steps: list[Step]
 
     def ops(self, op: str) -> list[str]:
-        return [step.urn.rsplit("::", 1)[-1] for step in self.steps if step.op == op]
+        """Names of the resources that had this step, sorted (independent resources register in parallel)."""
+        return sorted(step.urn.rsplit("::", 1)[-1] for step in self.steps if step.op == op)
 
 
 def _plain(outs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -108,6 +110,22 @@ def _unwrap(inputs: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
             secrets.add(key)
         plain[key] = rpc.unwrap_rpc_secret(value)
     return plain, secrets
+
+
+_REPORTED: list[BaseException] = []
+
+
+def _quiet_about(error: BaseException) -> None:
+    """The SDK fails every output of a resource whose registration failed; the run raises the
+    error itself, so asyncio need not print each unread output's copy when it is collected."""
+    _REPORTED[:] = [*_REPORTED[-20:], error]
+    loop = asyncio.get_event_loop()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not any(context.get("exception") is seen for seen in _REPORTED):
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 class _NoMocks(mocks.Mocks):
@@ -156,8 +174,11 @@ class Engine:
         """Check and diff every resource; nothing is changed."""
         return self._run(program, preview=True)
 
-    def up(self, program: Callable[[], None]) -> Result:
-        """Run the program: create, update, replace, import; then delete what it no longer declares."""
+    def up(self, program: Callable[[], None], *, refresh: bool = False) -> Result:
+        """Run the program: create, update, replace, import; then delete what it no longer declares.
+        ``refresh`` reads every resource first (``pulumi up --refresh``)."""
+        if refresh:
+            self.refresh()
         result = self._run(program, preview=False)
         declared = {step.urn for step in result.steps}
         for urn in reversed(list(self.state)):
@@ -243,7 +264,11 @@ class Engine:
             program()
             return collect()
 
-        _sync_await(run_pulumi_func(main))
+        try:
+            _sync_await(run_pulumi_func(main))
+        finally:
+            if monitor.error is not None:
+                _quiet_about(monitor.error)
         if monitor.error is not None:
             raise monitor.error
         return Result(exported, secret, monitor.steps)
