@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelyard import metrics
 from modelyard import web as web_ui
 from modelyard.api import admin, auth, hf, oci
+from modelyard.api import metrics as ops
 from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
+from modelyard.api.metrics import metrics_middleware
 from modelyard.api.forwarded import forwarded_middlewares
 from modelyard.bootstrap import build_registry
 from modelyard.config import Settings
@@ -29,7 +32,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     runtime = build_registry(settings, migrate=migrate)
     registry = runtime.registry
     app = web.Application(
-        middlewares=[*forwarded_middlewares(settings.trusted_proxies), error_middleware],
+        middlewares=[*forwarded_middlewares(settings.trusted_proxies), metrics_middleware, error_middleware],
         handler_args={"read_bufsize": READ_BUFFER_BYTES},
         client_max_size=ADMIN_BODY_MAX_BYTES,
     )
@@ -39,6 +42,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     oci.add_routes(app)
     admin.add_routes(app)
     auth.add_routes(app)
+    ops.add_routes(app, with_metrics=settings.metrics_enabled)
     hf.add_routes(app)  # last: its /{namespace}/{name}/resolve/... must not shadow another route
     web_ui.add_routes(app)
 
@@ -47,11 +51,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             await registry.identity.bootstrap_admin()
         if settings.background_jobs:
             workers.start()
+        metrics.WORKERS.inc()
         registry.lifecycle.pulls.start()  # every process writes its own last-pulled times
 
     app.on_startup.append(start)
 
     async def close(_app: web.Application) -> None:
+        metrics.WORKERS.dec()
         await workers.stop()
         await registry.lifecycle.pulls.stop()
         runtime.close()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelyard.config import Settings
+from modelyard.operations import build_operations
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.metadata.sql_aliases import SqlAliases
 from modelyard.metadata.sql_lifecycle import SqlLifecycle
@@ -142,6 +143,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         pulls=PullRecorder(lifecycle_store, runner, interval=settings.pull_flush_interval),
         maintenance=MaintenanceService(lifecycle_store, gc),
     )
+    operations = build_operations(settings, metadata, store, models, runner)
     registry = Registry(
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
@@ -165,6 +167,9 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         tokens=tokens,
         auth=AuthService(identity, iam, tokens, audit),
         audit=audit,
+        webhooks=operations.webhooks,
+        webhook_delivery=operations.webhook_delivery,
+        health=operations.health,
         gc=gc,
         lifecycle=lifecycle,
         models=models,

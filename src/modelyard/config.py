@@ -135,6 +135,25 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(True, description="Log one line per request.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Server log lines as text, or one JSON object per line (for log collectors)."
+    )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
+    secret_key: pydantic.SecretStr | None = Field(
+        None,
+        description="Base64 of 32 bytes encrypting stored secrets (webhook secrets); default: generated once into "
+        "DATA_DIR/secret.key. Replicas with separate data directories must share one.",
+    )
+    webhook_timeout: float = Field(10.0, gt=0, le=300, description="Seconds a webhook endpoint may take to answer.")
+    webhook_max_attempts: int = Field(8, ge=1, le=100, description="Tries per webhook delivery before it fails.")
+    webhook_retry_base: float = Field(
+        10.0, gt=0, description="Seconds before the first retry of a webhook delivery; doubles on each further one."
+    )
+    webhook_retry_max: float = Field(3600.0, gt=0, description="Longest wait between two tries of a delivery, seconds.")
+    webhook_concurrency: int = Field(8, ge=1, le=256, description="Webhook deliveries in flight at once (leader only).")
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, le=60, description="How often the leader looks for new events and due deliveries, seconds."
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

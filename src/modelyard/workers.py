@@ -6,24 +6,27 @@ holder runs jobs. A follower retries every ``leader_poll_interval`` seconds, so 
 stops or dies another takes over within that time. The leader checks it still holds the lock
 before every run (a PostgreSQL lock dies with its connection).
 
-Jobs are blocking callables run in a thread, each on its own interval; a job that fails is
-logged and tried again at its next time, never taking the loop down with it. Today's job is
-scheduled garbage collection; event delivery, retention and replication join the same list.
+Jobs are blocking callables run in a thread (or coroutine functions run on the loop), each on
+its own interval and as its own task, so a long garbage collection never holds up webhook
+delivery; a job that fails is logged and tried again at its next time, never taking the loop
+down with it. Each run is counted in ``modelyard_background_job_runs`` (``metrics.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
+from modelyard import metrics
 from modelyard.bootstrap import Runtime
 from modelyard.metadata.leader import LeaderLock, leader_lock
 
@@ -37,6 +40,9 @@ class Job:
     run: Callable[[], object]
     due: float = field(default=0.0)
     runs: int = 0
+    # Awaited when the workers stop (e.g. cancel deliveries in flight, close a client).
+    stop: Callable[[], Awaitable[None]] | None = None
+    task: asyncio.Task[None] | None = None
 
 
 def scheduled_jobs(runtime: Runtime) -> list[Job]:
@@ -68,6 +74,8 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
             return results
 
         jobs.append(Job("retention", settings.retention_interval, retain))
+    delivery = runtime.registry.webhook_delivery
+    jobs.append(Job("webhooks", settings.webhook_poll_interval, delivery.tick, stop=delivery.close))
     return jobs
 
 
@@ -96,6 +104,14 @@ class BackgroundWorkers:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for job in self.jobs:
+            if job.task is not None:
+                job.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job.task
+                job.task = None
+            if job.stop is not None:
+                await job.stop()
         await asyncio.to_thread(self._lock.release)
         self.is_leader = False
 
@@ -116,19 +132,28 @@ class BackgroundWorkers:
         if not held:
             return
         for job in self.jobs:
-            if time.monotonic() >= job.due:
-                await self._run(job)
+            if time.monotonic() >= job.due and (job.task is None or job.task.done()):
+                job.due = float("inf")  # until this run ends
+                job.task = asyncio.create_task(self._run(job), name=f"modelyard-job-{job.name}")
 
     async def _run(self, job: Job) -> None:
+        start = time.monotonic()
+        outcome = "success"
         try:
-            await asyncio.to_thread(job.run)
+            if inspect.iscoroutinefunction(job.run):
+                await job.run()
+            else:
+                await asyncio.to_thread(job.run)
         except Exception:  # a job's failure is logged and retried at its next time, whatever it was
             log.exception("background job %s failed", job.name)
+            outcome = "error"
+        metrics.JOB_RUNS.labels(job=job.name, outcome=outcome).inc()
+        metrics.JOB_SECONDS.labels(job=job.name).observe(time.monotonic() - start)
         job.runs += 1
         job.due = time.monotonic() + job.interval
 
     def _sleep_time(self) -> float:
         if not self.is_leader or not self.jobs:
             return self._poll
-        until_next = min(job.due for job in self.jobs) - time.monotonic()
+        until_next = min(job.due for job in self.jobs) - time.monotonic()  # inf while all run
         return max(0.05, min(self._poll, until_next))

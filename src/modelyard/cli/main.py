@@ -9,6 +9,7 @@ import pydantic
 import typer
 
 from modelyard import __version__
+from modelyard.cli import doctor as doctor_command
 from modelyard.cli import gc as gc_command
 from modelyard.cli import identity, modelinfo, models
 from modelyard.cli import lineage as lineage_commands
@@ -43,6 +44,7 @@ app.command("lineage")(lineage_commands.lineage)
 app.command("diff")(lineage_commands.diff)
 app.command("gc")(gc_command.gc)
 app.command("reset-admin")(gc_command.reset_admin)
+app.command("doctor")(doctor_command.doctor)
 
 
 def _version(value: bool) -> None:

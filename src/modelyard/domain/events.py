@@ -621,3 +621,52 @@ EVENT_TYPES.update(
         GarbageCollected,
     )
 )  # fmt: skip
+
+
+# -- webhooks (``services/webhooks/``): registered here, after the table, to keep the hunks apart ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookCreated(Event):
+    """A webhook subscription was created on ``scope`` (its secret is never part of an event)."""
+
+    action: ClassVar[str] = "webhook.create"
+    webhook_id: int
+    scope: str
+    url: str
+    event_types: tuple[str, ...]
+
+    @property
+    def resource(self) -> str:
+        return f"webhook:{self.webhook_id}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"scope": self.scope, "url": self.url, "event_types": list(self.event_types)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDeleted(Event):
+    action: ClassVar[str] = "webhook.delete"
+    webhook_id: int
+    scope: str
+
+    @property
+    def resource(self) -> str:
+        return f"webhook:{self.webhook_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookRedelivered(Event):
+    """Someone asked for a delivery to be sent again."""
+
+    action: ClassVar[str] = "webhook.redeliver"
+    webhook_id: int
+    delivery_id: int
+    scope: str
+
+    @property
+    def resource(self) -> str:
+        return f"webhook:{self.webhook_id}/deliveries/{self.delivery_id}"
+
+
+EVENT_TYPES.update({cls.__name__: cls for cls in (WebhookCreated, WebhookDeleted, WebhookRedelivered)})

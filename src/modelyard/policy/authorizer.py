@@ -51,6 +51,8 @@ class Permission(enum.StrEnum):
     REGISTRY_CONFIGURE = "registry.configure"
     PRINCIPALS_MANAGE = "principals.manage"
     AUDIT_READ = "audit.read"
+    # Only the admin role holds it (on the registry, a compartment or a repository).
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 _READER = frozenset({Permission.PULL, Permission.CATALOG})

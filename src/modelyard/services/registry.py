@@ -11,6 +11,7 @@ from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
 from modelyard.services.compartments import CompartmentService
 from modelyard.services.gc import GarbageCollector
+from modelyard.services.health import HealthService
 from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
@@ -25,6 +26,7 @@ from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import Reader
 from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
+from modelyard.services.webhooks import WebhookDelivery, WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class Registry:
     #: the Hugging Face Hub API's reads (``api/hf``)
     hub: HubService
     audit: AuditService
+    webhooks: WebhookService
+    webhook_delivery: WebhookDelivery
+    health: HealthService
     gc: GarbageCollector
     lifecycle: Lifecycle
     models: ModelService

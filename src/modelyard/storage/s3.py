@@ -334,6 +334,11 @@ class S3BlobStore:
     def release(self, upload_id: str) -> None:
         self._client.delete_object(Bucket=self.options.bucket, Key=self.upload_key(upload_id, "lock"))
 
+    def server_time(self) -> datetime:
+        """The S3 server's clock (the ``Date`` of a ``HeadBucket``), for ``modelyard doctor``."""
+        answer = self._client.head_bucket(Bucket=self.options.bucket)
+        return parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"])
+
     # -- BlobStore: blobs ----------------------------------------------------------------------
 
     def local_path(self, digest: Digest) -> Path | None:

@@ -1,0 +1,48 @@
+"""Wiring of the operations services -- webhooks, their delivery, health -- for
+``bootstrap.build_registry`` (kept here so the main wiring file grows by a line, not a page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.config import Settings
+from modelyard.egress.webhooks import HttpxTransport
+from modelyard.metadata.sql import SqlMetadataStore
+from modelyard.metadata.sql_stats import SqlStats
+from modelyard.metadata.sql_webhooks import SqlWebhooks
+from modelyard.secretkey import load_secret_key
+from modelyard.services.health import HealthService
+from modelyard.services.models import ModelService
+from modelyard.services.runner import BlockingRunner
+from modelyard.services.secretbox import SecretBox
+from modelyard.services.webhooks import DeliveryPolicy, WebhookDelivery, WebhookService
+from modelyard.storage.base import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    webhooks: WebhookService
+    webhook_delivery: WebhookDelivery
+    health: HealthService
+
+
+def build_operations(
+    settings: Settings, metadata: SqlMetadataStore, store: BlobStore, models: ModelService, runner: BlockingRunner
+) -> Operations:
+    box = SecretBox(load_secret_key(settings))
+    webhook_store = SqlWebhooks(metadata)
+    policy = DeliveryPolicy(
+        timeout=settings.webhook_timeout,
+        max_attempts=settings.webhook_max_attempts,
+        retry_base=settings.webhook_retry_base,
+        retry_max=settings.webhook_retry_max,
+        concurrency=settings.webhook_concurrency,
+        source=f"https://{settings.public_host}" if settings.public_host else "modelyard",
+    )
+    return Operations(
+        webhooks=WebhookService(metadata, webhook_store, box, runner, max_attempts=settings.webhook_max_attempts),
+        webhook_delivery=WebhookDelivery(
+            webhook_store, metadata.audit, models, box, HttpxTransport(settings.webhook_concurrency), runner, policy
+        ),
+        health=HealthService(SqlStats(metadata), store, runner),
+    )

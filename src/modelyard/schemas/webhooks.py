@@ -1,0 +1,84 @@
+"""Wire models of the webhook endpoints (``/api/v1/webhooks``), shared by the server and the clients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Scope = Annotated[
+    str, StringConstraints(min_length=1, max_length=300, pattern=r"^(registry|compartment:[^\s]+|repository:[^\s]+)$")
+]
+EventFilter = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WebhookCreate(_Model):
+    scope: Scope = Field("registry", description="registry, compartment:NAME or repository:NAME.")
+    url: str = Field(max_length=2048, description="Where events are POSTed (http or https).")
+    event_types: list[EventFilter] = Field(
+        default_factory=lambda: ["*"],
+        max_length=64,
+        description="Event type names (manifest.pushed, tag.moved, ...) or patterns (manifest.*, *).",
+    )
+    description: str = Field("", max_length=1000)
+
+
+class Webhook(_Model):
+    id: int
+    scope: str
+    url: str
+    event_types: list[str]
+    description: str
+    active: bool
+    created_by: str | None
+    created_at: datetime
+
+
+class WebhookCreated(Webhook):
+    secret: str = Field(description="The signing secret (Standard Webhooks, whsec_...): shown only this once.")
+
+
+class WebhookList(_Model):
+    items: list[Webhook]
+
+
+class Delivery(_Model):
+    id: int
+    webhook_id: int
+    event_id: int
+    event_type: str
+    resource: str
+    state: str = Field(description="pending, succeeded or failed.")
+    attempts: int
+    tries_left: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Attempt(_Model):
+    attempt: int
+    time: datetime
+    status_code: int | None
+    duration_ms: float
+    error: str | None
+
+
+class DeliveryDetail(Delivery):
+    log: list[Attempt]
+
+
+class DeliveryPage(_Model):
+    items: list[Delivery]
+    next_page: str | None
+
+
+class EventTypes(_Model):
+    items: list[str]
