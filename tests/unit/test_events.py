@@ -15,6 +15,9 @@ SAMPLES: dict[Any, Any] = {
     bool: True,
     (str | None): "y",
     (bool | None): None,
+    (int | None): 3,
+    float: 1.5,
+    (float | None): 2.5,
     tuple[str, ...]: ("a", "b"),
     tuple[tuple[str, tuple[str, ...]], ...]: (("reader", ("user:bob", "group:ml")),),
 }
