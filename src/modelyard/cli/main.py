@@ -14,6 +14,7 @@ from modelyard.cli import gc as gc_command
 from modelyard.cli import identity, modelinfo, models
 from modelyard.cli import lineage as lineage_commands
 from modelyard.cli.compartments import compartment_app, config_app
+from modelyard.cli.lifecycle import quota_app, retention_app, usage
 from modelyard.cli.repos import repo_app
 from modelyard.config import format_validation_error, load_settings
 
@@ -43,6 +44,9 @@ app.command("search")(modelinfo.search)
 app.command("lineage")(lineage_commands.lineage)
 app.command("diff")(lineage_commands.diff)
 app.command("gc")(gc_command.gc)
+app.add_typer(retention_app, name="retention")
+app.add_typer(quota_app, name="quota")
+app.command("usage")(usage)
 app.command("reset-admin")(gc_command.reset_admin)
 app.command("doctor")(doctor_command.doctor)
 

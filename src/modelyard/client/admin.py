@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from modelyard.client.lifecycle import LifecycleMethods
 from modelyard.schemas import admin as schemas
 from modelyard.schemas import lineage as lineage_schemas
 from modelyard.schemas import models as model_schemas
@@ -39,7 +40,7 @@ def _repo_path(name: str) -> str:
     return "/api/v1/repositories/" + quote(name, safe="/")
 
 
-class AdminClient:
+class AdminClient(LifecycleMethods):
     def __init__(
         self,
         base_url: str,
