@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dill
+import dill  # type: ignore[import-untyped]
 import pulumi
 from pulumi.dynamic import Config, ConfigureRequest, ResourceProvider
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime._serialization import _deserialize
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PROVIDER_KEY = "__provider"
@@ -253,7 +253,7 @@ class Engine:
 
         async def collect() -> None:
             stack = get_root_resource()
-            assert stack is not None
+            assert isinstance(stack, Stack)
             for name, value in stack.outputs.items():
                 output = pulumi.Output.from_input(value)
                 exported[name] = await output.future()
@@ -288,7 +288,7 @@ class EngineMonitor(mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        _ensure_event_loop()
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
         raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
         news, secrets = _unwrap(raw)
         if not request.custom or not request.type.startswith(DYNAMIC_PREFIX):
@@ -379,7 +379,7 @@ class EngineMonitor(mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:
         """``Resource.get``-style reads (``opts=ResourceOptions(id=...)``): read, never managed."""
-        _ensure_event_loop()
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs, _ = _unwrap(rpc.deserialize_properties(request.properties, keep_unknowns=True))
         provider = self.engine.provider(inputs[PROVIDER_KEY])

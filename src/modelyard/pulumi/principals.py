@@ -82,6 +82,7 @@ class User(RegistryResource, module="modelyard", name="User"):
     SECRET_OUTPUTS = ["password"]
     name: pulumi.Output[str]
     email: pulumi.Output[str]
+    password: pulumi.Output[str]
     member: pulumi.Output[str]
     disabled: pulumi.Output[bool]
     time_created: pulumi.Output[str]
