@@ -278,3 +278,19 @@ def test_the_runner_is_the_engine_a_user_dry_runs_with(registry: Registry) -> No
     engine.up(OCI_PROGRAM)
     assert registry.admin.get_repository("dryrun/llama-serving").is_immutable
     assert sorted(engine.destroy()) == ["container-configuration", "serving-repository"]
+
+
+def test_gcp_config_reads_the_stack_then_the_environment(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.pulumi.gcp import config
+
+    def program() -> None:
+        pulumi.export("project", config.project)
+        pulumi.export("zone", config.zone)
+        pulumi.export("region", config.region)
+
+    monkeypatch.setenv("GOOGLE_REGION", "europe-west4")
+    monkeypatch.setenv("GOOGLE_PROJECT", "from-env")
+    engine = registry.engine(**{"gcp:project": "from-stack", "gcp:zone": "europe-west4-a"})
+    assert engine.up(program).outputs == {"project": "from-stack", "zone": "europe-west4-a", "region": "europe-west4"}
+    with pytest.raises(AttributeError, match="credentials"):
+        _ = config.credentials

@@ -19,7 +19,11 @@ from modelyard.pulumi.compartments import (
     CompartmentProvider,
     RegistryConfigurationProvider,
 )
-from modelyard.pulumi.gcp.artifactregistry import ArtifactRepositoryProvider, RepositoryIamMemberProvider
+from modelyard.pulumi.gcp.artifactregistry import (
+    ArtifactRepositoryProvider,
+    RepositoryIamBindingProvider,
+    RepositoryIamMemberProvider,
+)
 from modelyard.pulumi.gcp.container import ContainerRegistryProvider
 from modelyard.pulumi.gcp.storage import BucketIAMBindingProvider, BucketIAMMemberProvider
 from modelyard.pulumi.iam import IamBindingProvider, IamMemberProvider, IamPolicyProvider
@@ -356,6 +360,21 @@ def test_gcp_shapes_map_projects_buckets_and_roles(registry: Registry) -> None:
     assert [(b.role, b.members) for b in registry.admin.get_policy(repository="gcp-proj/models").bindings] == [
         ("writer", ["user:erin"])
     ]
+    repo_binding = configured(RepositoryIamBindingProvider, registry)
+    short = {"repository": "models", "project": "gcp-proj", "role": "roles/artifactregistry.reader",
+             "members": ["allAuthenticatedUsers"]}  # fmt: skip
+    bound_repo = repo_binding.create(checked(repo_binding, short))
+    assert bound_repo.id == "models roles/artifactregistry.reader"
+    assert ("reader", ["allAuthenticatedUsers"]) in [
+        (b.role, b.members) for b in registry.admin.get_policy(repository="gcp-proj/models").bindings
+    ]
+    assert (repo_binding.read(bound_repo.id, {"project": "gcp-proj"}).outs or {})["members"] == [
+        "allAuthenticatedUsers"
+    ]
+    repo_binding.delete(bound_repo.id, short)
+    assert "reader" not in {b.role for b in registry.admin.get_policy(repository="gcp-proj/models").bindings}
+    no_project = failures(repo_binding, {**short, "project": None})
+    assert "no project" in no_project["repository"]
     artifacts.delete(repo.id, {})
     assert artifacts.read(repo.id, {}).id == ""
     gcr.delete(made.id, {"project": "gcp-proj"})
