@@ -57,10 +57,9 @@ from modelyard.client.transfer import (
     PullResult,
     PushResult,
     UnsafePathError,
-    pack,
     parse_reference,
     pull_artifact,
-    push_packed,
+    push_directory,
 )
 from modelyard.schemas import admin as admin_schemas
 from modelyard.schemas import lineage as lineage_schemas
@@ -192,15 +191,12 @@ class Registry:
         parsed_base = parse_base(base) if base else None
         jobs = jobs or self.jobs
         self.oci.check_push(repository)
-        packed = pack(
-            Path(path), overrides=overrides, annotations=annotations, base=parsed_base,
-            name=repository.rsplit("/", 1)[-1], jobs=jobs, progress=progress,
-        )  # fmt: skip
         sources = [parsed_base[0]] if parsed_base else []
         sources += self._previous_base(repository, tag)
-        return push_packed(
-            self.oci, packed, repository, tag, mount_from=[*sources, *mount_from], jobs=jobs, progress=progress
-        )
+        return push_directory(
+            self.oci, Path(path), repository, tag, overrides=overrides, annotations=annotations, base=parsed_base,
+            name=repository.rsplit("/", 1)[-1], mount_from=[*sources, *mount_from], jobs=jobs, progress=progress,
+        )  # fmt: skip
 
     def _previous_base(self, repository: str, tag: str) -> list[str]:
         """The base repository recorded by the version this push replaces, as a mount source."""

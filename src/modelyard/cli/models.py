@@ -65,27 +65,29 @@ class BarProgress:
             console=err,
             transient=False,
         )
-        self._total: TaskID | None = None
+        # One total per phase: a push hashes and uploads at the same time (transfer.push_directory).
+        self._totals: dict[str, TaskID] = {}
         self._files: dict[str, TaskID] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
         bars = self.progress
         if event.kind == "start":
             label = f"{self.PHASES[event.phase]} {event.files} file{'s' if event.files != 1 else ''}"
-            self._total = bars.add_task(label, total=event.total)
+            self._totals[event.phase] = bars.add_task(label, total=event.total)
         elif event.kind == "file_start" and event.phase != "hash":
             self._files[event.path] = bars.add_task(f"  {event.path}", total=event.size)
         elif event.kind == "advance":
-            if self._total is not None:
-                bars.advance(self._total, event.nbytes)
-            if (task := self._files.get(event.path)) is not None:
+            if (total := self._totals.get(event.phase)) is not None:
+                bars.advance(total, event.nbytes)
+            if event.phase != "hash" and (task := self._files.get(event.path)) is not None:
                 bars.advance(task, event.nbytes)
-        elif event.kind == "file_done" and (task := self._files.pop(event.path, None)) is not None:
-            bars.remove_task(task)
-        elif event.kind == "done" and self._total is not None:
-            if event.phase == "hash":
-                bars.remove_task(self._total)
-            self._total = None
+        elif event.kind == "file_done" and event.phase != "hash":
+            if (task := self._files.pop(event.path, None)) is not None:
+                bars.remove_task(task)
+        elif event.kind == "done":
+            total = self._totals.pop(event.phase, None)
+            if total is not None and event.phase == "hash":
+                bars.remove_task(total)
 
 
 @contextmanager

@@ -203,7 +203,7 @@ def push_packed(
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> PushResult:
-    """Send a packed model's blobs, config and manifest; see the module docstring."""
+    """Send a packed (already hashed) model's blobs, config and manifest; see the module docstring."""
     started = time.monotonic()
     report = _Reporter(progress)
     unique: dict[str, ModelFile] = {}
@@ -211,14 +211,102 @@ def push_packed(
         unique.setdefault(item.digest, item)
     result = PushResult(repository, tag, packed.manifest_digest, len(packed.files), sum(f.size for f in packed.files),
                         manifest=packed.manifest, config=packed.model_config)  # fmt: skip
-    sources = [s for s in dict.fromkeys(mount_from) if s and s != repository]
-    lock = threading.Lock()
+    sender = _BlobSender(client, repository, mount_from, report, result)
     report(ProgressEvent("start", "upload", total=sum(f.size for f in unique.values()), files=len(unique)))
+    _run_all(sender.send, list(unique.values()), jobs or default_jobs())
+    _finish(client, packed, repository, tag, result)
+    report(ProgressEvent("done", "upload"))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def push_directory(
+    client: OciClient,
+    directory: Path,
+    repository: str,
+    tag: str,
+    *,
+    overrides: Sequence[tuple[Kind, str]] = (),
+    annotations: dict[str, str] | None = None,
+    base: tuple[str, str] | None = None,
+    name: str | None = None,
+    mount_from: Sequence[str] = (),
+    jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> PushResult:
+    """Scan, hash and push ``directory``, hashing overlapped with uploading.
+
+    :func:`pack` then :func:`push_packed` read every byte twice in sequence: all files are
+    hashed before the first upload starts, so the uploads wait for the whole model's hashing.
+    Here each file is pushed as soon as its own digest is known (a blob's ``HEAD``, mount and
+    final ``PUT ?digest=`` need it; the manifest, which needs them all, still goes last): one
+    hashing lane per spare core feeds ``jobs`` upload workers, smallest files first so that the
+    upload lanes fill at once while the big files hash. The bytes sent are the same as with
+    ``pack`` + ``push_packed`` (a blob already there is still skipped before any byte goes).
+    """
+    started = time.monotonic()
+    report = _Reporter(progress)
+    files = scan(directory, overrides)
+    total = sum(f.size for f in files)
+    report(ProgressEvent("start", "hash", total=total, files=len(files)))
+    report(ProgressEvent("start", "upload", total=total, files=len(files)))
+    result = PushResult(repository, tag, "", len(files), total)
+    sender = _BlobSender(client, repository, mount_from, report, result)
+    hashing = threading.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+    lock = threading.Lock()
+    pending = [len(files)]
 
     def one(item: ModelFile) -> None:
-        report(ProgressEvent("file_start", "upload", path=item.path, size=item.size))
-        status, sent = _push_blob(client, repository, item, sources, report)
+        with hashing:
+            report(ProgressEvent("file_start", "hash", path=item.path, size=item.size))
+            item.digest = file_digest(item.source, report.advancer("hash", item.path))
+            report(ProgressEvent("file_done", "hash", path=item.path, status="hashed"))
         with lock:
+            pending[0] -= 1
+            if pending[0] == 0:
+                report(ProgressEvent("done", "hash"))
+        sender.send(item)
+
+    _run_all(one, sorted(files, key=lambda f: (f.size, f.path)), jobs or default_jobs())
+    packed = build(files, name=name, annotations=annotations, base=base)
+    result.manifest, result.config = packed.manifest, packed.model_config
+    _finish(client, packed, repository, tag, result)
+    report(ProgressEvent("done", "upload"))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+class _BlobSender:
+    """Pushes blobs of one push, each digest once even when several files share it (the others
+    wait for the first and count as already there), adding up what was sent and skipped."""
+
+    def __init__(
+        self, client: OciClient, repository: str, mount_from: Sequence[str], report: _Reporter, result: PushResult
+    ) -> None:
+        self._client = client
+        self._repository = repository
+        self._sources = [s for s in dict.fromkeys(mount_from) if s and s != repository]
+        self._report = report
+        self._result = result
+        self._lock = threading.Lock()
+        self._claimed: dict[str, threading.Event] = {}
+
+    def send(self, item: ModelFile) -> None:
+        report, result = self._report, self._result
+        report(ProgressEvent("file_start", "upload", path=item.path, size=item.size))
+        with self._lock:
+            first = self._claimed.get(item.digest)
+            if first is None:
+                self._claimed[item.digest] = threading.Event()
+        if first is not None:
+            first.wait()
+            status, sent = "exists", 0
+        else:
+            try:
+                status, sent = _push_blob(self._client, self._repository, item, self._sources, report)
+            finally:
+                self._claimed[item.digest].set()
+        with self._lock:
             result.sent_bytes += sent
             if status in ("exists", "mounted"):
                 result.skipped_bytes += item.size
@@ -231,7 +319,9 @@ def push_packed(
             report(ProgressEvent("advance", "upload", path=item.path, nbytes=item.size))
         report(ProgressEvent("file_done", "upload", path=item.path, status=status))
 
-    _run_all(one, list(unique.values()), jobs or default_jobs())
+
+def _finish(client: OciClient, packed: PackedModel, repository: str, tag: str, result: PushResult) -> None:
+    """The config blob, then the manifest (last: a tag never points at missing blobs)."""
     if client.blob_exists(repository, packed.config_digest):
         result.skipped_bytes += len(packed.config)
     else:
@@ -239,9 +329,6 @@ def push_packed(
         result.sent_bytes += len(packed.config)
     result.digest = client.put_manifest(repository, tag, packed.manifest)
     result.sent_bytes += len(packed.manifest)
-    report(ProgressEvent("done", "upload"))
-    result.seconds = time.monotonic() - started
-    return result
 
 
 def _push_blob(
