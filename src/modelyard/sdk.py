@@ -62,6 +62,7 @@ from modelyard.client.transfer import (
     push_directory,
 )
 from modelyard.schemas import admin as admin_schemas
+from modelyard.schemas import aliases as alias_schemas
 from modelyard.schemas import lineage as lineage_schemas
 from modelyard.schemas import models as model_schemas
 
@@ -269,6 +270,34 @@ class Registry:
         a_repository, a_reference = parse_reference(a)
         b_repository, b_reference = parse_reference(b)
         return self.admin.diff_versions(a_repository, a_reference, b_reference, other_repository=b_repository)
+
+    # -- aliases: the mutable tags a team serves through (prod, staging, latest) ----------------
+
+    def aliases(self, repository: str) -> list[alias_schemas.Alias]:
+        """The repository's aliases with their targets and the versions on them."""
+        return self.admin.aliases(repository)
+
+    def alias_history(self, repository: str, alias: str) -> list[alias_schemas.HistoryEntry]:
+        """Every move of ``alias`` (any tag), newest first: from, to, who, when, how, why."""
+        return list(self.admin.iter_alias_history(repository, alias))
+
+    def set_alias(
+        self,
+        repository: str,
+        alias: str,
+        target: str,
+        expected_digest: str | None = None,
+        reason: str | None = None,
+    ) -> alias_schemas.Alias:
+        """Point ``alias`` at ``target`` (a version tag or digest); 409 (``ApiError``) if
+        ``expected_digest`` is given and someone moved it first."""
+        return self.admin.set_alias(repository, alias, target, expected_digest=expected_digest, reason=reason)
+
+    def rollback(
+        self, repository: str, alias: str, to: str | None = None, reason: str | None = None
+    ) -> alias_schemas.Alias:
+        """Put ``alias`` back: at ``to``, or at its most recent earlier target still present."""
+        return self.admin.rollback(repository, alias, to=to, reason=reason)
 
     def search(self, *, limit: int | None = None, **filters: Any) -> list[model_schemas.ModelSearchResult]:
         """Versions across the repositories the caller may read, filtered like ``modelyard search``:

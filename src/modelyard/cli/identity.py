@@ -276,7 +276,11 @@ def _target(compartment: str | None, repo: str | None) -> dict[str, str | None]:
 
 
 def _show_policy(policy: schemas.Policy) -> None:
-    emit_table(policy.bindings, [("ROLE", lambda b: b.role), ("MEMBERS", lambda b: ", ".join(b.members))])
+    emit_table(
+        policy.bindings,
+        [("ROLE", lambda b: b.role), ("MEMBERS", lambda b: ", ".join(b.members)),
+         ("TAGS", lambda b: "" if b.condition is None else ", ".join(b.condition.tags))],
+    )  # fmt: skip
     typer.echo(f"etag: {policy.etag}")
 
 
@@ -294,15 +298,23 @@ def iam_show(
 
 
 def _edit(
-    registry: str | None, target: dict[str, str | None], role: str, member: str, add: bool, json_out: bool
+    registry: str | None,
+    target: dict[str, str | None],
+    role: str,
+    member: str,
+    add: bool,
+    json_out: bool,
+    tags: list[str] | None = None,
 ) -> None:
+    """Add or remove ``member`` in the binding of ``role`` limited to ``tags`` (none: unconditional)."""
+    condition = schemas.BindingCondition(tags=tags) if tags else None
     with admin_client(registry) as client:
         policy = client.get_policy(**target)
         bindings = [b.model_copy(deep=True) for b in policy.bindings]
-        found = next((b for b in bindings if b.role == role), None)
+        found = next((b for b in bindings if b.role == role and b.condition == condition), None)
         if add:
             if found is None:
-                bindings.append(schemas.BindingModel(role=role, members=[member]))
+                bindings.append(schemas.BindingModel(role=role, members=[member], condition=condition))
             elif member not in found.members:
                 found.members.append(member)
         else:
@@ -325,11 +337,15 @@ def iam_add(
     member: Annotated[str, typer.Option(help="user:EMAIL, serviceAccount:NAME, group:NAME, allUsers, ...")],
     compartment: Compartment = None,
     repo: Repo = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Limit the grant to tags matching this glob, e.g. 'build-*' (repeatable)."),
+    ] = None,
     registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Grant a role to a member (read-modify-write with the policy's etag)."""
-    _edit(registry, _target(compartment, repo), role, member, True, json_out)
+    """Grant a role to a member (read-modify-write with the policy's etag); --tag limits the tags it may write."""
+    _edit(registry, _target(compartment, repo), role, member, True, json_out, tag)
 
 
 @iam_app.command("remove-binding")
@@ -338,11 +354,12 @@ def iam_remove(
     member: Annotated[str, typer.Option(help="The member to take it from.")],
     compartment: Compartment = None,
     repo: Repo = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="The tag globs of the binding (repeatable).")] = None,
     registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Take a role away from a member."""
-    _edit(registry, _target(compartment, repo), role, member, False, json_out)
+    _edit(registry, _target(compartment, repo), role, member, False, json_out, tag)
 
 
 def audit(

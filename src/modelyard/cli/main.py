@@ -9,9 +9,9 @@ import pydantic
 import typer
 
 from modelyard import __version__
+from modelyard.cli import aliases, identity, modelinfo, models
 from modelyard.cli import doctor as doctor_command
 from modelyard.cli import gc as gc_command
-from modelyard.cli import identity, modelinfo, models
 from modelyard.cli import lineage as lineage_commands
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.lifecycle import quota_app, retention_app, usage
@@ -43,6 +43,8 @@ app.add_typer(modelinfo.model_app, name="model")
 app.command("search")(modelinfo.search)
 app.command("lineage")(lineage_commands.lineage)
 app.command("diff")(lineage_commands.diff)
+app.add_typer(aliases.alias_app, name="alias")
+app.command("rollback")(aliases.rollback)
 app.command("gc")(gc_command.gc)
 app.add_typer(retention_app, name="retention")
 app.add_typer(quota_app, name="quota")

@@ -7,6 +7,7 @@ becomes an :class:`ApiError` carrying the status, the error code and the server'
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ import pydantic
 
 from modelyard.client.lifecycle import LifecycleMethods
 from modelyard.schemas import admin as schemas
+from modelyard.schemas import aliases as alias_schemas
 from modelyard.schemas import lineage as lineage_schemas
 from modelyard.schemas import models as model_schemas
 
@@ -213,6 +215,66 @@ class AdminClient(LifecycleMethods):
         the same repository): files added, removed and changed, metadata changed, bytes shared."""
         path = self._version_path(name, reference) + "/diff/" + quote(other, safe=":")
         return self._get(lineage_schemas.VersionDiff, path, self._params(repository=other_repository))
+
+    # -- aliases and tag history -----------------------------------------------------------
+
+    def _alias_path(self, name: str, alias: str) -> str:
+        return _repo_path(name) + "/-/aliases/" + quote(alias, safe="")
+
+    def aliases(self, name: str) -> list[alias_schemas.Alias]:
+        """The repository's aliases (mutable tags): target, versions on it, protection, last move."""
+        return self._get(alias_schemas.AliasList, _repo_path(name) + "/-/aliases").items
+
+    def alias_history(
+        self,
+        name: str,
+        tag: str,
+        *,
+        at: datetime | str | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> alias_schemas.HistoryPage:
+        """One page of a tag's history, newest first; with ``at``, the entry in force then."""
+        when = at.isoformat() if isinstance(at, datetime) else at
+        path = _repo_path(name) + "/-/tags/" + quote(tag, safe="") + "/history"
+        return self._get(alias_schemas.HistoryPage, path, self._params(at=when, limit=limit, page=page))
+
+    def iter_alias_history(self, name: str, tag: str) -> Iterator[alias_schemas.HistoryEntry]:
+        page: str | None = None
+        while True:
+            result = self.alias_history(name, tag, page=page)
+            yield from result.items
+            if result.next is None:
+                return
+            page = result.next
+
+    def set_alias(
+        self, name: str, alias: str, target: str, expected_digest: str | None = None, reason: str | None = None
+    ) -> alias_schemas.Alias:
+        """Point ``alias`` at ``target`` (a version tag or digest); with ``expected_digest``,
+        only if it still points there (:class:`ApiError` 409 otherwise)."""
+        body = alias_schemas.AliasMove(target=target, expected_digest=expected_digest, reason=reason)
+        data = self._request("PUT", self._alias_path(name, alias), json=body.model_dump())
+        return alias_schemas.Alias.model_validate(data)
+
+    def rollback(
+        self,
+        name: str,
+        alias: str,
+        to: str | None = None,
+        reason: str | None = None,
+        expected_digest: str | None = None,
+    ) -> alias_schemas.Alias:
+        """Point ``alias`` back at ``to``, or by default at its most recent earlier target still present."""
+        body = alias_schemas.AliasRollback(to=to, reason=reason, expected_digest=expected_digest)
+        data = self._request("POST", self._alias_path(name, alias) + "/rollback", json=body.model_dump())
+        return alias_schemas.Alias.model_validate(data)
+
+    def delete_alias(
+        self, name: str, alias: str, expected_digest: str | None = None, reason: str | None = None
+    ) -> None:
+        params = self._params(expected_digest=expected_digest, reason=reason)
+        self._request("DELETE", self._alias_path(name, alias), params=params)
 
     def list_model_files(self, name: str, reference: str) -> list[model_schemas.ModelFileInfo]:
         return self._get(model_schemas.ModelFileList, self._version_path(name, reference) + "/files").items

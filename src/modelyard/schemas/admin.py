@@ -337,7 +337,9 @@ class BindingModel(_Model):
         json_schema_extra={"items": {"type": "string", "pattern": MEMBER_PATTERN}},
     )
     condition: BindingCondition | None = Field(
-        None, description="Limit the binding to tags matching these globs (null: unconditional)."
+        None,
+        description="Limit the binding to tags matching these globs (absent: unconditional).",
+        exclude_if=lambda value: value is None,
     )
 
 
