@@ -55,6 +55,12 @@ class BlobFileResponse(web.FileResponse):
         self._size = size
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self.prepared:
+            # Already sent (a middleware prepares and finishes responses to time them): aiohttp
+            # prepares every response again after the handler, and FileResponse.prepare is not
+            # idempotent -- it would send the file a second time into a finished response, fail,
+            # and close the keep-alive connection under the client's next request.
+            return await web.StreamResponse.prepare(self, request)
         plan = await self._plan(request)
         if plan is _Plan.UNSATISFIABLE:
             self.set_status(416)
