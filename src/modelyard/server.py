@@ -12,17 +12,24 @@ workers the parent probes the address first, so the error is reported once, not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import json
 import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import ssl
 import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from aiohttp import web
 
+from modelyard import metrics
 from modelyard.app import create_app
 from modelyard.bootstrap import build_registry, open_metadata
 from modelyard.config import Settings
@@ -153,9 +160,30 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record)
 
 
+class JsonFormatter(logging.Formatter):
+    """``log_format = "json"``: one JSON object per line (time, level, logger, message, and the
+    traceback if any), for log collectors. ``json.dumps`` escapes every control character (and,
+    with ``ensure_ascii``, U+2028/U+2029), so a record stays one line here too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=True)
+
+
 def _configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
 
 
@@ -184,6 +212,28 @@ def run(settings: Settings) -> None:
         return
     asyncio.run(_probe_address(settings))
     _announce(settings)
+    with _metrics_directory():
+        _run_workers(settings)
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A fresh directory for this run's multiprocess metrics (``metrics.py``), set in the
+    environment the workers inherit, and removed when they have all stopped."""
+    directory = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    previous = os.environ.get(metrics.MULTIPROC_ENV)
+    os.environ[metrics.MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(metrics.MULTIPROC_ENV, None)
+        else:
+            os.environ[metrics.MULTIPROC_ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_workers(settings: Settings) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(settings,), daemon=True) for _ in range(settings.workers)]
     for process in workers:
@@ -198,6 +248,8 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGINT, forward)
     for process in workers:
         process.join()
+        if process.pid is not None:
+            metrics.worker_exited(process.pid)
     failed = [p.exitcode for p in workers if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]
     if failed:
         raise ServeError(f"{len(failed)} of {len(workers)} workers failed (exit codes {failed}); see the log above")

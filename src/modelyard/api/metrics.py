@@ -80,6 +80,8 @@ async def metrics_middleware(
             await response.prepare(request)
         await response.write_eof()
         sent = response.body_length
+        if request.method != "HEAD" and (response.content_length or 0) > sent:
+            sent = response.content_length or 0  # sendfile: written past the counted buffer, whole by now
         return response
     except web.HTTPException as exc:  # raised rather than returned (e.g. aiohttp's own 404/405)
         status = str(exc.status)

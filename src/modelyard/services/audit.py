@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from modelyard.domain.events import Event, audit_action
+from modelyard import metrics
+from modelyard.domain.events import Event, LoginFailed, audit_action
 from modelyard.domain.principals import AuditRecord
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.runner import BlockingRunner
@@ -20,8 +21,12 @@ log = logging.getLogger("modelyard.audit")
 
 
 def log_events(events: Sequence[Event]) -> None:
-    """One server-log line per committed event (the log's formatter escapes control characters)."""
+    """One server-log line per committed event (the log's formatter escapes control characters),
+    and its count in ``modelyard_events`` (failed logins also in ``modelyard_login_failures``)."""
     for event in events:
+        metrics.EVENTS.labels(type=type(event).__name__).inc()
+        if isinstance(event, LoginFailed):
+            metrics.LOGIN_FAILURES.labels(reason=event.reason).inc()
         log.info(
             "%s %s %s %s from %s",
             event.actor.subject, audit_action(event), event.resource, event.outcome, event.actor.client_ip,
