@@ -10,140 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import huggingface_hub
 import pytest
-from aiohttp import web
-from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from typer.testing import CliRunner
 
-from modelyard.app import create_app
-from modelyard.cli.main import app as cli_app
-from modelyard.client.oci import Credentials, OciClient
-from modelyard.config import Settings
-from tests.cli import liveserver
-from tests.cli.liveserver import LiveServer
+from tests.hub.support import Hub
 from tests.models.support import make_model, tree
-
-ADMIN_PASSWORD = "hub-admin-password-1"
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@dataclass
-class Served:
-    """What the server answered on ``/resolve/``: (method, path, status, body bytes)."""
-
-    responses: list[tuple[str, str, int, int]] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.responses.clear()
-
-    def downloads(self) -> dict[str, int]:
-        """Files sent with a body (GET 200/206), by path after the revision, and their bytes."""
-        sent: dict[str, int] = {}
-        for method, path, status, size in self.responses:
-            if method == "GET" and status in (200, 206) and "/resolve/" in path:
-                name = path.split("/resolve/", 1)[1].split("/", 1)[1]
-                sent[name] = sent.get(name, 0) + size
-        return sent
-
-    def requests(self) -> int:
-        return len(self.responses)
-
-
-@dataclass
-class Hub:
-    server: LiveServer
-    served: Served
-    pusher_key: str  # writes compartment acme
-    reader_key: str  # reads compartment acme
-    stranger_key: str  # reads nothing
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def api(self, token: str | None = None) -> HfApi:
-        return HfApi(endpoint=self.url, token=token if token is not None else False)
-
-    def push(self, directory: Path, reference: str) -> str:
-        runner = CliRunner(env={"MODELYARD_API_KEY": self.pusher_key, "MODELYARD_URL": None})
-        result = runner.invoke(cli_app, ["push", str(directory), reference, "--json", "--registry", self.url])
-        assert result.exit_code == 0, result.output
-        return str(json.loads(result.stdout)["digest"])
-
-    def move(self, repository: str, tag: str, digest: str) -> None:
-        """Point ``tag`` at ``digest`` (what moving an alias does on /v2)."""
-        oci = OciClient(self.url, credentials=Credentials(password=self.pusher_key))
-        try:
-            manifest = oci.get_manifest(repository, digest, accept=[MANIFEST])
-            oci.put_manifest(repository, tag, manifest.body, manifest.media_type)
-        finally:
-            oci.close()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    served = Served()
-
-    def counting_app(settings: Settings) -> web.Application:
-        application = create_app(settings)
-
-        async def record(request: web.Request, response: web.StreamResponse) -> None:
-            if "/resolve/" in request.path:
-                size = response.content_length or 0
-                served.responses.append((request.method, request.path, response.status, size))
-
-        application.on_response_prepare.append(record)
-        return application
-
-    data = tmp_path_factory.mktemp("hub")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(liveserver, "create_app", counting_app)
-        with liveserver.live_server(data_dir=data, auth_enabled=True, admin_password=ADMIN_PASSWORD) as server:
-            admin = httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=30)
-
-            def call(method: str, path: str, status: int, **kwargs: Any) -> Any:
-                response = admin.request(method, path, **kwargs)
-                assert response.status_code == status, response.text
-                return response.json() if response.content else None
-
-            call("POST", "/api/v1/compartments", 201, json={"name": "acme"})
-            call("POST", "/api/v1/repositories", 201, json={"compartment_id": "acme", "display_name": "pub",
-                                                            "is_public": True})  # fmt: skip
-            call("POST", "/api/v1/repositories", 201, json={"compartment_id": "acme", "display_name": "priv"})
-            keys = {}
-            for name, role in (("pusher", "writer"), ("reader", "reader"), ("stranger", None)):
-                call("POST", "/api/v1/service-accounts", 201, json={"name": f"{name}@acme"})
-                keys[name] = call("POST", f"/api/v1/service-accounts/{name}@acme/keys", 201, json={})["secret"]
-                if role:
-                    policy = call("GET", "/api/v1/compartments/acme/iam", 200)
-                    policy["bindings"].append({"role": role, "members": [f"serviceAccount:{name}@acme"]})
-                    call("PUT", "/api/v1/compartments/acme/iam", 200, json=policy)
-            admin.close()
-            yield Hub(server, served, keys["pusher"], keys["reader"], keys["stranger"])
-
-
-@pytest.fixture(autouse=True)
-def _no_hf_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No token or cache of the machine's: the client sees only what a test gives it."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
 
 
 def sizes(directory: Path) -> dict[str, int]:
