@@ -199,6 +199,8 @@ class ManifestDeleted(Event):
     action: ClassVar[str] = "delete"
     repository: str
     digest: str
+    how: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def resource(self) -> str:
@@ -218,30 +220,6 @@ class TagDeleted(Event):
         return f"{self.repository}:{self.tag}"
 
 
-# -- the control plane: repositories, compartments, configuration, IAM -------------------
-
-
-    how: str | None = None
-    tags: tuple[str, ...] = ()
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RepositoryCreated(Event):
-    """A repository was created, explicitly or by a push (``on_push``)."""
-
-    action: ClassVar[str] = "repository.create"
-    repository: str
-    on_push: bool = False
-
-    @property
-    def resource(self) -> str:
-        return f"repository:{self.repository}"
-
-    def detail(self) -> dict[str, Any] | None:
-        return {"on_push": True} if self.on_push else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RepositoryUpdated(Event):
-    """Settings of a repository changed (``fields``: which)."""
 # -- retention, quotas and garbage collection (``services/lifecycle/``) --------------------
 
 
@@ -358,6 +336,28 @@ class GarbageCollected(Event):
         return self.payload()
 
 
+# -- the control plane: repositories, compartments, configuration, IAM -------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryCreated(Event):
+    """A repository was created, explicitly or by a push (``on_push``)."""
+
+    action: ClassVar[str] = "repository.create"
+    repository: str
+    on_push: bool = False
+
+    @property
+    def resource(self) -> str:
+        return f"repository:{self.repository}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"on_push": True} if self.on_push else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryUpdated(Event):
+    """Settings of a repository changed (``fields``: which)."""
 
     action: ClassVar[str] = "repository.update"
     repository: str
@@ -598,6 +598,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApiKeyCreated, ApiKeyRevoked, LoginSucceeded, LoginFailed, TokenIssued,
     )
 }  # fmt: skip
+EVENT_TYPES.update(
+    (cls.__name__, cls)
+    for cls in (
+        RetentionPolicySet, RetentionPolicyDeleted, RetentionApplied, QuotaSet, QuotaDeleted, QuotaExceeded,
+        GarbageCollected,
+    )
+)  # fmt: skip
 
 
 def audit_action(event: Event) -> str:
@@ -614,13 +621,6 @@ def event_from_row(type_name: str, payload: dict[str, Any], actor: str, client_i
     cls = EVENT_TYPES[type_name]
     values = {key: _freeze(value) for key, value in payload.items()}
     return cls(actor=Actor(actor, client_ip), time=time, **values)
-EVENT_TYPES.update(
-    (cls.__name__, cls)
-    for cls in (
-        RetentionPolicySet, RetentionPolicyDeleted, RetentionApplied, QuotaSet, QuotaDeleted, QuotaExceeded,
-        GarbageCollected,
-    )
-)  # fmt: skip
 
 
 # -- webhooks (``services/webhooks/``): registered here, after the table, to keep the hunks apart ---
