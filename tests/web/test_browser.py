@@ -230,7 +230,7 @@ def test_move_an_alias_and_roll_it_back(registry: tuple[LiveServer, Seeded, Path
         panel = page.locator("section[data-alias=prod]")
         expect(panel.get_by_role("heading", name="prod → v1")).to_be_visible()
 
-        panel.get_by_label("Point prod at").select_option("v2")
+        panel.get_by_label("Point prod at").fill("v2")
         panel.get_by_label("Reason for the move").fill("promote v2 after review")
         panel.get_by_role("button", name="Move prod").click()
         dialog = page.get_by_role("dialog")

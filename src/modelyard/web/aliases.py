@@ -16,12 +16,16 @@ from aiohttp import web
 
 from modelyard.api.admin import aliases as aliases_api
 from modelyard.api.admin import repositories as repositories_api
+from modelyard.domain.errors import RegistryError
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import aliases as schemas
 from modelyard.web.browse import validated
 from modelyard.web.page import WebCall, notice_of, repo_url
 
-TIMELINE_LENGTH = 50
+TIMELINE_LENGTH = 20  # newest moves per alias shown; the API pages through the rest
+ALIASES_SHOWN = 100  # a repository whose every tag is mutable has as many aliases as tags
+TARGET_CHOICES = 1000  # tags suggested by the move form (any version may be typed)
+NAMED_DIGESTS = 200  # digests of the timelines named by their versions; others show as digests
 
 
 async def aliases(call: WebCall) -> web.StreamResponse:
@@ -29,22 +33,28 @@ async def aliases(call: WebCall) -> web.StreamResponse:
     listed = await aliases_api.list_aliases(call)  # checks pull: a hidden repository is not found
     service = call.registry.aliases
     timelines: dict[str, Any] = {}
-    for alias in listed.items:
+    for alias in listed.items[:ALIASES_SHOWN]:
         page = await call.registry.read(service.history, name, alias.name, None, TIMELINE_LENGTH, None)
         timelines[alias.name] = page.items
-    versions = await call.registry.read(call.registry.repositories.versions, name, 1000, None)
     shown = await repositories_api.get_repository(call)
     alias_names = {a.name for a in listed.items}
-    tags_by_digest: dict[str, list[str]] = {}  # versions by digest, to name the timeline's targets
-    for version in versions:
-        if version.tag not in alias_names:
-            tags_by_digest.setdefault(version.digest, []).append(version.tag)
+    digests = {d for entries in timelines.values() for e in entries for d in (e.from_digest, e.to_digest) if d}
+    # The versions (immutable tags) now on each digest of the timelines, to name them.
+    tags_by_digest: dict[str, list[str]] = {}
+    for digest in sorted(digests)[:NAMED_DIGESTS]:
+        try:
+            record = await call.registry.models.version(name, digest, with_files=False)
+        except RegistryError:
+            continue  # deleted since: shown by its digest
+        tags_by_digest[digest] = [t for t in record.tags if t not in alias_names]
+    names = await call.registry.read(call.registry.listing.tags, name, TARGET_CHOICES, None)
     return call.render(
         "aliases.html",
         repo=shown,
-        aliases=listed.items,
+        aliases=listed.items[:ALIASES_SHOWN],
+        alias_count=len(listed.items),
         timelines=timelines,
-        targets=[v.tag for v in versions if v.tag not in alias_names],
+        targets=[tag for tag in names.items if tag not in alias_names],
         tags_by_digest=tags_by_digest,
         can_move=call.can(Permission.MOVE_TAG, "repository", name),
         tab="aliases",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -26,11 +27,12 @@ from modelyard.policy.authorizer import Permission
 from modelyard.schemas import admin as schemas
 from modelyard.services.listing import filtered_page
 from modelyard.web.markdown import render_markdown
-from modelyard.web.page import WebCall, form_list, notice_of, repo_url
+from modelyard.web.page import WebCall, form_list, human_bytes, notice_of, repo_url, short_digest, when
 
 HOME_PAGE_SIZE = 50
 DOCUMENT_MAX_BYTES = 256 * 1024  # a referrer's document shown inline; larger ones are linked
 MAX_REFERRERS_SHOWN = 25
+COMPARE_CHOICES = 1000  # tags offered by the version page's "compare with" list
 MODEL_FILTERS = ("arch", "quantization", "license", "min_params", "max_params", "format", "q")
 
 
@@ -160,18 +162,54 @@ async def update_settings(call: WebCall) -> web.StreamResponse:
     return call.redirect(repo_url(name), "Settings saved.")
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """One row of the versions table, every cell computed here: a template's function calls
+    cost microseconds each, and a page of 1,000 versions has ten thousand cells."""
+
+    tag: str
+    href: str
+    immutable: bool
+    aliases: tuple[str, ...]
+    format: str
+    architecture: str
+    parameters: str
+    quantization: str
+    size: str
+    pushed: str
+    digest: str
+    short_digest: str
+
+
+def version_rows(name: str, items: list[Any], aliases: dict[str, list[str]]) -> list[VersionRow]:
+    rows = []
+    for v in items:
+        m = v.model
+        rows.append(VersionRow(
+            tag=v.tag, href=repo_url(name, "versions", v.tag), immutable=v.immutable,
+            aliases=tuple(a for a in aliases.get(v.digest, ()) if a != v.tag),
+            format=(m.format or m.packaging) if m else "", architecture=(m.architecture or "") if m else "",
+            parameters=(m.parameters_human or "") if m else "",
+            quantization=(m.quantization or m.precision or "") if m else "",
+            size=human_bytes(m.total_size if m and m.total_size else v.size), pushed=when(v.time_tagged),
+            digest=v.digest, short_digest=short_digest(v.digest),
+        ))  # fmt: skip
+    return rows
+
+
 async def versions(call: WebCall) -> web.StreamResponse:
     name = call.path("repository")
     page = await repositories_api.list_versions(call)
     shown = await repositories_api.get_repository(call)
+    # Aliases (mutable tags) of this page as badges of the versions they point at. The alias
+    # service's full list would cover other pages too, but it reads every tag of the repository.
     aliases: dict[str, list[str]] = {}
-    immutable = {v.tag for v in page.items if v.immutable}
     for item in page.items:
-        if item.tag not in immutable:
+        if not item.immutable:
             aliases.setdefault(item.digest, []).append(item.tag)
     return call.render(
-        "versions.html", repo=shown, page=page, aliases=aliases, tab="versions", name=name,
-        limit=call.limit(),
+        "versions.html", repo=shown, rows=version_rows(name, page.items, aliases), next_page=page.next_page,
+        tab="versions", name=name, limit=call.limit(),
     )  # fmt: skip
 
 
@@ -242,11 +280,11 @@ async def version(call: WebCall) -> web.StreamResponse:
             config = None
     shown = await repositories_api.get_repository(call)
     lineage = await lineage_api.get_lineage(call)
-    others = await call.registry.read(call.registry.repositories.versions, name, 1000, None)
+    names = await call.registry.read(call.registry.listing.tags, name, COMPARE_CHOICES, None)
     return call.render(
         "version.html",
         lineage=lineage,
-        others=[v.tag for v in others if v.digest != model.digest],
+        others=[tag for tag in names.items if tag not in model.tags],
         repo=shown,
         model=model,
         card=render_markdown(model.card) if model.card else "",
