@@ -136,3 +136,26 @@ async def test_readyz_fails_with_a_reason_when_the_database_is_gone(
 async def test_metrics_can_be_switched_off(make_client: ClientFactory) -> None:
     client = await make_client(metrics_enabled=False)
     assert (await client.get("/metrics")).status == 404
+
+
+async def test_files_go_out_once_on_a_kept_alive_connection(client: Client) -> None:
+    """The middleware finishes responses to time them; a file response must not be sent twice
+    (aiohttp's FileResponse would, into the finished response, and drop the connection)."""
+    pushed = await push_image(client, "acme/llm", "v1", layers=[b"y" * 3000])
+    before = await scrape(client)
+    for _ in range(3):
+        blob = await client.get(f"/v2/acme/llm/blobs/{sha256(pushed.layers[0])}")
+        assert blob.status == 200 and await blob.read() == pushed.layers[0]
+        static = await client.get("/ui/static/app.css")
+        assert static.status == 200 and len(await static.read()) > 0
+    after = await scrape(client)
+    grown = value(after, "modelyard_http_sent_bytes_total", route=BLOB_ROUTE) - value(
+        before, "modelyard_http_sent_bytes_total", route=BLOB_ROUTE
+    )
+    assert grown == 3 * 3000
+    static_route = {"method": "GET", "route": "/ui/static", "status": "200"}
+    assert (
+        value(after, "modelyard_http_requests_total", **static_route)
+        - value(before, "modelyard_http_requests_total", **static_route)
+        == 3
+    )

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from modelyard import metrics
 from modelyard.api.context import registry_of
 from modelyard.api.errors import HttpError
+from modelyard.api.oci.ranges import BlobFileResponse
 from modelyard.api.oci.routing import Endpoint, parse_v2_path
 from modelyard.domain.errors import RegistryError
 from modelyard.domain.operations import StorageStats
@@ -65,6 +66,8 @@ async def metrics_middleware(
 
     The response is prepared and finished here (aiohttp would otherwise do it after the
     middleware returns), so the duration covers the whole transfer and the bytes sent are known.
+    That needs an idempotent ``prepare``, as every response has but aiohttp's ``FileResponse``
+    (``BlobFileResponse`` made its own so): static files are left to aiohttp.
     """
     start = time.monotonic()
     template = route_template(request)
@@ -76,6 +79,10 @@ async def metrics_middleware(
     try:
         response = await handler(request)
         status = str(response.status)
+        if isinstance(response, web.FileResponse) and not isinstance(response, BlobFileResponse):
+            # aiohttp's FileResponse.prepare is not idempotent (aiohttp prepares again after the
+            # middleware): static files go out unprepared here, timed to the handler's return.
+            return response
         if not response.prepared:
             await response.prepare(request)
         await response.write_eof()
