@@ -34,6 +34,12 @@ def s3_settings(options: S3Options, **extra: Any) -> dict[str, Any]:
     }
 
 
+def s3_env(options: S3Options, **extra: str) -> dict[str, str]:
+    """The same as ``MODELYARD_*`` environment variables, for a ``modelyard serve`` subprocess."""
+    values = {key: value for key, value in s3_settings(options).items() if value is not None}
+    return {f"MODELYARD_{key.upper()}": str(value) for key, value in {**values, **extra}.items()}
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "sqlite+filesystem":
