@@ -219,3 +219,90 @@ async def test_sign_out_and_a_password_change_end_the_session(web: Client) -> No
     assert out.status == 303
     assert "modelyard_session=;" in set_cookies(out)["modelyard_session"].replace('""', "")
     assert "user:bob" not in await (await web.get("/ui/")).text()
+
+
+async def test_anonymous_visitors_see_public_repositories_only(web: Client) -> None:
+    home = await web.get("/ui/")
+    html = await home.text()
+    assert home.status == 200
+    assert "acme/open" in html and "acme/secret" not in html
+    assert (await web.get("/ui/r/acme/open")).status == 200
+
+
+async def test_a_service_account_key_is_shown_once_and_works(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    page = await web.get("/ui/access")
+    token = csrf_of(await page.text())
+    created = await web.post("/ui/access/service-accounts", allow_redirects=False,
+                             data={"csrf_token": token, "name": "ci-bot@acme", "description": "CI"})  # fmt: skip
+    assert created.status == 303
+    shown = await web.post("/ui/access/service-accounts/ci-bot@acme/keys",
+                           data={"csrf_token": token, "expires_in_days": "30"})  # fmt: skip
+    html = await shown.text()
+    assert shown.status == 200
+    secret = re.search(r'data-testid="new-key">([^<]+)<', html)
+    assert secret is not None
+    me = await web.get("/api/v1/me", headers={"Authorization": f"Bearer {secret.group(1)}"})
+    assert (await me.json())["subject"] == "serviceAccount:ci-bot@acme"
+    again = await (await web.get("/ui/access")).text()
+    assert secret.group(1) not in again and "new-key" not in again
+    keys = await api(web, "GET", "/api/v1/service-accounts/ci-bot@acme/keys", 200)
+    assert len(keys["items"]) == 1 and keys["items"][0]["time_expires"] is not None
+
+
+async def test_users_and_groups_through_the_access_page(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    token = csrf_of(await (await web.get("/ui/access")).text())
+    done = await web.post("/ui/access/users", allow_redirects=False, data={
+        "csrf_token": token, "name": "carol", "email": "carol@acme.com", "password": "carol-Pa55word"})  # fmt: skip
+    assert done.status == 303
+    assert (await web.post("/ui/access/groups", allow_redirects=False,
+                           data={"csrf_token": token, "name": "ml"})).status == 303  # fmt: skip
+    members = await web.post("/ui/access/groups/ml/members", allow_redirects=False,
+                             data={"csrf_token": token, "members": "carol\nbob"})  # fmt: skip
+    assert members.status == 303
+    group = await api(web, "GET", "/api/v1/groups/ml", 200)
+    assert sorted(group["members"]) == ["bob", "carol"]
+    short = await web.post("/ui/access/users", data={"csrf_token": token, "name": "dave", "email": "d@acme.com",
+                                                      "password": "short"})  # fmt: skip
+    assert short.status == 422
+    assert "password" in await short.text()
+
+
+async def test_the_audit_log_filters_by_repository_action_and_time_and_pages(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    for number in range(60):  # 60 updates of acme/open, newest last
+        await api(web, "PATCH", "/api/v1/repositories/acme/open", 200, {"description": f"take {number}"})
+    first = await web.get("/ui/audit?repository=acme/open&action=repository.update")
+    html = await first.text()
+    assert first.status == 200
+    rows = re.findall(r"<td>repository:acme/open</td>|<td>acme/open</td>", html)
+    assert len(rows) == 50
+    assert "acme/secret" not in html
+    older = re.search(r'href="(/ui/audit\?[^"]+page=\d+)"', html)
+    assert older is not None
+    second = await (await web.get(older.group(1).replace("&amp;", "&"))).text()
+    assert len(re.findall(r"<td>repository:acme/open</td>|<td>acme/open</td>", second)) == 10
+    assert "Older events" not in second
+    future = await (await web.get("/ui/audit?since=2999-01-01")).text()
+    assert "No events match." in future
+    bad = await web.get("/ui/audit?since=yesterday")
+    assert bad.status == 422
+
+
+async def test_admin_page_configures_the_registry_and_creates_compartments(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    html = await (await web.get("/ui/admin")).text()
+    assert 'data-testid="compartments"' in html and ">acme<" in html
+    token = csrf_of(html)
+    saved = await web.post("/ui/admin/configuration", allow_redirects=False,
+                           data={"csrf_token": token, "compartments_on_push": "on"})  # fmt: skip
+    assert saved.status == 303
+    config = await api(web, "GET", "/api/v1/configuration", 200)
+    assert config == {"is_repository_created_on_first_push": False, "is_compartment_created_on_first_push": True}
+    created = await web.post("/ui/admin/compartments", allow_redirects=False,
+                             data={"csrf_token": token, "name": "research", "description": "R&D"})  # fmt: skip
+    assert created.status == 303
+    assert (await api(web, "GET", "/api/v1/compartments/research", 200))["description"] == "R&D"
+    bad = await web.post("/ui/admin/compartments", data={"csrf_token": token, "name": "Not Valid"})
+    assert bad.status == 422
