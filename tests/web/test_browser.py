@@ -287,3 +287,33 @@ def test_a_reader_gets_no_rollback_button_and_the_server_refuses_one(
     finally:
         bob_context.close()
         admin_context.close()
+
+
+def test_keyboard_sign_in_and_a_phone_sized_screen(
+    registry: tuple[LiveServer, Seeded, Path], browser: Browser
+) -> None:
+    """Sign in with the keyboard alone (skip link first), and pages that fit a phone's width."""
+    server, _seeded, _models = registry
+    context = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto("/ui/")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+        page.goto("/ui/login")
+        expect(page.get_by_label("User name or email")).to_be_focused()  # autofocus
+        page.keyboard.type(ADMIN[0])
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Password")).to_be_focused()
+        page.keyboard.type(ADMIN[1])
+        page.keyboard.press("Enter")
+        expect(page.get_by_test_id("viewer")).to_have_text("user:admin")
+        phone_pages = [("phone-repository", f"/ui/r/{REPO}"), ("phone-version", f"/ui/r/{REPO}/-/versions/v1"),
+                       ("phone-versions", f"/ui/r/{REPO}/-/versions"), ("phone-aliases", f"/ui/r/{REPO}/-/aliases")]
+        for name, path in phone_pages:
+            page.goto(path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
+            shot(page, name)
+    finally:
+        context.close()
