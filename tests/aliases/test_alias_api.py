@@ -171,9 +171,13 @@ async def test_expected_digest_conflicts_and_concurrent_rollbacks(app_client: Cl
     assert (await stale.json())["errors"][0]["detail"]["current_digest"] == v3.digest
     missing = await put_alias(client, "canary", target="v1", expected_digest=v2.digest)
     assert missing.status == 409
-    # Two rollbacks at once: exactly one wins, the other is told someone moved it first.
+    # Two on-call engineers saw prod at v3 and roll it back at once: exactly one wins, the other
+    # is told someone moved it first (the transaction checks where it points).
     answers = await asyncio.gather(
-        *(client.post(f"{BASE}/aliases/prod/rollback", json={"reason": f"r{n}"}) for n in range(2))
+        *(
+            client.post(f"{BASE}/aliases/prod/rollback", json={"reason": f"r{n}", "expected_digest": v3.digest})
+            for n in range(2)
+        )
     )
     assert sorted(r.status for r in answers) == [200, 409]
     assert [e["how"] for e in await history(client, "prod")].count("rollback") == 1
@@ -193,3 +197,33 @@ async def test_bad_input_is_a_clear_error(app_client: Client) -> None:
     assert immutable.status == 409 and "not an alias" in (await immutable.json())["errors"][0]["message"]
     assert (await client.post(f"{BASE}/aliases/prod/rollback", json={})).status == 404
     assert (await client.get("/api/v1/repositories/acme/nothing/-/aliases")).status == 404
+
+
+async def test_a_gate_can_require_staging_first_and_referrers_over_both_paths(app_client: Client) -> None:
+    client = app_client
+    v1, v2, _ = await versions(client)
+    gate = {"alias": "prod", "required_referrer_types": [EVAL], "require_alias_first": "staging"}
+    patched = await client.patch(f"/api/v1/repositories/{REPO}", json={"promotion_gates": [gate]})
+    assert patched.status == 200, await patched.text()
+    # An eval report on v1 (a referrer whose artifactType is the eval type).
+    subject = {"mediaType": OCI_MANIFEST, "digest": v1.digest, "size": len(v1.body)}
+    await push_image(client, REPO, "eval-v1", artifact_type=EVAL, subject=subject)
+
+    not_staged = await put_alias(client, "prod", target="v1")
+    assert not_staged.status == 403
+    error = (await not_staged.json())["errors"][0]
+    assert error["code"] == "DENIED" and "staging pointed at first" in error["message"]
+    assert (await put_alias(client, "staging", target="v1")).status == 200
+    assert (await put_alias(client, "staging", target="v2")).status == 200
+    # staging has moved on, but it did point at v1: the gate is about the past, not the present.
+    assert (await put_alias(client, "prod", target="v1")).status == 200
+    # v2 was staged but has no eval report: refused over /v2 as well, naming the missing type.
+    pushed = await client.put(f"/v2/{REPO}/manifests/prod", data=v2.body, headers={"Content-Type": OCI_MANIFEST})
+    assert pushed.status == 403
+    error = (await pushed.json())["errors"][0]
+    assert error["code"] == "DENIED" and f"no referrer of type {EVAL}" in error["message"]
+    assert error["detail"]["missing_referrer_types"] == [EVAL]
+    # Re-pushing what prod already points at is no move: allowed whatever the rules.
+    same = await client.put(f"/v2/{REPO}/manifests/prod", data=v1.body, headers={"Content-Type": OCI_MANIFEST})
+    assert same.status == 201
+    assert [e["to_digest"] for e in await history(client, "prod")] == [v1.digest]

@@ -345,22 +345,21 @@ class AliasService:
     ) -> Alias:
         """Point ``alias`` at ``target`` (a version tag or a digest), if it points at
         ``expected_digest`` (when given; 409 otherwise), recording :class:`AliasMoved`."""
-        repo = self._repo(repository)
-        alias = self._alias_name(repo, alias)
-        digest = self.resolve(repository, target)
-        return await self._write(repo, alias, digest, actor, principal, expected_digest, reason, "api")
 
-    async def _write(
-        self,
-        repo: RepositoryRecord,
-        alias: str,
-        digest: str,
-        actor: Actor,
-        principal: Principal | None,
-        expected: str | None,
-        reason: str | None,
-        how: How,
-    ) -> Alias:
+        def plan() -> tuple[RepositoryRecord, str, str]:
+            repo = self._repo(repository)
+            name = self._alias_name(repo, alias)
+            digest = self.resolve(repository, target)
+            self._admit(repo, name, digest, principal, expected_digest)
+            return repo, name, digest
+
+        repo, name, digest = await self._run(plan)  # reads off the event loop (PostgreSQL)
+        return await self._write(repo, name, digest, actor, expected_digest, reason, "api")
+
+    def _admit(
+        self, repo: RepositoryRecord, alias: str, digest: str, principal: Principal | None, expected: str | None
+    ) -> None:
+        """The checks of a move before its transaction (which checks ``expected`` again)."""
         found = self._meta.manifests.resolve_tag(repo.name, alias)
         current = None if found is None else found.digest
         if expected is not None and current != expected:
@@ -368,6 +367,17 @@ class AliasService:
         self.check_write(
             repo, alias, digest, principal=principal, limits=self._limits(principal, repo.name), current=current
         )
+
+    async def _write(
+        self,
+        repo: RepositoryRecord,
+        alias: str,
+        digest: str,
+        actor: Actor,
+        expected: str | None,
+        reason: str | None,
+        how: How,
+    ) -> Alias:
         written: list[Event] = []
 
         def events(previous: str | None) -> list[Event]:
@@ -389,7 +399,7 @@ class AliasService:
                 ErrorCode.NOT_FOUND, f"manifest {digest} is no longer in {repo.name}", detail={"digest": digest}
             ) from None
         log_events(written)
-        return self.get(repo.name, alias)
+        return await self._run(self.get, repo.name, alias)
 
     def rollback_target(self, repository: str, alias: str, to: str | None) -> tuple[str, str]:
         """``(current digest, target digest)`` of a rollback: ``to`` when given (a version tag, a
@@ -450,12 +460,18 @@ class AliasService:
     ) -> Alias:
         """Point ``alias`` back (:meth:`rollback_target`), expecting it where it was read (or at
         ``expected_digest``): of two concurrent rollbacks one wins, the other gets 409."""
-        repo = self._repo(repository)
-        alias = self._alias_name(repo, alias)
-        current, target = self.rollback_target(repository, alias, to)
-        if expected_digest is not None and expected_digest != current:
-            raise _conflict(repository, alias, expected_digest, current)
-        return await self._write(repo, alias, target, actor, principal, current, reason, "rollback")
+
+        def plan() -> tuple[RepositoryRecord, str, str, str]:
+            repo = self._repo(repository)
+            name = self._alias_name(repo, alias)
+            current, target = self.rollback_target(repository, name, to)
+            if expected_digest is not None and expected_digest != current:
+                raise _conflict(repository, name, expected_digest, current)
+            self._admit(repo, name, target, principal, current)
+            return repo, name, current, target
+
+        repo, name, current, target = await self._run(plan)
+        return await self._write(repo, name, target, actor, current, reason, "rollback")
 
     async def delete(
         self,
@@ -467,6 +483,23 @@ class AliasService:
         expected_digest: str | None = None,
         reason: str | None = None,
     ) -> None:
+        current = await self._run(self._admit_delete, repository, alias, principal, expected_digest)
+        event = TagDeleted(actor=actor, repository=repository, tag=alias)
+        try:
+            deleted = await self._run(
+                self._store.delete, repository, alias, expected=current,
+                change=TagChange("delete", actor.subject, reason), events=[event],
+            )  # fmt: skip
+        except TagMoveConflict as exc:
+            raise _conflict(repository, alias, current, exc.current) from None
+        if not deleted:
+            raise RegistryError(ErrorCode.NOT_FOUND, f"alias {alias} of {repository} does not exist")
+        log_events([event])
+
+    def _admit_delete(
+        self, repository: str, alias: str, principal: Principal | None, expected_digest: str | None
+    ) -> str:
+        """The checks of a delete before its transaction; the digest the alias points at."""
         repo = self._repo(repository)
         alias = self._alias_name(repo, alias)
         found = self._meta.manifests.resolve_tag(repository, alias)
@@ -483,20 +516,12 @@ class AliasService:
                 ErrorCode.DENIED, f"{who} may not delete alias {alias} of {repository}: that needs the writer role"
             )
         if limits is not None and not tag_allowed(limits[Permission.MOVE_TAG], alias):
+            who = principal.subject if principal is not None else "this caller"
             raise RegistryError(
                 ErrorCode.DENIED,
-                f"{actor.subject} may change only tags matching {', '.join(limits[Permission.MOVE_TAG] or ())} "
+                f"{who} may change only tags matching {', '.join(limits[Permission.MOVE_TAG] or ())} "
                 f"in {repository} (the condition of its binding); {alias} does not match",
+                detail={"reason": "TAG_CONDITION", "tag": alias},
             )
         self.check_write(repo, alias, None, principal=principal, limits=None, current=found.digest)
-        event = TagDeleted(actor=actor, repository=repository, tag=alias)
-        try:
-            deleted = await self._run(
-                self._store.delete, repository, alias, expected=found.digest,
-                change=TagChange("delete", actor.subject, reason), events=[event],
-            )  # fmt: skip
-        except TagMoveConflict as exc:
-            raise _conflict(repository, alias, found.digest, exc.current) from None
-        if not deleted:
-            raise RegistryError(ErrorCode.NOT_FOUND, f"alias {alias} of {repository} does not exist")
-        log_events([event])
+        return found.digest
