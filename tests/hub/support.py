@@ -68,6 +68,19 @@ class Hub:
         response = httpx.post(f"{self.url}/api/v1/repositories", json=body, auth=("admin", ADMIN_PASSWORD))
         assert response.status_code == 201, response.text
 
+    def alias(self, repository: str, alias: str, target: str) -> None:
+        """Move an alias with the alias API (``PUT …/-/aliases/{alias}``), as the pusher."""
+        url = f"{self.url}/api/v1/repositories/{repository}/-/aliases/{alias}"
+        response = httpx.put(url, json={"target": target}, headers={"Authorization": f"Bearer {self.pusher_key}"})
+        assert response.status_code == 200, response.text
+
+    def rollback(self, repository: str, alias: str) -> str:
+        """Roll an alias back to its previous target; the digest it points at now."""
+        url = f"{self.url}/api/v1/repositories/{repository}/-/aliases/{alias}/rollback"
+        response = httpx.post(url, json={}, headers={"Authorization": f"Bearer {self.pusher_key}"})
+        assert response.status_code == 200, response.text
+        return str(response.json()["digest"])
+
     def move(self, repository: str, tag: str, digest: str) -> None:
         """Point ``tag`` at ``digest`` (what moving an alias does on /v2)."""
         oci = OciClient(self.url, credentials=Credentials(password=self.pusher_key))

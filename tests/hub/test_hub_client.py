@@ -52,14 +52,14 @@ def test_snapshot_download_and_the_client_cache(hub: Hub, tmp_path: Path) -> Non
 
     (model / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 512}))
     v2 = hub.push(model, "acme/pub:v2")
-    hub.move("acme/pub", "prod", v2)
+    hub.alias("acme/pub", "prod", "v2")  # the alias API
     hub.served.clear()
     moved = Path(snapshot_download("acme/pub", revision="prod", endpoint=hub.url, cache_dir=cache, token=False))
     assert moved != first and moved.name == v2.removeprefix("sha256:")[:40]
     assert tree(moved) == tree(model)
     assert hub.served.downloads() == {"config.json": (model / "config.json").stat().st_size}
 
-    hub.move("acme/pub", "prod", v1)  # a rollback
+    assert hub.rollback("acme/pub", "prod") == v1  # modelyard rollback: a new revision for the client
     info = hub.api().model_info("acme/pub", revision="prod")
     assert info.sha == first.name
     hub.served.clear()
@@ -180,3 +180,39 @@ def test_private_repository_with_and_without_a_token(hub: Hub, tmp_path: Path) -
                         token=hub.reader_key)  # fmt: skip
     with pytest.raises(EntryNotFoundError):
         list(hub.api(hub.reader_key).list_repo_tree("acme/priv", path_in_repo="nope", revision="v1"))
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/models/acme/pub/revision/%2e%2e", 404, "RevisionNotFound"),
+        ("/api/models/acme/pub/revision/sha256:zz", 404, "RevisionNotFound"),
+        ("/api/models/acme/pub/revision/" + "a" * 300, 404, "RevisionNotFound"),
+        ("/api/models/acme/pub/revision/%00", 404, "RevisionNotFound"),
+        ("/api/models/Acme/Pub", 401, "RepoNotFound"),  # names are lowercase; anonymous: 401
+        ("/api/models/acme/pub/tree/v1/%2e%2e/%2e%2e/etc", 404, "EntryNotFound"),
+        ("/api/models/acme/pub/tree/v1/config.json", 404, "EntryNotFound"),  # a file, not a directory
+        ("/acme/pub/resolve/v1/%2e%2e%2f%2e%2e%2fetc/passwd", 404, "EntryNotFound"),
+        ("/acme/pub/resolve/v1/%2e%2e/secret", 404, "EntryNotFound"),
+        ("/acme/pub/resolve/nope/config.json", 404, "RevisionNotFound"),
+    ],
+)
+def test_bad_input_is_a_hub_error_never_a_500(hub: Hub, tmp_path: Path, path: str, status: int, code: str) -> None:
+    hub.push(make_model(tmp_path / "m", seed=2), "acme/pub:v1")
+    response = httpx.get(hub.url + path)
+    assert (response.status_code, response.headers.get("X-Error-Code")) == (status, code), response.text
+    assert response.json()["errors"][0]["message"]
+
+
+def test_tree_pages_follow_the_link_header(hub: Hub, tmp_path: Path) -> None:
+    """A tree of more entries than a page: the client follows ``Link: rel="next"`` to the end."""
+    model = tmp_path / "many"
+    (model / "shards").mkdir(parents=True)
+    for index in range(1010):
+        (model / "shards" / f"part-{index:04}.json").write_text(str(index))
+    hub.push(model, "acme/pub:many")
+    first = httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards")
+    assert first.status_code == 200 and len(first.json()) == 1000 and 'rel="next"' in first.headers["Link"]
+    assert httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards", params={"cursor": "x"}).status_code == 200
+    files = hub.api().list_repo_files("acme/pub", revision="many")
+    assert files == [f"shards/part-{index:04}.json" for index in range(1010)]
