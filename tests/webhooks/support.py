@@ -30,6 +30,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    path: str = "/hook"
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Receiver:
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(Received(dict(request.headers), await request.read(), time.monotonic()))
+        self.received.append(Received(dict(request.headers), await request.read(), time.monotonic(), request.path))
         action = self.script.popleft() if self.script else self.default
         if action == HANG:
             self.hanging += 1
@@ -57,6 +58,7 @@ class Receiver:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/hook", self.handle)
+        app.router.add_post("/hook/{name}", self.handle)
         return app
 
 
