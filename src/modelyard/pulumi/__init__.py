@@ -13,6 +13,7 @@ never enter the state. This module is a client: it talks to ``/api/v1`` and load
 and nothing else in modelyard imports it (``import modelyard`` stays free of Pulumi).
 """
 
+from modelyard.pulumi.aliases import Alias
 from modelyard.pulumi.compartments import Compartment, CompartmentConfiguration, RegistryConfiguration
 from modelyard.pulumi.iam import IamBinding, IamMember, IamPolicy
 from modelyard.pulumi.principals import ServiceAccount, ServiceAccountKey, User
@@ -20,6 +21,7 @@ from modelyard.pulumi.provider import ModelyardError
 from modelyard.pulumi.repositories import Repository, readme
 
 __all__ = [
+    "Alias",
     "Compartment",
     "CompartmentConfiguration",
     "IamBinding",
