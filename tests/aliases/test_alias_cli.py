@@ -4,6 +4,7 @@ SDK's alias methods, against a live registry; results checked through the admin 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,12 @@ def test_set_list_history_and_rollback(cli: Cli, api: httpx.Client, versions: di
     timeline = cli("alias", "history", REPO, "prod").stdout.splitlines()
     assert len(timeline) == 4 and "rollback" in timeline[0] and '"bad latency"' in timeline[1]
     assert len(cli.json("alias", "history", REPO, "prod", "--limit", "2")) == 2
-    first_at = entries[-1]["at"]
-    at_first = cli.json("alias", "history", REPO, "prod", "--at", first_at)
+    first_at = datetime.fromisoformat(entries[-1]["at"]).astimezone(UTC)
+    at_first = cli.json("alias", "history", REPO, "prod", "--at", first_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     assert [e["to_digest"] for e in at_first] == [versions["v1"]]
+    naive = (first_at - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")  # no zone: UTC
+    assert cli.json("alias", "history", REPO, "prod", "--at", naive) == []
+    cli("alias", "history", REPO, "prod", "--at", "last tuesday", code=EXIT_USAGE)
 
     cli("alias", "delete", REPO, "prod", "--reason", "retired")
     assert get(api, f"/api/v1/repositories/{REPO}/-/aliases")["items"] == []

@@ -9,12 +9,21 @@ moved it first (``--expect``), a protection or a promotion gate says no. ``alias
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
-from modelyard.cli.common import JsonOption, RegistryOption, admin_client, emit_json, emit_table, out, validated
+from modelyard.cli.common import (
+    JsonOption,
+    RegistryOption,
+    admin_client,
+    emit_json,
+    emit_table,
+    out,
+    usage_error,
+    validated,
+)
 from modelyard.client import ApiError
 from modelyard.schemas import admin as admin_schemas
 from modelyard.schemas import aliases as schemas
@@ -48,6 +57,15 @@ def _conflict_hint(exc: ApiError) -> None:
         exc.message += f" (it points at {exc.detail['current_digest']})"
 
 
+def _time(value: str) -> datetime:
+    """ISO 8601 (``Z`` or an offset; none: UTC), or a usage error."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise usage_error(f"--at {value!r} is not an ISO 8601 time, e.g. 2026-11-24T09:00:00Z") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 @alias_app.command("list")
 def alias_list(repo: Repo, registry: RegistryOption = None, json_out: JsonOption = False) -> None:
     """List the repository's aliases, their targets and the versions on them."""
@@ -69,16 +87,17 @@ def alias_history(
     repo: Repo,
     alias: Alias,
     at: Annotated[
-        datetime | None, typer.Option("--at", help="Only what it pointed at then (ISO 8601, UTC if no zone).")
+        str | None, typer.Option("--at", help="Only what it pointed at then (ISO 8601, UTC if no zone).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many entries.")] = None,
     registry: RegistryOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """The alias's timeline, newest first: from, to, who, when, how, why."""
+    when = _time(at) if at is not None else None
     with admin_client(registry) as client:
-        if at is not None:
-            entries = client.alias_history(repo, alias, at=at).items
+        if when is not None:
+            entries = client.alias_history(repo, alias, at=when).items
         else:
             entries = []
             for entry in client.iter_alias_history(repo, alias):
