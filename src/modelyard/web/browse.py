@@ -183,10 +183,11 @@ class VersionRow:
 
 def version_rows(name: str, items: list[Any], aliases: dict[str, list[str]]) -> list[VersionRow]:
     rows = []
+    base = repo_url(name, "versions") + "/"  # a tag is [A-Za-z0-9_.-]: nothing in it to quote
     for v in items:
         m = v.model
         rows.append(VersionRow(
-            tag=v.tag, href=repo_url(name, "versions", v.tag), immutable=v.immutable,
+            tag=v.tag, href=base + v.tag, immutable=v.immutable,
             aliases=tuple(a for a in aliases.get(v.digest, ()) if a != v.tag),
             format=(m.format or m.packaging) if m else "", architecture=(m.architecture or "") if m else "",
             parameters=(m.parameters_human or "") if m else "",
