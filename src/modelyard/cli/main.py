@@ -16,6 +16,7 @@ from modelyard.cli import lineage as lineage_commands
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.lifecycle import quota_app, retention_app, usage
 from modelyard.cli.repos import repo_app
+from modelyard.cli.webhooks import webhook_app
 from modelyard.config import format_validation_error, load_settings
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ app.add_typer(quota_app, name="quota")
 app.command("usage")(usage)
 app.command("reset-admin")(gc_command.reset_admin)
 app.command("doctor")(doctor_command.doctor)
+app.add_typer(webhook_app, name="webhook")
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pydantic
 
 from modelyard.client.lifecycle import LifecycleMethods
+from modelyard.client.webhooks import WebhookMethods
 from modelyard.schemas import admin as schemas
 from modelyard.schemas import aliases as alias_schemas
 from modelyard.schemas import lineage as lineage_schemas
@@ -42,7 +43,7 @@ def _repo_path(name: str) -> str:
     return "/api/v1/repositories/" + quote(name, safe="/")
 
 
-class AdminClient(LifecycleMethods):
+class AdminClient(LifecycleMethods, WebhookMethods):
     def __init__(
         self,
         base_url: str,
