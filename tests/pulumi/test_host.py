@@ -23,6 +23,7 @@ from google.protobuf import json_format, struct_pb2
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
+from modelyard.pulumi.provider import RegistryProvider
 from modelyard.pulumi.repositories import RepositoryProvider, readme
 from modelyard.schemas import admin as schemas
 from tests.pulumi.conftest import Registry
@@ -103,3 +104,29 @@ def test_the_engines_dynamic_provider_host_runs_the_providers(
     with pytest.raises(grpc.RpcError) as failed:
         host.Create(provider_pb2.CreateRequest(urn=URN, properties=struct({**inputs, "compartment": "ghost"})))
     assert "compartment 'ghost' does not exist" in str(failed.value)
+
+
+def every_provider() -> list[type[RegistryProvider]]:
+    import modelyard.pulumi.gcp
+    import modelyard.pulumi.oci  # noqa: F401  (the cloud shapes register their providers too)
+
+    found: list[type[RegistryProvider]] = []
+    pending = [RegistryProvider]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            pending.append(sub)
+            if sub.ARGS:
+                found.append(sub)
+    return sorted(set(found), key=lambda kind: kind.TYPE)
+
+
+def test_every_provider_unpickles_and_checks_in_the_host(host: provider_pb2_grpc.ResourceProviderStub) -> None:
+    kinds = every_provider()
+    assert {kind.TYPE.split(":", 1)[0] for kind in kinds} == {"modelyard", "oci", "gcp"}
+    assert len(kinds) == 19, [kind.TYPE for kind in kinds]  # 11 native, 2 OCI, 6 GCP shapes
+    host.Configure(provider_pb2.ConfigureRequest(args=struct({})))
+    for kind in kinds:
+        news = struct({"__provider": serialize_provider(kind()), "bogus": 1})
+        failures = host.Check(provider_pb2.CheckRequest(urn=URN, olds=struct({}), news=news)).failures
+        reasons = {f.property: f.reason for f in failures}
+        assert reasons["bogus"].startswith(f"{kind.TYPE} has no argument 'bogus'"), (kind, reasons)
