@@ -52,9 +52,15 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
 
         def collect() -> object:
             # Recorded as a maintenance run with the bytes freed (GET /api/v1/gc/runs).
-            report, _run = runtime.registry.lifecycle.maintenance.collect_garbage(
-                grace=timedelta(seconds=settings.gc_grace_period), upload_ttl=timedelta(seconds=settings.upload_ttl)
-            )
+            try:
+                report, _run = runtime.registry.lifecycle.maintenance.collect_garbage(
+                    grace=timedelta(seconds=settings.gc_grace_period), upload_ttl=timedelta(seconds=settings.upload_ttl)
+                )
+            except Exception:  # counted, then handled (logged, retried) like any job's failure
+                metrics.GC_RUNS.labels(outcome="error").inc()
+                raise
+            metrics.GC_RUNS.labels(outcome="success").inc()
+            metrics.GC_FREED_BYTES.inc(report.freed_bytes)
             log.info(
                 "scheduled gc removed %d blob(s), %d orphaned file(s), %d upload(s): %d bytes",
                 len(report.blobs), len(report.orphan_files), len(report.uploads), report.freed_bytes,
@@ -65,8 +71,15 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
     if settings.retention_interval > 0:
 
         def retain() -> object:
-            results = runtime.registry.lifecycle.retention.run_scheduled()
+            try:
+                results = runtime.registry.lifecycle.retention.run_scheduled()
+            except Exception:  # counted, then handled (logged, retried) like any job's failure
+                metrics.RETENTION_RUNS.labels(outcome="error").inc()
+                raise
+            metrics.RETENTION_RUNS.labels(outcome="success").inc()
             for result in results:
+                metrics.RETENTION_DELETED.inc(len(result.deleted))
+                metrics.RETENTION_FREED_BYTES.inc(result.freed_bytes)
                 log.info(
                     "scheduled retention on %s deleted %d manifest(s) (%d skipped): %d bytes to free at the next gc",
                     result.plan.scope, len(result.deleted), len(result.skipped), result.freed_bytes,

@@ -159,3 +159,21 @@ async def test_files_go_out_once_on_a_kept_alive_connection(client: Client) -> N
         - value(before, "modelyard_http_requests_total", **static_route)
         == 3
     )
+
+
+async def test_scheduled_gc_runs_are_counted(make_client: ClientFactory) -> None:
+    client = await make_client(gc_interval=0.2, gc_grace_period=0, leader_poll_interval=0.1)
+    before = await scrape(client)
+    pushed = await push_image(client, "acme/llm", "v1", layers=[b"z" * 700])
+    assert (await client.delete(f"/v2/acme/llm/manifests/{pushed.digest}")).status == 202
+
+    async def collected() -> bool:
+        now = await scrape(client)
+        return value(now, "modelyard_gc_freed_bytes_total") - value(before, "modelyard_gc_freed_bytes_total") > 0
+
+    await eventually(collected)
+    after = await scrape(client)
+    assert value(after, "modelyard_gc_runs_total", outcome="success") > value(
+        before, "modelyard_gc_runs_total", outcome="success"
+    )
+    assert value(after, "modelyard_background_job_runs_total", job="gc", outcome="success") > 0
