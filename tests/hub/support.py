@@ -12,7 +12,7 @@ from huggingface_hub import HfApi
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app as cli_app
-from modelyard.client.oci import Credentials, OciClient
+from modelyard.client.oci import Credentials, OciClient, sha256_digest
 from tests.cli.liveserver import LiveServer
 
 ADMIN_PASSWORD = "hub-admin-password-1"
@@ -61,6 +61,24 @@ class Hub:
         result = runner.invoke(cli_app, ["push", str(directory), reference, "--json", "--registry", self.url])
         assert result.exit_code == 0, result.output
         return str(json.loads(result.stdout)["digest"])
+
+    def push_layers(self, repository: str, tag: str, layers: list[tuple[str, bytes]]) -> str:
+        """A manifest of the given layers (media type, bytes) and an empty config, pushed on /v2."""
+        config = b"{}"
+        oci = OciClient(self.url, credentials=Credentials(password=self.pusher_key))
+        try:
+            oci.upload_bytes(repository, config)
+            for _, data in layers:
+                oci.upload_bytes(repository, data)
+            manifest = {
+                "schemaVersion": 2, "mediaType": MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256_digest(config),
+                           "size": len(config)},
+                "layers": [{"mediaType": m, "digest": sha256_digest(d), "size": len(d)} for m, d in layers],
+            }  # fmt: skip
+            return oci.put_manifest(repository, tag, json.dumps(manifest).encode(), MANIFEST)
+        finally:
+            oci.close()
 
     def create(self, repository: str, *, public: bool) -> None:
         compartment, _, name = repository.partition("/")

@@ -8,8 +8,11 @@ unchanged alias downloads nothing, a moved one only the changed files, a rollbac
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -216,3 +219,49 @@ def test_tree_pages_follow_the_link_header(hub: Hub, tmp_path: Path) -> None:
     assert httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards", params={"cursor": "x"}).status_code == 200
     files = hub.api().list_repo_files("acme/pub", revision="many")
     assert files == [f"shards/part-{index:04}.json" for index in range(1010)]
+
+
+def test_safetensors_metadata_through_range_reads(hub: Hub, tmp_path: Path) -> None:
+    """``get_safetensors_metadata`` reads only the header with ``Range`` requests on ``resolve``."""
+    model = make_model(tmp_path / "m", seed=13, rows=1024)  # 650 KiB: larger than the client's first read
+    hub.push(model, "acme/pub:st")
+    hub.served.clear()
+    metadata = hub.api().get_safetensors_metadata("acme/pub", revision="st")
+    tensors = metadata.files_metadata["model.safetensors"].tensors
+    assert tensors["model.embed_tokens.weight"].shape == [1024, 256] and tensors["lm_head.bias"].dtype == "F16"
+    sent = sum(size for method, _, status, size in hub.served.responses if method == "GET" and status == 206)
+    assert 0 < sent < (model / "model.safetensors").stat().st_size  # the header, not the weights
+
+
+def test_files_inside_tar_layers_kitops(hub: Hub, tmp_path: Path) -> None:
+    """A KitOps ModelKit (an uncompressed and a gzip tar layer): files are identified inside the
+    tars, served from the members, and cached by the client under stable ETags."""
+    weights = b"GGUF" + bytes(range(256)) * 40
+    docs = b"# kit\n"
+    layers = []
+    for media_type, files, compress in (
+        ("application/vnd.kitops.modelkit.model.v1.tar+gzip", {"models/model.gguf": weights}, True),
+        ("application/vnd.kitops.modelkit.docs.v1.tar", {"README.md": docs}, False),
+    ):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        raw = buffer.getvalue()
+        layers.append((media_type, gzip.compress(raw, mtime=0) if compress else raw))
+    hub.push_layers("acme/pub", "kit", layers)
+
+    cache = tmp_path / "cache"
+    hub.served.clear()
+    got = Path(snapshot_download("acme/pub", revision="kit", endpoint=hub.url, cache_dir=cache, token=False))
+    assert (got / "models" / "model.gguf").read_bytes() == weights and (got / "README.md").read_bytes() == docs
+    assert set(hub.served.downloads()) == {"models/model.gguf", "README.md"}
+    entries = {e.path: e for e in hub.api().list_repo_tree("acme/pub", revision="kit", recursive=True)}
+    assert isinstance(entries["README.md"], huggingface_hub.hf_api.RepoFile) and entries["README.md"].lfs is None
+    hub.served.clear()
+    assert Path(snapshot_download("acme/pub", revision="kit", endpoint=hub.url, cache_dir=cache, token=False)) == got
+    assert hub.served.requests() == 0
+    ranged = httpx.get(f"{hub.url}/acme/pub/resolve/kit/models/model.gguf", headers={"Range": "bytes=4-9"})
+    assert ranged.status_code == 206 and ranged.content == weights[4:10]
