@@ -154,10 +154,14 @@ def test_a_protected_alias_is_moved_only_by_the_named_role(
     auth_server: ServerProcess, skopeo: str, tmp_path: Path
 ) -> None:
     server = auth_server
-    setup_repository(server, protected_aliases=[{"alias": "prod", "roles": ["repoAdmin"]}])
+    setup_repository(server, protected_aliases=[{"alias": "prod", "roles": ["admin"], "members": ["user:releaser"]}])
     key = service_account_key(server, "deployer")
+    ops_key = service_account_key(server, "ops")
     policy = call(server, "GET", f"/api/v1/repositories/{REPO}/-/iam", 200)
-    policy["bindings"] = [{"role": "writer", "members": ["serviceAccount:deployer"]}]
+    policy["bindings"] = [
+        {"role": "writer", "members": ["serviceAccount:deployer"]},
+        {"role": "repoAdmin", "members": ["serviceAccount:ops"]},
+    ]
     call(server, "PUT", f"/api/v1/repositories/{REPO}/-/iam", 200, policy)
     cli = Skopeo(skopeo, tmp_path)
     layout = Layout(tmp_path / "layout")
@@ -171,9 +175,10 @@ def test_a_protected_alias_is_moved_only_by_the_named_role(
     denied = httpx.put(
         f"{server.url}/api/v1/repositories/{REPO}/-/aliases/prod", json={"target": "staging"}, auth=("deployer", key)
     )
-    assert denied.status_code == 403 and "role repoAdmin" in denied.json()["errors"][0]["message"]
+    assert denied.status_code == 403
+    assert "only role admin or user:releaser may move it" in denied.json()["errors"][0]["message"]
 
-    # An administrator holds a role that includes repoAdmin.
+    # An administrator holds the role.
     assert skopeo_push(cli, layout, "two", server, f"{REPO}:prod", ADMIN).returncode == 0
     moved = call(server, "POST", f"/api/v1/repositories/{REPO}/-/aliases/prod/rollback", 404, {})
     assert "no earlier target" in moved["errors"][0]["message"]
@@ -185,6 +190,22 @@ def test_a_protected_alias_is_moved_only_by_the_named_role(
     ]
     listed = call(server, "GET", f"/api/v1/repositories/{REPO}/-/aliases", 200)["items"]
     assert {a["name"]: a["protected"] for a in listed} == {"prod": True, "staging": False}
+
+    # A repoAdmin may delete tags, but not the protected one: not over /v2, not over the API.
+    token = httpx.get(
+        f"{server.url}/auth/token", params={"service": "modelyard", "scope": f"repository:{REPO}:pull,delete"},
+        auth=("ops", ops_key), timeout=30,
+    ).json()["token"]  # fmt: skip
+    bearer = {"Authorization": f"Bearer {token}"}
+    refused_delete = httpx.delete(f"{server.url}/v2/{REPO}/manifests/prod", headers=bearer)
+    assert refused_delete.status_code == 403 and "protected" in refused_delete.json()["errors"][0]["message"]
+    digest = listed[0]["digest"]
+    by_digest = httpx.delete(f"{server.url}/v2/{REPO}/manifests/{digest}", headers=bearer)
+    assert by_digest.status_code == 403, by_digest.text  # deleting the manifest would end prod
+    api_delete = httpx.delete(f"{server.url}/api/v1/repositories/{REPO}/-/aliases/prod", auth=("ops", ops_key))
+    assert api_delete.status_code == 403
+    assert httpx.delete(f"{server.url}/v2/{REPO}/manifests/staging", headers=bearer).status_code == 202
+    assert [a["name"] for a in call(server, "GET", f"/api/v1/repositories/{REPO}/-/aliases", 200)["items"]] == ["prod"]
 
 
 def test_a_promotion_gate_refuses_prod_until_an_eval_report_is_attached(

@@ -26,7 +26,7 @@ Each refusal is ``DENIED`` with a message naming the rule and what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -297,6 +297,16 @@ class AliasService:
         if subject is not None:
             principal = self._principal_for(subject) or Principal("anonymous", "anonymous")
         self.check_write(repo, tag, digest, principal=principal, limits=limits, current=current_digest)
+
+    def check_delete(self, repository: str, tags: Sequence[str], *, subject: str | None) -> None:
+        """The protections a ``/v2`` delete of ``tags`` (a tag, or those a deleted manifest
+        ends) must pass, for a token of ``subject`` (``None``: auth is off)."""
+        repo = self._meta.repositories.get(repository)
+        if repo is None or subject is None:
+            return
+        principal = self._principal_for(subject) or Principal("anonymous", "anonymous")
+        for tag in tags:
+            self.check_write(repo, tag, None, principal=principal, limits=None, current=None)
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -39,6 +39,8 @@ class TagRules(Protocol):
         self, repository: str, tag: str, digest: str, *, subject: str | None, limits: TagLimits | None
     ) -> None: ...
 
+    def check_delete(self, repository: str, tags: Sequence[str], *, subject: str | None) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class PushedManifest:
@@ -257,21 +259,26 @@ class ManifestService:
         if missing_blobs or missing_manifests:
             raise missing_references(repository, missing_blobs, missing_manifests)
 
-    async def delete(self, repository: str, reference: str, *, actor: Actor) -> None:
+    async def delete(self, repository: str, reference: str, *, actor: Actor, deleted_by: str | None = None) -> None:
         """Delete a tag (only the tag) or a manifest by digest (and every tag on it), recording
         :class:`TagDeleted` or :class:`ManifestDeleted` in the same transaction.
 
         Neither an immutable tag nor a manifest an immutable tag names can be deleted, nor a
-        manifest that an index of the repository lists (:class:`~modelyard.domain.errors.ManifestReferenced`).
+        manifest that an index of the repository lists (:class:`~modelyard.domain.errors.ManifestReferenced`),
+        nor a protected alias by someone it does not name (``deleted_by``: the token's subject,
+        ``None`` with auth off).
         """
         repo = self._meta.repositories.get(repository)
         if is_digest(reference):
             digest = str(Digest.parse(reference))
             event: Event = ManifestDeleted(actor=actor, repository=repository, digest=digest)
             if repo is not None:
-                for tag in self._meta.tags.pointing_to(repository, digest):
+                pointing = self._meta.tags.pointing_to(repository, digest)
+                for tag in pointing:
                     if tag_is_immutable(repo, tag):
                         raise TagImmutable(repository, tag, digest, "left without its manifest")
+                if self._tag_rules is not None and pointing:
+                    await self._run(self._tag_rules.check_delete, repository, pointing, subject=deleted_by)
             try:
                 found = await self._run(
                     self._meta.manifests.delete, repository, digest, events=[event],
@@ -286,6 +293,8 @@ class ManifestService:
                 current = self._meta.manifests.resolve_tag(repository, tag)
                 if current is not None:
                     raise TagImmutable(repository, tag, current.digest, "deleted")
+            if repo is not None and self._tag_rules is not None:
+                await self._run(self._tag_rules.check_delete, repository, [tag], subject=deleted_by)
             found = await self._run(
                 self._meta.tags.delete, repository, tag, events=[event], change=TagChange("delete", actor.subject)
             )

@@ -95,5 +95,8 @@ async def delete_manifest(request: web.Request, route: V2Route) -> web.StreamRes
     registry = registry_of(request)
     if not registry.settings.delete_enabled:
         raise HttpError(ErrorCode.UNSUPPORTED, "deleting is disabled on this registry", status=405)
-    await registry.manifests.delete(route.name, route.argument, actor=acting(request))
+    claims = claims_of(request)
+    await registry.manifests.delete(
+        route.name, route.argument, actor=acting(request), deleted_by=None if claims is None else claims.subject
+    )
     return web.Response(status=202, headers={"Content-Length": "0"})
