@@ -23,11 +23,10 @@ from tests.web.support import ADMIN, Client, api, basic, csrf_of, readme, sign_i
 READER = ("bob", "bob-Pa55word-for-tests")
 
 
-@pytest.fixture
-async def web(make_client: ClientFactory) -> Client:
+async def seeded(make_client: ClientFactory, **database: str) -> Client:
     """A registry with auth on: bob (no grants), compartment acme, private acme/secret with a
     hostile README, and public acme/open."""
-    client = await make_client(auth_enabled=True, admin_password=ADMIN[1], login_failures_per_address=3)
+    client = await make_client(auth_enabled=True, admin_password=ADMIN[1], login_failures_per_address=3, **database)
     await api(client, "POST", "/api/v1/users", 201, {"name": "bob", "email": "bob@acme.com", "password": READER[1]})
     await api(client, "POST", "/api/v1/compartments", 201, {"name": "acme"})
     await api(client, "POST", "/api/v1/repositories", 201,
@@ -35,6 +34,21 @@ async def web(make_client: ClientFactory) -> Client:
     public = {"compartment_id": "acme", "display_name": "open", "is_public": True, "description": "public"}
     await api(client, "POST", "/api/v1/repositories", 201, public)
     return client
+
+
+@pytest.fixture
+async def web(make_client: ClientFactory) -> Client:
+    """The seeded registry on SQLite."""
+    return await seeded(make_client)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def web_db(request: pytest.FixtureRequest, make_client: ClientFactory) -> Client:
+    """The seeded registry on SQLite and on PostgreSQL, for the tests whose answers come from
+    metadata reads and writes (throttling, grants, visibility, the audit log)."""
+    if request.param == "sqlite":
+        return await seeded(make_client)
+    return await seeded(make_client, database_url=request.getfixturevalue("postgres_url"))
 
 
 def set_cookies(response: Any) -> dict[str, str]:
@@ -58,19 +72,19 @@ async def test_sign_in_sets_an_httponly_samesite_session_and_shows_who(web: Clie
     assert any(e["actor"] == "user:admin" and e["outcome"] == "success" for e in events["items"])
 
 
-async def test_sign_in_is_the_api_login_wrong_passwords_recorded_then_throttled(web: Client) -> None:
-    key = (await api(web, "POST", "/api/v1/users/admin/keys", 201, {"description": "reads the audit"}))["secret"]
+async def test_sign_in_is_the_api_login_wrong_passwords_recorded_then_throttled(web_db: Client) -> None:
+    key = (await api(web_db, "POST", "/api/v1/users/admin/keys", 201, {"description": "reads the audit"}))["secret"]
     for _ in range(3):
-        refused = await sign_in(web, ("bob", "wrong-password"))
+        refused = await sign_in(web_db, ("bob", "wrong-password"))
         assert refused.status == 401
         assert "Wrong user name or password." in await refused.text()
         assert "modelyard_session" not in set_cookies(refused)
-    throttled = await sign_in(web, READER)  # the right password, but the address is over its limit
+    throttled = await sign_in(web_db, READER)  # the right password, but the address is over its limit
     assert throttled.status == 429
     assert "modelyard_session" not in set_cookies(throttled)
     # One limit for the UI and the API: the admin API refuses this address's passwords too.
-    assert (await web.get("/api/v1/me", headers=basic(ADMIN))).status == 429
-    audit = await web.get("/api/v1/audit?action=login", headers={"Authorization": f"Bearer {key}"})
+    assert (await web_db.get("/api/v1/me", headers=basic(ADMIN))).status == 429
+    audit = await web_db.get("/api/v1/audit?action=login", headers={"Authorization": f"Bearer {key}"})
     events = (await audit.json())["items"]
     # Newest first: the API's refusal, the throttled right password, the three wrong ones.
     assert [e["actor"] for e in events if e["outcome"] != "success"] == ["admin"] + ["bob"] * 4
@@ -109,45 +123,45 @@ async def test_session_cookie_is_secure_under_tls(make_client: ClientFactory, tm
     assert "Secure" in cookies["modelyard_session"] and "Secure" in cookies["modelyard_csrf"]
 
 
-async def test_posts_without_the_csrf_token_are_refused(web: Client) -> None:
-    assert (await sign_in(web, ADMIN)).status == 303
-    before = await api(web, "GET", "/api/v1/iam", 200)
+async def test_posts_without_the_csrf_token_are_refused(web_db: Client) -> None:
+    assert (await sign_in(web_db, ADMIN)).status == 303
+    before = await api(web_db, "GET", "/api/v1/iam", 200)
     grant = {"action": "add", "role": "admin", "member": "user:bob", "etag": before["etag"] or ""}
     for token in (None, "", "forged-token-" + "x" * 40):
         form = dict(grant) if token is None else {**grant, "csrf_token": token}
-        refused = await web.post("/ui/access", data=form, allow_redirects=False)
+        refused = await web_db.post("/ui/access", data=form, allow_redirects=False)
         assert refused.status == 403
         assert "security token" in await refused.text()
-    assert await api(web, "GET", "/api/v1/iam", 200) == before
+    assert await api(web_db, "GET", "/api/v1/iam", 200) == before
     # Signing in needs it too (no login CSRF), and so does signing out.
-    login = await web.post("/ui/login", data={"username": "admin", "password": ADMIN[1]}, allow_redirects=False)
+    login = await web_db.post("/ui/login", data={"username": "admin", "password": ADMIN[1]}, allow_redirects=False)
     assert login.status == 403
-    logout = await web.post("/ui/logout", data={}, allow_redirects=False)
+    logout = await web_db.post("/ui/logout", data={}, allow_redirects=False)
     assert logout.status == 403
     # With the page's token the same grant goes through.
-    page = await web.get("/ui/access")
-    done = await web.post("/ui/access", data={**grant, "csrf_token": csrf_of(await page.text())},
+    page = await web_db.get("/ui/access")
+    done = await web_db.post("/ui/access", data={**grant, "csrf_token": csrf_of(await page.text())},
                           allow_redirects=False)  # fmt: skip
     assert done.status == 303
-    after = await api(web, "GET", "/api/v1/iam", 200)
+    after = await api(web_db, "GET", "/api/v1/iam", 200)
     assert "user:bob" in next(b["members"] for b in after["bindings"] if b["role"] == "admin")
 
 
-async def test_a_hidden_repository_answers_like_a_missing_one(web: Client) -> None:
-    assert (await sign_in(web, READER)).status == 303
+async def test_a_hidden_repository_answers_like_a_missing_one(web_db: Client) -> None:
+    assert (await sign_in(web_db, READER)).status == 303
     for suffix in ("", "/-/versions", "/-/versions/v1", "/-/access", "/-/versions/v1/files/config.json"):
-        hidden = await web.get(f"/ui/r/acme/secret{suffix}")
-        missing = await web.get(f"/ui/r/acme/nothing{suffix}")
+        hidden = await web_db.get(f"/ui/r/acme/secret{suffix}")
+        missing = await web_db.get(f"/ui/r/acme/nothing{suffix}")
         assert hidden.status == missing.status == 404, suffix
         hidden_text = (await hidden.text()).replace("secret", "NAME")
         missing_text = (await missing.text()).replace("nothing", "NAME")
         assert re.sub(r'value="[^"]+"', "", hidden_text) == re.sub(r'value="[^"]+"', "", missing_text)
-    home = await (await web.get("/ui/")).text()
+    home = await (await web_db.get("/ui/")).text()
     assert "acme/open" in home and "acme/secret" not in home
     # Anonymous: both are "sign in first", never a hint which exists.
-    web.session.cookie_jar.clear()
-    hidden = await web.get("/ui/r/acme/secret", allow_redirects=False)
-    missing = await web.get("/ui/r/acme/nothing", allow_redirects=False)
+    web_db.session.cookie_jar.clear()
+    hidden = await web_db.get("/ui/r/acme/secret", allow_redirects=False)
+    missing = await web_db.get("/ui/r/acme/nothing", allow_redirects=False)
     assert hidden.status == missing.status == 303
     assert hidden.headers["Location"] == "/ui/login?next=%2Fui%2Fr%2Facme%2Fsecret"
     assert missing.headers["Location"] == "/ui/login?next=%2Fui%2Fr%2Facme%2Fnothing"
@@ -269,11 +283,11 @@ async def test_users_and_groups_through_the_access_page(web: Client) -> None:
     assert "password" in await short.text()
 
 
-async def test_the_audit_log_filters_by_repository_action_and_time_and_pages(web: Client) -> None:
-    assert (await sign_in(web, ADMIN)).status == 303
+async def test_the_audit_log_filters_by_repository_action_and_time_and_pages(web_db: Client) -> None:
+    assert (await sign_in(web_db, ADMIN)).status == 303
     for number in range(60):  # 60 updates of acme/open, newest last
-        await api(web, "PATCH", "/api/v1/repositories/acme/open", 200, {"description": f"take {number}"})
-    first = await web.get("/ui/audit?repository=acme/open&action=repository.update")
+        await api(web_db, "PATCH", "/api/v1/repositories/acme/open", 200, {"description": f"take {number}"})
+    first = await web_db.get("/ui/audit?repository=acme/open&action=repository.update")
     html = await first.text()
     assert first.status == 200
     rows = re.findall(r"<td>repository:acme/open</td>|<td>acme/open</td>", html)
@@ -281,12 +295,12 @@ async def test_the_audit_log_filters_by_repository_action_and_time_and_pages(web
     assert "acme/secret" not in html
     older = re.search(r'href="(/ui/audit\?[^"]+page=\d+)"', html)
     assert older is not None
-    second = await (await web.get(older.group(1).replace("&amp;", "&"))).text()
+    second = await (await web_db.get(older.group(1).replace("&amp;", "&"))).text()
     assert len(re.findall(r"<td>repository:acme/open</td>|<td>acme/open</td>", second)) == 10
     assert "Older events" not in second
-    future = await (await web.get("/ui/audit?since=2999-01-01")).text()
+    future = await (await web_db.get("/ui/audit?since=2999-01-01")).text()
     assert "No events match." in future
-    bad = await web.get("/ui/audit?since=yesterday")
+    bad = await web_db.get("/ui/audit?since=yesterday")
     assert bad.status == 422
 
 
