@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from modelyard.config import Settings
 from modelyard.domain.digest import Digest, is_digest
-from modelyard.domain.errors import RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.hub import COMMIT, HubFile, HubNotFound, HubRevision, TreeEntry, directory_oid
 from modelyard.domain.reference import is_valid_tag
 from modelyard.metadata.base import MetadataStore
@@ -93,14 +93,17 @@ class HubService:
             return None
         return max(versions, key=lambda v: (v.created_at, v.tagged_at)).digest
 
-    async def revision(self, principal: Principal, repo_id: str, revision: str | None = None) -> HubRevision:
-        """The version ``revision`` (default ``main``) names, with its files."""
+    async def revision(
+        self, principal: Principal, repo_id: str, revision: str | None = None, *, with_files: bool = True
+    ) -> HubRevision:
+        """The version ``revision`` (default ``main``) names, with its files (or none: a caller
+        that needs one file looks it up by path, which stays cheap for a model of 10,000 files)."""
         revision = revision or MAIN
         is_public = await self._readable(principal, repo_id)
         digest = await self._digest(repo_id, revision)
         if digest is None:
             raise HubNotFound("RevisionNotFound", f"revision {revision[:150]!r} of {repo_id[:200]} not found")
-        version = await self._models.version(repo_id, digest)
+        version = await self._models.version(repo_id, digest, with_files=with_files)
         files = tuple(sorted((HubFile.of(f) for f in version.facts.files), key=lambda f: f.path))
         return HubRevision(repo_id, repo_id, revision, version, is_public, files)
 
@@ -133,20 +136,23 @@ class HubService:
             )
         return found, sorted(entries.values(), key=lambda e: e.path)
 
-    async def file(self, principal: Principal, repo_id: str, revision: str, path: str) -> tuple[HubRevision, HubFile]:
-        found = await self.revision(principal, repo_id, revision)
-        for file in found.files:
-            if file.path == path:
-                return found, file
-        raise HubNotFound(
-            "EntryNotFound",
-            f"{path[:300]} not found in revision {revision[:150]!r} of {repo_id[:200]}",
-            commit=found.sha,
-        )
-
-    async def access(self, found: HubRevision, file: HubFile) -> FileAccess:
-        """Where the file's bytes are (for :meth:`ModelService.read` or ``sendfile``)."""
-        return await self._models.file(found.repository, found.digest, file.path)
+    async def file(
+        self, principal: Principal, repo_id: str, revision: str, path: str
+    ) -> tuple[HubRevision, HubFile, FileAccess]:
+        """One file of a revision and where its bytes are (for :meth:`ModelService.read`, or
+        ``sendfile`` when it is a local raw layer)."""
+        found = await self.revision(principal, repo_id, revision, with_files=False)
+        try:
+            access = await self._models.file(repo_id, found.digest, path)
+        except RegistryError as exc:
+            if exc.code is not ErrorCode.NOT_FOUND:
+                raise  # a file the registry cannot unpack (zstd) says so
+            raise HubNotFound(
+                "EntryNotFound",
+                f"{path[:300]} not found in revision {revision[:150]!r} of {repo_id[:200]}",
+                commit=found.sha,
+            ) from None
+        return found, HubFile.of(access.file), access
 
     def redirect_url(self, file: HubFile) -> str | None:
         """A URL of the blob store serving the file's bytes directly (an object store), if any:

@@ -85,14 +85,13 @@ async def tree(request: web.Request) -> web.StreamResponse:
 
 async def resolve(request: web.Request) -> web.StreamResponse:
     hub = registry_of(request).hub
-    found, file = await hub.file(
+    found, file, access = await hub.file(
         await _principal(request), _repo_id(request), request.match_info["revision"], request.match_info["path"]
     )
     headers = views.file_headers(found, file)
     redirect = hub.redirect_url(file)
     if redirect is not None:  # an object store serves the bytes; the metadata rides on the redirect
         return web.Response(status=302, headers={**headers, "Location": redirect, "ETag": f'"{file.etag}"'})
-    access = await hub.access(found, file)
     return await files.respond(
         request, access, registry_of(request).models, entity_tag=file.etag, extra_headers=headers
     )
