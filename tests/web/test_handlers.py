@@ -320,3 +320,15 @@ async def test_admin_page_configures_the_registry_and_creates_compartments(web: 
     assert (await api(web, "GET", "/api/v1/compartments/research", 200))["description"] == "R&D"
     bad = await web.post("/ui/admin/compartments", data={"csrf_token": token, "name": "Not Valid"})
     assert bad.status == 422
+
+
+async def test_unknown_pages_and_bad_parameters_are_pages_not_errors(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    for path, status in [("/ui/nothing/here", 404), ("/ui/r/acme/open/-/versions?limit=0", 422),
+                         ("/ui/audit?page=abc", 422), ("/ui/models?min_params=lots", 200),
+                         ("/ui/r/acme/open/-/versions/v1/diff/v2", 404), ("/ui/r/ACME/Bad Name", 404)]:  # fmt: skip
+        response = await web.get(path)
+        assert response.status == status, path
+        assert response.content_type == "text/html", path
+    models = await (await web.get("/ui/models?min_params=lots")).text()
+    assert "not a parameter count" in models

@@ -56,3 +56,4 @@ def add_routes(app: web.Application) -> None:
     router.add_post(REPO + "/-/access", page(access.change_policy))
     router.add_post(REPO + "/-/settings", page(browse.update_settings))
     router.add_get(REPO, page(browse.repository))
+    router.add_route("*", "/ui/{anything:.*}", page(browse.no_such_page))

@@ -319,3 +319,8 @@ async def diff(call: WebCall) -> web.StreamResponse:
     return call.render(
         "diff.html", repo=shown, diff=result, a=call.path("reference"), b=call.path("other"), tab="versions"
     )
+
+
+async def no_such_page(call: WebCall) -> web.StreamResponse:
+    """Any other address under ``/ui``: a page saying so, not the API's JSON."""
+    raise RegistryError(ErrorCode.NOT_FOUND, "There is no such page.")
