@@ -332,3 +332,21 @@ async def test_unknown_pages_and_bad_parameters_are_pages_not_errors(web: Client
         assert response.content_type == "text/html", path
     models = await (await web.get("/ui/models?min_params=lots")).text()
     assert "not a parameter count" in models
+
+
+async def test_compartment_bindings_and_refused_members(web: Client) -> None:
+    assert (await sign_in(web, ADMIN)).status == 303
+    page = await web.get("/ui/access/compartments/acme")
+    html = await page.text()
+    assert page.status == 200 and "Role bindings on compartment acme" in html
+    form = {"csrf_token": csrf_of(html), "action": "add", "role": "writer", "member": "group:ml", "etag": ""}
+    assert (await web.post("/ui/access/compartments/acme", data=form, allow_redirects=False)).status == 303
+    policy = await api(web, "GET", "/api/v1/compartments/acme/iam", 200)
+    assert policy["bindings"] == [{"role": "writer", "members": ["group:ml"]}]
+    stale = await web.post("/ui/access/compartments/acme", data={**form, "member": "group:other"})
+    assert stale.status == 409  # the page's etag is no longer the policy's: nothing is overwritten
+    for bad in ({"member": "bob"}, {"role": "owner"}):
+        refused = await web.post("/ui/access/compartments/acme", data={**form, **bad})
+        assert refused.status == 422
+    assert (await web.get("/ui/access/compartments/nothing")).status == 404
+    assert await api(web, "GET", "/api/v1/compartments/acme/iam", 200) == policy
