@@ -93,8 +93,9 @@ async def test_500s_are_retried_with_back_off_until_success_then_redelivered(
     assert detail["log"][0]["error"] == "endpoint answered 500" and detail["log"][2]["error"] is None
     assert (detail["state"], detail["attempts"], detail["last_status_code"]) == ("succeeded", 3, 200)
 
-    redo = await client.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver")
+    redo = await client.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{item['id']}/redeliver", json={"tries": 2})
     assert redo.status == 202, await redo.text()
+    assert ((await redo.json())["state"], (await redo.json())["tries_left"]) == ("pending", 2)
     await eventually(lambda: len(receiver.received) == 4)
     again = receiver.received[3]
     assert again.headers["webhook-id"] in ids and json.loads(again.body)["id"] in bodies

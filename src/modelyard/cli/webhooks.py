@@ -149,12 +149,15 @@ def deliveries(
 def redeliver(
     webhook_id: WebhookId,
     delivery: Annotated[int, typer.Argument(help="The delivery's id (modelyard webhook deliveries).")],
+    tries: Annotated[
+        int | None, typer.Option(help="Tries to give it [default: the server's webhook_max_attempts].")
+    ] = None,
     registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send a delivery again now (same event and id), with fresh tries."""
     with admin_client(registry) as client:
-        again = client.redeliver(webhook_id, delivery)
+        again = client.redeliver(webhook_id, delivery, tries)
     if as_json:
         emit_json(again)
         return

@@ -49,9 +49,10 @@ class WebhookMethods:
         path = f"{BASE}/{webhook_id}/deliveries/{delivery_id}"
         return schemas.DeliveryDetail.model_validate(self._request("GET", path))
 
-    def redeliver(self, webhook_id: int, delivery_id: int) -> schemas.Delivery:
+    def redeliver(self, webhook_id: int, delivery_id: int, tries: int | None = None) -> schemas.Delivery:
         path = f"{BASE}/{webhook_id}/deliveries/{delivery_id}/redeliver"
-        return schemas.Delivery.model_validate(self._request("POST", path))
+        body = schemas.RedeliverRequest(tries=tries).model_dump(exclude_none=True)
+        return schemas.Delivery.model_validate(self._request("POST", path, json=body))
 
     def webhook_event_types(self) -> list[str]:
         return schemas.EventTypes.model_validate(self._request("GET", "/api/v1/webhook-event-types")).items

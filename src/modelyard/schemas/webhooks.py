@@ -80,5 +80,9 @@ class DeliveryPage(_Model):
     next_page: str | None
 
 
+class RedeliverRequest(_Model):
+    tries: int | None = Field(None, ge=1, le=100, description="Tries to give it (default: webhook_max_attempts).")
+
+
 class EventTypes(_Model):
     items: list[str]

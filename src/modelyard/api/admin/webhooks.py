@@ -111,7 +111,10 @@ async def show_delivery(call: Call) -> schemas.DeliveryDetail:
 
 async def redeliver(call: Call) -> schemas.Delivery:
     record = await _managed(call)
-    delivery = await call.registry.webhooks.redeliver(record.id, _webhook_id(call, "delivery_id"), actor=call.actor)
+    body: schemas.RedeliverRequest = call.body
+    delivery = await call.registry.webhooks.redeliver(
+        record.id, _webhook_id(call, "delivery_id"), tries=body.tries, actor=call.actor
+    )
     return _delivery(delivery)
 
 
@@ -142,5 +145,5 @@ OPERATIONS = [
     Operation("GET", DELIVERY, "getWebhookDelivery", "One delivery with its log of attempts", "webhooks",
               show_delivery, response=schemas.DeliveryDetail),
     Operation("POST", DELIVERY + "/redeliver", "redeliverWebhook", "Send a delivery again, now", "webhooks",
-              redeliver, response=schemas.Delivery, status=202),
+              redeliver, body=schemas.RedeliverRequest, response=schemas.Delivery, status=202),
 ]  # fmt: skip

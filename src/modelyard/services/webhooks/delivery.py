@@ -23,7 +23,8 @@ Each tick (``webhook_poll_interval``):
 
 The body is built at the first attempt from the stored event (and the model index, which the
 push writes right after its own transaction), and again on a retry: the same event id, type
-and fields; the model facts as they are by then.
+and fields; the model facts as they are by then. A pushed manifest that is not indexed yet
+waits (no attempt counted) up to :data:`MODEL_WAIT` for its facts, then goes without them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from modelyard import metrics
-from modelyard.domain.events import Event
+from modelyard.domain.events import Event, ManifestPushed
 from modelyard.domain.models import ModelVersionRecord
 from modelyard.domain.webhooks import (
     AttemptResult,
@@ -63,6 +64,7 @@ CONSUMER = "webhooks"
 BATCH = 500
 MAX_BATCHES = 20
 GAP_GRACE = timedelta(seconds=30)
+MODEL_WAIT = timedelta(seconds=5)
 
 
 class Transport(Protocol):
@@ -177,8 +179,8 @@ class WebhookDelivery:
             return None
         return self._models.summaries(repository, [digest]).get(digest)
 
-    def _prepare(self, delivery: DeliveryRecord) -> tuple[str, SignedMessage] | str:
-        """The URL and signed message, or why there is none."""
+    def _prepare(self, delivery: DeliveryRecord) -> tuple[str, SignedMessage] | str | None:
+        """The URL and signed message, why there is none, or ``None``: not yet (try again soon)."""
         hook = self._store.get(delivery.webhook_id)
         sealed = self._store.secret_ciphertext(delivery.webhook_id)
         if hook is None or sealed is None:
@@ -190,7 +192,10 @@ class WebhookDelivery:
             secret = self._box.open(sealed, SECRET_PURPOSE)
         except SecretBoxError as exc:
             return str(exc)
-        kind, body = build_body(delivery.event_id, event, self.policy.source, self._model(event))
+        model = self._model(event)
+        if model is None and isinstance(event, ManifestPushed) and utcnow() - event.time < MODEL_WAIT:
+            return None  # the push is still indexing it: its facts belong in the body
+        kind, body = build_body(delivery.event_id, event, self.policy.source, model)
         message_id = f"msg_{delivery.event_id}_{delivery.webhook_id}"
         timestamp = int(time.time())
         signature = sign(secret, message_id, timestamp, body)
@@ -199,6 +204,8 @@ class WebhookDelivery:
 
     async def _attempt(self, delivery: DeliveryRecord) -> None:
         prepared = await self._run(self._prepare, delivery)
+        if prepared is None:
+            return
         if isinstance(prepared, str):
             result = AttemptResult(None, 0.0, prepared)
             retry_at = None

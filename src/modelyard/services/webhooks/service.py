@@ -117,12 +117,16 @@ class WebhookService:
             raise RegistryError(ErrorCode.NOT_FOUND, f"delivery {delivery_id} of webhook {webhook_id} does not exist")
         return found, self._store.attempts(delivery_id)
 
-    async def redeliver(self, webhook_id: int, delivery_id: int, *, actor: Actor) -> DeliveryRecord:
+    async def redeliver(
+        self, webhook_id: int, delivery_id: int, *, tries: int | None = None, actor: Actor
+    ) -> DeliveryRecord:
         """Send it again (the same event, id and body), due now, with a fresh set of tries."""
         record = await self._run(self.get, webhook_id)
         await self._run(self.delivery, webhook_id, delivery_id)
         event = WebhookRedelivered(actor=actor, webhook_id=webhook_id, delivery_id=delivery_id, scope=record.scope)
-        redone = await self._run(self._store.redeliver, delivery_id, self._max_attempts, utcnow(), events=[event])
+        redone = await self._run(
+            self._store.redeliver, delivery_id, tries or self._max_attempts, utcnow(), events=[event]
+        )
         if redone is None:
             raise RegistryError(ErrorCode.NOT_FOUND, f"delivery {delivery_id} of webhook {webhook_id} does not exist")
         log_events([event])
