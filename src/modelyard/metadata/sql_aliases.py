@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, select, update
 
 from modelyard.domain.aliases import (
     AliasRules,
@@ -28,6 +28,7 @@ from modelyard.domain.aliases import (
 from modelyard.domain.events import Event
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
+from modelyard.metadata.fastread import as_json
 from modelyard.metadata.outbox import insert_events
 from modelyard.metadata.sql_base import SqlPart, SqlStoreAccess
 
@@ -84,6 +85,11 @@ def _history_query(repository: str, tag: str) -> Any:
         .join(t.repositories, t.repositories.c.id == h.repository_id)
         .where(t.repositories.c.name == repository, h.tag == tag)
     )
+
+
+_RULES = select(t.repositories.c.protected_aliases, t.repositories.c.promotion_gates).where(
+    t.repositories.c.name == bindparam("name")
+)
 
 
 class SqlAliases(SqlPart):
@@ -202,12 +208,12 @@ class SqlAliases(SqlPart):
         return self._store.write(work)
 
     def rules(self, repository: str) -> AliasRules:
-        r = t.repositories.c
-        with self._read() as conn:
-            row = conn.execute(select(r.protected_aliases, r.promotion_gates).where(r.name == repository)).first()
+        """Read on every tagged push: a prepared statement on the fast read path."""
+        row = self._store.fast.first(_RULES, {"name": repository})
         if row is None:
             return AliasRules()
-        return AliasRules(protected_from(row.protected_aliases), gates_from(row.promotion_gates))
+        protected, gates = row
+        return AliasRules(protected_from(as_json(protected)), gates_from(as_json(gates)))
 
     def referrer_types(self, repository: str, digest: str) -> set[str]:
         m = t.manifests.c
