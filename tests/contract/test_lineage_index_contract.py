@@ -5,6 +5,8 @@ PostgreSQL the descendant lookups use indexes, not scans."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -13,6 +15,11 @@ from modelyard.domain.lineage import BASE_DIGEST, BASE_NAME, BaseRef
 from modelyard.metadata.migrations import alembic_config, upgrade
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.metadata.sql_lineage import SqlLineageIndex
+from modelyard.metadata.sql_models import SqlModelIndex
+from modelyard.services.models import ModelService
+from modelyard.services.models.lineage import LineageService
+from modelyard.services.runner import BlockingRunner
+from modelyard.storage.filesystem import FilesystemBlobStore
 from tests.contract.test_metadata_contract import manifest
 
 
@@ -97,3 +104,37 @@ def test_descendant_lookups_use_indexes_on_postgresql(postgres_url: str) -> None
                 assert f"Seq Scan on {table}" not in plan, plan
     finally:
         store.close()
+
+
+async def test_the_walk_stops_at_its_bounds_and_says_so(store: SqlMetadataStore, tmp_path: Path) -> None:
+    """A chain of 8 bases: from its middle, a depth bound of 3 shows 3 ancestors and 3
+    descendants and marks the answer truncated; a walk that reaches both ends is not."""
+    runner = BlockingRunner()
+    try:
+        models = ModelService(store, SqlModelIndex(store), FilesystemBlobStore(tmp_path, fsync=False), runner)
+        index = SqlLineageIndex(store)
+        chain: list[str] = []
+        for number in range(8):
+            notes = {BASE_DIGEST: chain[-1]} if chain else None  # a nameless base: the same repository
+            item = manifest(f"link{number}", annotations=notes)
+            store.manifests.put("team/chain", item, f"v{number}")
+            if chain:
+                index.put_base("team/chain", item.digest, BaseRef("team/chain", chain[-1], None))
+            chain.append(item.digest)
+
+        bounded = LineageService(store, index, models, runner, max_depth=3)
+        found = await bounded.lineage("team/chain", "v4", lambda repository: True)
+        assert [n.digest for n in found.ancestors] == chain[3::-1][:3]
+        assert [n.digest for n in found.descendants] == chain[5:8]
+        assert found.truncated
+        near_end = await bounded.lineage("team/chain", "v3", lambda repository: True)
+        assert [n.digest for n in near_end.descendants] == chain[4:7] and near_end.truncated  # v7 lies beyond
+        at_end = await bounded.lineage("team/chain", "v5", lambda repository: True)
+        assert [n.digest for n in at_end.descendants] == chain[6:8] and not at_end.truncated  # the end, in bound
+
+        whole = await LineageService(store, index, models, runner).lineage("team/chain", "v4", lambda r: True)
+        assert [n.digest for n in whole.ancestors] == chain[3::-1] and not whole.truncated
+        hidden = await bounded.lineage("team/chain", "v4", lambda repository: repository != "team/chain")
+        assert hidden.ancestors == hidden.descendants == () and hidden.edges == ()
+    finally:
+        runner.shutdown()

@@ -164,7 +164,8 @@ class LineageService:
             stored = await self._run(self._index.nodes, wanted)
             frontier = [key for key in wanted if key in stored]
             found.extend(stored[key].node for key in frontier)
-        return found, bool(frontier)
+        # The depth bound was reached: truncated only if something lies beyond it.
+        return found, bool(frontier) and bool(await self._run(self._index.children, frontier, 1))
 
     async def _with_models(self, nodes: list[LineageNode]) -> list[LineageNode]:
         """``nodes`` with what the model index knows of each present one."""
