@@ -125,3 +125,4 @@ async def test_managing_needs_admin_on_the_scope(make_client: ClientFactory) -> 
     assert ("webhook.delete", f"webhook:{mine['id']}") in actions
     created = next(e for e in audit["items"] if e["action"] == "webhook.create")
     assert "secret" not in json.dumps(created) and mine["secret"] not in json.dumps(created)
+    assert created["detail"]["url"] == "http://127.0.0.1:9/…", "a hook's path may be its credential: not logged"

@@ -628,7 +628,9 @@ def event_from_row(type_name: str, payload: dict[str, Any], actor: str, client_i
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookCreated(Event):
-    """A webhook subscription was created on ``scope`` (its secret is never part of an event)."""
+    """A webhook subscription was created on ``scope``. Its secret is never part of an event, and
+    ``url`` only as scheme and host (``domain/webhooks.redacted_url``): a hook's path may be its
+    credential."""
 
     action: ClassVar[str] = "webhook.create"
     webhook_id: int

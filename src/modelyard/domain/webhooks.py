@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from modelyard.domain.errors import ValidationFailed
 from modelyard.domain.events import EVENT_TYPES, Event
@@ -231,6 +232,14 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential back-off before try ``attempt + 1``: base, 2 base, 4 base, ... at most ``cap``."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def redacted_url(url: str) -> str:
+    """The URL as events and the audit log show it: scheme and host only, since many receivers
+    (chat and CI hooks) carry their credential in the path or the query."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query else "/"
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{rest}"
 
 
 def summary(event: Event) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from modelyard.domain.webhooks import (
     WebhookRecord,
     event_type_names,
     new_secret,
+    redacted_url,
     validate_filters,
 )
 from modelyard.metadata.base import MetadataStore
@@ -80,8 +81,9 @@ class WebhookService:
 
         def events(webhook_id: int) -> list[WebhookCreated]:
             kinds = tuple(filters)
+            shown = redacted_url(url)
             written.append(
-                WebhookCreated(actor=actor, webhook_id=webhook_id, scope=str(scope), url=url, event_types=kinds)
+                WebhookCreated(actor=actor, webhook_id=webhook_id, scope=str(scope), url=shown, event_types=kinds)
             )
             return written
 
