@@ -129,8 +129,11 @@ async def test_the_walk_stops_at_its_bounds_and_says_so(store: SqlMetadataStore,
         assert found.truncated
         near_end = await bounded.lineage("team/chain", "v3", lambda repository: True)
         assert [n.digest for n in near_end.descendants] == chain[4:7] and near_end.truncated  # v7 lies beyond
-        at_end = await bounded.lineage("team/chain", "v5", lambda repository: True)
-        assert [n.digest for n in at_end.descendants] == chain[6:8] and not at_end.truncated  # the end, in bound
+        # v3 with a bound of 4: the last descendant (v7) is exactly at the bound, nothing beyond.
+        at_end = await LineageService(store, index, models, runner, max_depth=4).lineage(
+            "team/chain", "v3", lambda r: True
+        )
+        assert [n.digest for n in at_end.descendants] == chain[4:8] and not at_end.truncated
 
         whole = await LineageService(store, index, models, runner).lineage("team/chain", "v4", lambda r: True)
         assert [n.digest for n in whole.ancestors] == chain[3::-1] and not whole.truncated
