@@ -28,7 +28,7 @@ CLIENTS = {"current": (None, "2."), "previous": (COMPAT, "1.")}
 def run(client: str, *args: str) -> dict[str, Any]:
     path, _ = CLIENTS[client]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
-    env.update(HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1")
+    env.update(HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     if path is not None:
         assert (path / "huggingface_hub").is_dir(), f"{path} is missing: run scripts/bootstrap --dev"
         env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
