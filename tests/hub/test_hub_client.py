@@ -26,6 +26,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+import modelyard.api.hf
 from tests.hub.support import Hub
 from tests.models.support import make_model, tree
 
@@ -207,18 +208,22 @@ def test_bad_input_is_a_hub_error_never_a_500(hub: Hub, tmp_path: Path, path: st
     assert response.json()["errors"][0]["message"]
 
 
-def test_tree_pages_follow_the_link_header(hub: Hub, tmp_path: Path) -> None:
-    """A tree of more entries than a page: the client follows ``Link: rel="next"`` to the end."""
+def test_tree_pages_follow_the_link_header(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tree of more entries than a page (pages made small here; 1,000 in service): the client
+    follows ``Link: rel="next"`` to the end."""
+    monkeypatch.setattr(modelyard.api.hf, "TREE_PAGE", 3)
     model = tmp_path / "many"
     (model / "shards").mkdir(parents=True)
-    for index in range(1010):
-        (model / "shards" / f"part-{index:04}.json").write_text(str(index))
+    for index in range(10):
+        (model / "shards" / f"part-{index:02}.json").write_text(str(index))
     hub.push(model, "acme/pub:many")
     first = httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards")
-    assert first.status_code == 200 and len(first.json()) == 1000 and 'rel="next"' in first.headers["Link"]
+    assert first.status_code == 200 and len(first.json()) == 3 and 'rel="next"' in first.headers["Link"]
+    last = httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards", params={"cursor": "9"})
+    assert len(last.json()) == 1 and "Link" not in last.headers
     assert httpx.get(f"{hub.url}/api/models/acme/pub/tree/many/shards", params={"cursor": "x"}).status_code == 200
     files = hub.api().list_repo_files("acme/pub", revision="many")
-    assert files == [f"shards/part-{index:04}.json" for index in range(1010)]
+    assert files == [f"shards/part-{index:02}.json" for index in range(10)]
 
 
 def test_safetensors_metadata_through_range_reads(hub: Hub, tmp_path: Path) -> None:
