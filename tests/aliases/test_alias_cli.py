@@ -135,6 +135,9 @@ def test_iam_binding_limited_to_tags(cli: Cli, api: httpx.Client, versions: dict
     assert "TAGS" in shown and "build-*" in shown
     stored = get(api, f"/api/v1/repositories/{REPO}/-/iam")["bindings"]
     assert stored == [{"role": "pusher", "members": ["serviceAccount:ci"], "condition": {"tags": ["build-*"]}}]
+    # The audit log says what the binding is limited to.
+    [change] = get(api, "/api/v1/audit?action=iam.set")["items"]
+    assert change["detail"]["bindings"] == stored
     # An unconditional binding of the same role is another binding.
     cli("iam", "add-binding", "--repo", REPO, "--role", "pusher", "--member", "serviceAccount:ci")
     assert len(get(api, f"/api/v1/repositories/{REPO}/-/iam")["bindings"]) == 2

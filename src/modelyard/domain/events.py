@@ -452,18 +452,24 @@ class RegistryConfigured(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IamPolicyChanged(Event):
     """The IAM policy of ``resource`` (``registry``, ``compartment:c``, ``repository:r``) was
-    replaced; ``bindings`` are (role, members) pairs as written (``allUsers`` reader included)."""
+    replaced; ``bindings`` are (role, members) pairs as written (``allUsers`` reader included),
+    ``conditions`` (binding index, tag globs) for those limited to tags."""
 
     action: ClassVar[str] = "iam.set"
     target: str
     bindings: tuple[tuple[str, tuple[str, ...]], ...]
+    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def resource(self) -> str:
         return self.target
 
     def detail(self) -> dict[str, Any] | None:
-        return {"bindings": [{"role": role, "members": list(members)} for role, members in self.bindings]}
+        shown: list[dict[str, Any]] = [{"role": role, "members": list(members)} for role, members in self.bindings]
+        for index, tags in self.conditions:
+            if index.isdigit() and int(index) < len(shown):
+                shown[int(index)]["condition"] = {"tags": list(tags)}
+        return {"bindings": shown}
 
 
 # -- principals and credentials ------------------------------------------------------------

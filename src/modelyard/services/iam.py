@@ -119,7 +119,12 @@ class IamService:
             raise RegistryError(ErrorCode.CONFLICT, "the registry policy must keep at least one admin binding")
         payload = [b.as_json() for b in stored]
         public = (resource.partition(":")[2], make_public) if resource.startswith("repository:") else None
-        event = IamPolicyChanged(actor=actor, target=resource, bindings=tuple((b.role, b.members) for b in bindings))
+        event = IamPolicyChanged(
+            actor=actor,
+            target=resource,
+            bindings=tuple((b.role, b.members) for b in bindings),
+            conditions=tuple((str(i), b.tags) for i, b in enumerate(bindings) if b.tags is not None),
+        )
         try:  # bindings, is_public and the event in one transaction: never one without the others
             await self._run(
                 self._meta.policies.put, resource, payload, current.version, public_repository=public, events=[event]
