@@ -76,6 +76,8 @@ async def test_moves_by_push_api_and_rollback_are_history_with_actor_how_and_rea
 
     listed = await (await client.get(f"{BASE}/aliases")).json()
     assert [(a["name"], a["digest"], a["versions"]) for a in listed["items"]] == [("prod", v1.digest, ["v1"])]
+    assert await (await client.get(f"{BASE}/aliases/prod")).json() == listed["items"][0]
+    assert (await client.get(f"{BASE}/aliases/canary")).status == 404
     # Events: the API move and the rollback are AliasMoved, in the audit log with how and reason.
     audit = await (await client.get("/api/v1/audit", params={"action": "alias.move"})).json()
     assert [(e["detail"]["how"], e["detail"]["to"]) for e in audit["items"]] == [

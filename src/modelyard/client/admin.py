@@ -226,6 +226,9 @@ class AdminClient(LifecycleMethods, WebhookMethods):
         """The repository's aliases (mutable tags): target, versions on it, protection, last move."""
         return self._get(alias_schemas.AliasList, _repo_path(name) + "/-/aliases").items
 
+    def get_alias(self, name: str, alias: str) -> alias_schemas.Alias:
+        return self._get(alias_schemas.Alias, self._alias_path(name, alias))
+
     def alias_history(
         self,
         name: str,

@@ -69,6 +69,11 @@ async def list_aliases(call: Call) -> schemas.AliasList:
     return schemas.AliasList(items=[_alias(a) for a in await call.registry.read(call.registry.aliases.list, name)])
 
 
+async def get_alias(call: Call) -> schemas.Alias:
+    name = _readable(call)
+    return _alias(await call.registry.read(call.registry.aliases.get, name, call.path("alias")))
+
+
 async def move_alias(call: Call) -> schemas.Alias:
     name = _readable(call)
     body: schemas.AliasMove = call.body
@@ -133,6 +138,7 @@ OPERATIONS = [
     Operation("POST", ALIAS + "/rollback", "rollbackAlias",
               "Point an alias back at an earlier target (default: the most recent one still present)", TAG,
               rollback_alias, body=schemas.AliasRollback, response=schemas.Alias, errors=(403, 404, 409, 422)),
+    Operation("GET", ALIAS, "getAlias", "Get one alias", TAG, get_alias, response=schemas.Alias, errors=(404,)),
     Operation("PUT", ALIAS, "setAlias", "Point an alias at a version or digest (expected_digest: 409 if it moved)",
               TAG, move_alias, body=schemas.AliasMove, response=schemas.Alias, errors=(403, 404, 409, 422)),
     Operation("DELETE", ALIAS, "deleteAlias", "Delete an alias (its history stays)", TAG, delete_alias,
