@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.cli.liveserver import LiveServer, live_server
-from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, Cli, push
+from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_retention_plan_run_and_usage_from_the_cli(cli: Cli, api: httpx.Client) 
     assert api.patch("/api/v1/repositories/acme/llm", json={"is_immutable": True}).status_code == 200
 
     cli("retention", "show", "acme/llm", code=EXIT_NOT_FOUND)
-    cli("retention", "set", "acme/llm", code=EXIT_REFUSED)  # neither keep-last nor keep-days: 422 from the server
+    cli("retention", "set", "acme/llm", code=EXIT_USAGE)  # neither keep-last nor keep-days
     policy = cli.json("retention", "set", "acme/llm", "--keep-last", "1", "--keep-tag", "release-*")
     assert policy["keep_last"] == 1 and policy["keep_tags"] == ["release-*"]
     assert "keep last          1" in cli("retention", "show", "acme/llm").stdout

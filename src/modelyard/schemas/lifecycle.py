@@ -4,9 +4,9 @@ server and ``modelyard.client``."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 
 from modelyard.schemas.admin import TagPattern
 
@@ -17,11 +17,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RetentionPolicyBody(_Model):
-    """Keep a version if any rule keeps it; the rest of the repository's versions go."""
+def _non_null(schema: dict[str, JsonValue]) -> WithJsonSchema:
+    """A field that may be left out but, when sent, is a value (what the OpenAPI document says)."""
+    return WithJsonSchema(schema)
 
-    keep_last: int | None = Field(None, ge=1, le=1_000_000, description="Keep the N newest versions (by push time).")
-    keep_days: float | None = Field(
+
+class RetentionPolicyBody(_Model):
+    """Keep a version if any rule keeps it; the rest of the repository's versions go. Give
+    ``keep_last`` or ``keep_days`` (or both)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["keep_last"]}, {"required": ["keep_days"]}]}
+    )
+
+    keep_last: Annotated[int | None, _non_null({"type": "integer", "minimum": 1, "maximum": 1_000_000})] = Field(
+        None, ge=1, le=1_000_000, description="Keep the N newest tagged versions (by push time)."
+    )
+    keep_days: Annotated[float | None, _non_null({"type": "number", "minimum": 0, "maximum": MAX_DAYS})] = Field(
         None, ge=0, le=MAX_DAYS, description="Keep versions pushed or pulled within D days."
     )
     keep_tags: list[TagPattern] = Field(
@@ -32,9 +44,19 @@ class RetentionPolicyBody(_Model):
         description="Keep what an alias (a mutable tag) points to, and pointed to within this many days.",
     )  # fmt: skip
 
+    @model_validator(mode="after")
+    def _a_rule(self) -> RetentionPolicyBody:
+        if self.keep_last is None and self.keep_days is None:
+            raise ValueError("give keep_last or keep_days (or both)")
+        return self
 
-class RetentionPolicy(RetentionPolicyBody):
+
+class RetentionPolicy(_Model):
     scope: str
+    keep_last: int | None
+    keep_days: float | None
+    keep_tags: list[str]
+    alias_window_days: float
     updated_at: datetime | None = None
     updated_by: str | None = None
 
@@ -53,8 +75,12 @@ class Quota(QuotaBody):
 class RetentionTarget(_Model):
     """One repository or one compartment."""
 
-    repository: str | None = None
-    compartment: str | None = None
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["repository"]}, {"required": ["compartment"]}]}
+    )
+
+    repository: Annotated[str | None, _non_null({"type": "string", "minLength": 1, "maxLength": 255})] = None
+    compartment: Annotated[str | None, _non_null({"type": "string", "minLength": 1, "maxLength": 255})] = None
 
     @model_validator(mode="after")
     def _one(self) -> RetentionTarget:
