@@ -1,6 +1,7 @@
 """The same client steps with each major of ``huggingface_hub`` users have: the current one (the
-venv's) and the previous one (``scripts/bootstrap --dev`` installs it in ``.venv/compat``), each in
-a child process (``client_script.py``) against the same live registry. Per major: a
+venv's), the previous one and 0.x, which ``transformers`` 4.x requires (``scripts/bootstrap --dev``
+installs both in ``.venv/compat``), each in a child process (``client_script.py``) against the same
+live registry. Per major: a
 ``snapshot_download`` of an alias downloads every file once, nothing the second time, only the
 changed file after the alias moves (bytes counted on the server); model info, file list, tree,
 one file, ``allow_patterns``; a private repository hidden without a token and read with one; the
@@ -21,8 +22,13 @@ from tests.hub.support import Hub
 from tests.models.support import make_model, tree
 
 SCRIPT = Path(__file__).with_name("client_script.py")
-COMPAT = Path(sys.prefix) / "compat" / "huggingface_hub-1"
-CLIENTS = {"current": (None, "2."), "previous": (COMPAT, "1.")}
+COMPAT = Path(sys.prefix) / "compat"
+# The current major, the previous one, and 0.x: what transformers 4.x (huggingface_hub < 1.0) users have.
+CLIENTS = {
+    "current": (None, "2."),
+    "previous": (COMPAT / "huggingface_hub-1", "1."),
+    "0.x": (COMPAT / "huggingface_hub-0", "0."),
+}
 
 
 def run(client: str, *args: str) -> dict[str, Any]:
