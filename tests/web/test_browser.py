@@ -105,6 +105,8 @@ def test_sign_in_search_open_a_model_read_its_card_and_download_a_file(
         for name, path in [("access", "/ui/access"), ("audit", "/ui/audit"), ("admin", "/ui/admin")]:
             page.goto(path)
             shot(page, name)
+        acme = page.get_by_test_id("compartments").get_by_role("row").filter(has_text="ACME ML")
+        expect(acme).to_contain_text("KiB")  # the pushed model's bytes, charged to the compartment
     finally:
         context.close()
 

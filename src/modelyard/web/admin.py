@@ -3,8 +3,8 @@
 The audit page filters by actor and action in the database (``AuditService.query``, as the
 admin API does) and by repository and time while reading pages of it newest first; a page
 ends on an event the filters admit, and the cursor is that event's id. Storage per
-compartment is the sum of its repositories' layer sizes (a layer shared by two repositories
-counts in both, as each would need it alone).
+compartment is the admin API's usage report (``GET /api/v1/usage``: charged, logical and
+exclusive bytes, and the quota), counted as quotas count it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from modelyard.api.admin import compartments as compartments_api
+from modelyard.api.admin import lifecycle as lifecycle_api
 from modelyard.domain.errors import ValidationFailed
 from modelyard.domain.principals import AuditRecord
-from modelyard.domain.records import RepositoryFilter
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import admin as schemas
 from modelyard.web.browse import validated
@@ -84,15 +84,14 @@ async def admin(call: WebCall) -> web.StreamResponse:
     call.require(Permission.COMPARTMENT_MANAGE)
     configuration = await compartments_api.get_registry_configuration(call)
     compartments = await call.registry.read(call.registry.compartments.page, None, None)
-    usage: dict[str, dict[str, Any]] = {}
-    for record in await call.registry.read(call.registry.repositories.search, RepositoryFilter(), None, None):
-        key = record.compartment or "(root)"
-        entry = usage.setdefault(key, {"repositories": 0, "bytes": 0, "images": 0})
-        entry["repositories"] += 1
-        entry["bytes"] += record.layers_size_in_bytes
-        entry["images"] += record.image_count
+    usage: dict[str, Any] = {}
+    counting = ""
+    if call.can(Permission.REGISTRY_CONFIGURE):
+        report = await lifecycle_api.get_usage(call)  # GET /api/v1/usage: what quotas count
+        usage = {item.name: item for item in report.compartments}
+        counting = report.counting
     return call.render(
-        "admin.html", configuration=configuration, compartments=compartments, usage=usage,
+        "admin.html", configuration=configuration, compartments=compartments, usage=usage, counting=counting,
         can_configure=call.can(Permission.REGISTRY_CONFIGURE), notice=notice_of(call),
     )  # fmt: skip
 
