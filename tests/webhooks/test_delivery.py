@@ -6,6 +6,7 @@ never holds up a push. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from standardwebhooks import Webhook
 
+from modelyard.app import WORKERS
 from tests.conftest import ClientFactory
 from tests.helpers import push_image
 from tests.webhooks.support import FAST, HANG, Receiver, create_webhook, deliveries, delivery, eventually
@@ -143,3 +145,24 @@ async def test_a_refused_connection_is_logged_as_an_error(make_client: ClientFac
     detail = await delivery(client, hook["id"], item["id"])
     assert [a["status_code"] for a in detail["log"]] == [None, None]
     assert all("Connect" in a["error"] for a in detail["log"]), detail["log"]
+
+
+@pytest.mark.postgres
+async def test_two_servers_on_one_database_deliver_each_event_once(
+    make_client: ClientFactory, receiver: Receiver, postgres_url: str
+) -> None:
+    """Replicas share the outbox: only the leader (a PostgreSQL advisory lock) delivers, once.
+    They share ``secret_key`` too, as the README says replicas must."""
+    shared = {"database_url": postgres_url, "secret_key": base64.b64encode(b"s" * 32).decode(), **FAST}
+    first, second = await make_client(**shared), await make_client(**shared)
+    hook = await create_webhook(first, receiver.url, "registry", ["manifest.pushed"])
+    for index, client in enumerate([first, second, first, second]):
+        await push_image(client, REPO, f"v{index}")
+    await eventually(lambda: len(receiver.received) == 4)
+    await asyncio.sleep(0.5)  # and no second copy follows
+    subjects = sorted(json.loads(r.body)["subject"] for r in receiver.received)
+    assert subjects == [f"{REPO}:v{i}" for i in range(4)]
+    for received in receiver.received:
+        Webhook(hook["secret"]).verify(received.body, received.headers)
+    leaders = [client.app[WORKERS].is_leader for client in (first, second)]
+    assert sorted(leaders) == [False, True]
