@@ -350,3 +350,18 @@ async def test_compartment_bindings_and_refused_members(web: Client) -> None:
         assert refused.status == 422
     assert (await web.get("/ui/access/compartments/nothing")).status == 404
     assert await api(web, "GET", "/api/v1/compartments/acme/iam", 200) == policy
+
+
+async def test_with_auth_off_everything_is_open_but_forms_still_need_the_token(client: Client) -> None:
+    await client.post("/api/v1/compartments", json={"name": "acme"})
+    created = await client.post("/api/v1/repositories", json={"compartment_id": "acme", "display_name": "llm"})
+    assert created.status == 201
+    page = await client.get("/ui/r/acme/llm")
+    html = await page.text()
+    assert page.status == 200 and "Edit settings" in html and "auth off" in html
+    refused = await client.post("/ui/r/acme/llm/-/settings", data={"description": "x"})
+    assert refused.status == 403
+    form = {"csrf_token": csrf_of(html), "description": "open model", "readme": ""}
+    saved = await client.post("/ui/r/acme/llm/-/settings", allow_redirects=False, data=form)
+    assert saved.status == 303
+    assert (await (await client.get("/api/v1/repositories/acme/llm")).json())["description"] == "open model"

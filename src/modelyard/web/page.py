@@ -163,7 +163,7 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.StreamRe
             call.form = await request.post()
             submitted = call.form.get(session.CSRF_FIELD)
             if not session.csrf_valid(request, submitted if isinstance(submitted, str) else None):
-                session.renew_csrf(request)
+                # The token stays as it was: a forged post must not change the victim's forms.
                 response: web.StreamResponse = call.render(
                     "error.html", status=403, title="Form expired", status_code=403,
                     message="This form is missing its security token or it has expired. Go back, reload the page "
