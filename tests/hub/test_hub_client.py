@@ -12,6 +12,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -270,3 +273,17 @@ def test_files_inside_tar_layers_kitops(hub: Hub, tmp_path: Path) -> None:
     assert hub.served.requests() == 0
     ranged = httpx.get(f"{hub.url}/acme/pub/resolve/kit/models/model.gguf", headers={"Range": "bytes=4-9"})
     assert ranged.status_code == 206 and ranged.content == weights[4:10]
+
+
+def test_the_hf_command_line_downloads_an_alias(hub: Hub, tmp_path: Path) -> None:
+    """``hf download`` (the client's CLI) with ``HF_ENDPOINT`` and ``HF_TOKEN`` set, as a user would."""
+    model = make_model(tmp_path / "m", seed=17)
+    hub.push(model, "acme/priv:cli")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_ENDPOINT=hub.url, HF_TOKEN=hub.reader_key, HF_HOME=str(tmp_path / "home"),
+               HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1")  # fmt: skip
+    hf = Path(sys.executable).with_name("hf")
+    done = subprocess.run([str(hf), "download", "acme/priv", "--revision", "cli", "--local-dir", str(tmp_path / "out")],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert tree(tmp_path / "out") == tree(model)
