@@ -116,6 +116,23 @@ def test_lineage_of_a_push_with_base(pushed: Pushed) -> None:
     assert "derived by  base" in text and "acme/llm@" + pushed.d["v2"][:12] in text and "(v2)" in text
 
 
+def test_the_against_form_is_the_same_diff(pushed: Pushed) -> None:
+    base = "/api/v1/repositories/acme/llm/-/versions/v1/diff"
+    with httpx.Client(base_url=pushed.server.url) as http:
+        by_path = http.get(f"{base}/v1", params={"repository": "other/copy"}).json()
+        for against in ("other/copy:v1", f"other/copy@{pushed.d['copy']}"):
+            assert http.get(base, params={"against": against}).json() == by_path, against
+        same_repository = http.get(f"{base}/v2").json()
+        for against in ("v2", pushed.d["v2"], "acme/llm:v2"):
+            assert http.get(base, params={"against": against}).json() == same_repository, against
+        missing = http.get(base)
+        assert missing.status_code == 422 and "against" in missing.text
+        for against in ("", " v2", "Not A Name:v1"):  # no reference holds whitespace
+            assert http.get(base, params={"against": against}).status_code == 422, against
+        for against in ("acme/llm:nope", "other/none:v1", "NotAName:v1", "@sha256:zz"):
+            assert http.get(base, params={"against": against}).status_code == 404, against
+
+
 def test_unknown_references_are_404_not_500(pushed: Pushed) -> None:
     assert "does not exist" in cli(pushed.server, "diff", "acme/llm:v1", "acme/llm:nope", code=4)
     assert "does not exist" in cli(pushed.server, "diff", "acme/llm:nope", "acme/llm:v1", code=4)

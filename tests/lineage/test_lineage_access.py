@@ -165,6 +165,8 @@ def test_a_diff_needs_read_access_to_both_versions(world: World) -> None:
     api = world.registry.api
     path = "/api/v1/repositories/team/base/-/versions/v1/diff/v1"
     assert api("GET", path, world.alice, 404, params={"repository": "other/hidden"})["errors"]
+    against = "/api/v1/repositories/team/base/-/versions/v1/diff"
+    assert api("GET", against, world.alice, 404, params={"against": "other/hidden:v1"})["errors"]
     assert api("GET", path, world.alice, 200, params={"repository": "team/ft"})["changed"]
     body = api("GET", path, world.admin, 200, params={"repository": "other/hidden"})
     assert body["b"] == {"repository": "other/hidden", "digest": world.d["hidden"], "size": body["b"]["size"]}

@@ -38,6 +38,7 @@ class QueryParam:
     minimum: int | None = None
     maximum: int | None = None
     pattern: str | None = None
+    required: bool = False  # a handler that refuses the request without it (422)
 
     @property
     def schema(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
             for name in op.path_params
         ]  # fmt: skip
         parameters += [
-            {"name": q.name, "in": "query", "required": False, "schema": q.schema, "description": q.description}
+            {"name": q.name, "in": "query", "required": q.required, "schema": q.schema, "description": q.description}
             for q in op.query
         ]
         responses: dict[str, Any] = {}
