@@ -140,3 +140,34 @@ async def test_usage_counts_a_shared_blob_once(make_client: ClientFactory, db: d
     repos = {u["name"]: u for u in usage["repositories"]}
     assert repos["beta/llm"]["charged_bytes"] == own(second) + size["base"] + size["config"]
     assert [c["name"] for c in usage["compartments"]] == ["beta"]
+
+
+async def test_expect_100_continue_is_answered_only_when_the_body_is_wanted(
+    make_client: ClientFactory, db: dict[str, Any]
+) -> None:
+    """A client that waits for ``100 Continue`` (curl, .NET) gets the refusal instead of an
+    invitation to send gigabytes; an accepted upload gets its 100 and goes through."""
+    client = await make_client(**db)
+    await push_image(client, "acme/llm", "v1", layers=[b"x" * 1000])
+    await api(client, "PUT", "/api/v1/repositories/acme/llm/-/quota", {"limit_bytes": 10_000})
+    digest = sha256(b"whatever")
+    status, body = await raw_request(
+        client, f"POST /v2/acme/llm/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {10 * GIB}\r\n\r\n",
+    )  # fmt: skip
+    assert status == 403 and b"100 Continue" not in body and b"QUOTA_EXCEEDED" in body
+
+    data = b"fits in the quota"
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        f"POST /v2/acme/llm/blobs/uploads/?digest={sha256(data)} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), timeout=10)).startswith(b"HTTP/1.1 100")
+    assert await asyncio.wait_for(reader.readline(), timeout=10) == b"\r\n"
+    writer.write(data)
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), timeout=10)).startswith(b"HTTP/1.1 201")
+    writer.close()
+    assert (await client.head(f"/v2/acme/llm/blobs/{sha256(data)}")).status == 200

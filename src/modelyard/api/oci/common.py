@@ -5,13 +5,42 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from modelyard.api.context import REGISTRY, registry_of
 from modelyard.api.errors import HttpError
 from modelyard.domain.errors import ErrorCode
 
-__all__ = ["REGISTRY", "body_chunks", "has_body", "next_link", "query_limit", "registry_of"]
+__all__ = [
+    "REGISTRY", "body_chunks", "expect_continue_later", "has_body", "next_link", "query_limit", "registry_of",
+    "send_continue",
+]  # fmt: skip
+
+
+_CONTINUED: web.RequestKey[bool] = web.RequestKey("modelyard.continued", bool)
+
+
+async def expect_continue_later(request: web.Request) -> None:
+    """The ``/v2`` routes' ``Expect`` handler: check the header, but send ``100 Continue`` only
+    when the handler first reads the body (:func:`send_continue`), as Go's ``net/http`` does.
+
+    aiohttp's default sends it before the handler runs, inviting a client (curl, .NET, Go with
+    ``ExpectContinueTimeout``) to start streaming gigabytes that a refusal -- no permission, a
+    quota -- then throws away. Deferred, a refused request is answered before a byte is sent.
+    """
+    expect = request.headers.get("Expect", "")
+    if request.version == HttpVersion11 and expect.lower() != "100-continue":
+        raise HttpError(ErrorCode.UNSUPPORTED, f"unknown Expect: {expect[:80]}", status=417)
+
+
+async def send_continue(request: web.Request) -> None:
+    """Invite the body of a request that asked to wait (``Expect: 100-continue``), once."""
+    if request.get(_CONTINUED) or request.version != HttpVersion11:
+        return
+    if request.headers.get("Expect", "").lower() == "100-continue":
+        request[_CONTINUED] = True
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started (as aiohttp's own handler)
 
 
 async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:
@@ -21,6 +50,7 @@ async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterato
     join everything buffered into a new ``bytes``: one more copy of every uploaded byte, though
     the pieces are only hashed and written out with ``writev`` (bench/README.md, Results log).
     """
+    await send_continue(request)
     content = request.content
     while True:
         try:

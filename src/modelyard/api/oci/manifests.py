@@ -6,7 +6,7 @@ from aiohttp import web
 
 from modelyard.api.errors import HttpError
 from modelyard.api.oci.access import acting, claims_of
-from modelyard.api.oci.common import registry_of
+from modelyard.api.oci.common import registry_of, send_continue
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import is_digest
 from modelyard.domain.errors import ErrorCode, ManifestTooLarge
@@ -21,6 +21,7 @@ async def _read_limited(request: web.Request, service: ManifestService) -> bytes
         raise ManifestTooLarge(declared, service.max_bytes)
     pieces: list[bytes] = []
     total = 0
+    await send_continue(request)
     while chunk := await request.content.readany():
         total += len(chunk)
         if total > service.max_bytes:
