@@ -132,8 +132,14 @@ def test_gc_finds_and_aborts_a_dead_commits_multipart_upload(s3_options: S3Optio
     store.abort_upload(found[0])
     assert multipart_uploads(store) == []
     assert store.size(digest) is None
-    # (That a younger commit is left alone is not checked here: moto dates every multipart
-    # upload in 2010.)
+
+    # A commit in progress (its upload marked as committing to the digest) is left alone.
+    store.start_upload("u1")
+    store.put(store.upload_key("u1", f"commit/sha256-{digest.hex}"), b"")
+    store._client.create_multipart_upload(Bucket=store.options.bucket, Key=key)
+    assert [item.key for item in store.scan_uploads()] == ["u1"]
+    store.abort_upload("u1")  # the session is gone (gc dropped it): its commit is dead too
+    assert [item.key.split("~")[0] for item in store.scan_uploads()] == [str(digest)]
 
 
 def test_redirect_urls_serve_the_blob_and_its_ranges_then_expire(s3_options: S3Options) -> None:

@@ -46,6 +46,7 @@ per-writer object names; only the busy answer is lost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -410,11 +411,11 @@ class S3BlobStore:
                 return  # moved by an earlier attempt of this same commit
             raise UploadMissingError(upload_id)
         if stored is None:
-            self._assemble(digest, state)
+            self._assemble(upload_id, digest, state)
         # Stored already (or just now): content addressing means the scratch objects can go.
         self._delete_prefix(self.upload_key(upload_id))
 
-    def _assemble(self, digest: Digest, state: _State) -> None:
+    def _assemble(self, upload_id: str, digest: Digest, state: _State) -> None:
         """Write the verified upload under its digest key, atomically (module docstring)."""
         key = self.blob_key(digest)
         tail = self.read_objects(state.tail)
@@ -425,6 +426,9 @@ class S3BlobStore:
             self.put(key, tail)
             return
         bucket = self.options.bucket
+        # Says "a live upload is committing to this digest" to gc's scan, which leaves that
+        # digest's multipart uploads alone while the marker (and so the upload) exists.
+        self.put(self.upload_key(upload_id, f"commit/{digest.algorithm}-{digest.hex}"), b"")
         multipart = self._client.create_multipart_upload(Bucket=bucket, Key=key, **self._sse)["UploadId"]
         try:
 
@@ -451,7 +455,8 @@ class S3BlobStore:
                 Bucket=bucket, Key=key, UploadId=multipart, MultipartUpload={"Parts": parts}
             )
         except BaseException:
-            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=multipart)
+            with contextlib.suppress(ClientError):  # the error that got us here is the one to report
+                self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=multipart)
             raise
 
     def abort_upload(self, upload_id: str) -> None:
@@ -478,15 +483,21 @@ class S3BlobStore:
             )
 
     def scan_uploads(self) -> Iterator[StoredItem]:
-        """Every upload (its size: the highest offset it recorded), and every multipart upload of
-        a commit that died more than an hour ago (as ``<digest>~<multipart-id>``: gc aborts it)."""
+        """Every upload (its size: the highest offset it recorded), and every multipart upload at a
+        blob key that no live upload is committing to and that began more than
+        ``stale_commit_seconds`` ago (as ``<digest>~<multipart-id>``: gc aborts it). A commit
+        leaves a ``commit/<digest>`` marker in its upload before it starts its multipart upload,
+        so an upload that gc keeps keeps its commit too (whatever dates a server gives)."""
         root = f"{self._prefix}uploads/"
         found: dict[str, tuple[int, float]] = {}
+        committing: set[str] = set()
         for item in self._list(root):
             upload_id, _, rest = item["Key"][len(root) :].partition("/")
             size, modified = found.get(upload_id, (0, 0.0))
             if rest.startswith("state/"):
                 size = max(size, int(rest.removeprefix("state/")))
+            elif rest.startswith("commit/"):
+                committing.add(rest.removeprefix("commit/").replace("-", ":", 1))
             found[upload_id] = (size, max(modified, item["LastModified"].timestamp()))
         for upload_id, (size, modified) in found.items():
             yield StoredItem(upload_id, size, modified)
@@ -496,8 +507,8 @@ class S3BlobStore:
         for page in paginator.paginate(Bucket=self.options.bucket, Prefix=blobs):
             for multipart in page.get("Uploads", []):
                 started = multipart["Initiated"].timestamp()
-                if now - started < self.options.stale_commit_seconds:
-                    continue  # a commit in progress
                 algorithm, _, name = multipart["Key"][len(blobs) :].partition("/")
                 digest = f"{algorithm}:{name.rsplit('/', 1)[-1]}"
+                if digest in committing or now - started < self.options.stale_commit_seconds:
+                    continue  # a commit in progress
                 yield StoredItem(f"{digest}~{multipart['UploadId']}", 0, started)
