@@ -123,6 +123,16 @@ async def test_session_cookie_is_secure_under_tls(make_client: ClientFactory, tm
     assert "Secure" in cookies["modelyard_session"] and "Secure" in cookies["modelyard_csrf"]
 
 
+async def test_session_cookie_is_secure_behind_a_tls_proxy(make_client: ClientFactory) -> None:
+    """X-Forwarded-Proto: https counts from a trusted proxy only (``api/forwarded.py``)."""
+    behind = await make_client(auth_enabled=True, admin_password=ADMIN[1], trusted_proxies=["127.0.0.1/32"])
+    proxied = await behind.get("/ui/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in set_cookies(proxied)["modelyard_csrf"]
+    direct = await make_client(auth_enabled=True, admin_password=ADMIN[1])
+    spoofed = await direct.get("/ui/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" not in set_cookies(spoofed)["modelyard_csrf"]
+
+
 async def test_posts_without_the_csrf_token_are_refused(web_db: Client) -> None:
     assert (await sign_in(web_db, ADMIN)).status == 303
     before = await api(web_db, "GET", "/api/v1/iam", 200)

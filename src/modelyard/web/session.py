@@ -4,7 +4,7 @@ The session cookie holds a refresh token issued by ``AuthService.session`` at si
 checked like any refresh token (``AuthService.refresh``), so it stops working when the
 password changes or the account goes, with no session table. It is ``HttpOnly`` (script
 can't read it), ``SameSite=Lax`` (a cross-site form post does not carry it) and ``Secure``
-whenever the registry is reached over TLS.
+whenever the registry is reached over TLS (here, or at a trusted proxy).
 
 Every state-changing form also carries a CSRF token (double submit): a random value kept in its
 own ``HttpOnly`` cookie and repeated in a hidden field of each form the server renders. A
@@ -32,9 +32,9 @@ _NEW_CSRF: web.RequestKey[bool] = web.RequestKey("csrf_new", bool)
 
 
 def secure(request: web.Request, registry: Registry) -> bool:
-    """Whether cookies must be ``Secure``: served over TLS, or published as ``https://``."""
-    public = registry.settings.public_host or ""
-    return request.secure or registry.settings.tls_cert is not None or public.startswith("https://")
+    """Whether cookies must be ``Secure``: served over TLS here, or behind a trusted proxy that
+    says the client spoke HTTPS (``X-Forwarded-Proto``, believed from ``trusted_proxies`` only)."""
+    return request.secure or registry.settings.tls_cert is not None
 
 
 async def viewer(request: web.Request, registry: Registry) -> Principal:
