@@ -287,3 +287,27 @@ def test_the_hf_command_line_downloads_an_alias(hub: Hub, tmp_path: Path) -> Non
                           env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert tree(tmp_path / "out") == tree(model)
+
+
+def test_refs_paths_info_and_existence_checks(hub: Hub, tmp_path: Path) -> None:
+    """``list_repo_refs`` lists the repository's tags (aliases and versions) and ``main``;
+    ``get_paths_info``, ``file_exists`` and ``revision_exists`` answer from the same version."""
+    hub.create("acme/refs-pub", public=True)
+    model = make_model(tmp_path / "m", seed=61, extra=True)
+    v1 = hub.push(model, "acme/refs-pub:v1")
+    hub.move("acme/refs-pub", "prod", v1)
+    v2 = hub.push(make_model(tmp_path / "n", seed=62), "acme/refs-pub:v2")
+    api = hub.api()
+    refs = api.list_repo_refs("acme/refs-pub")
+    commit = {digest: digest.removeprefix("sha256:")[:40] for digest in (v1, v2)}
+    assert {(t.name, t.target_commit) for t in refs.tags} == {("v1", commit[v1]), ("prod", commit[v1]),
+                                                             ("v2", commit[v2])}  # fmt: skip
+    assert [(b.name, b.target_commit) for b in refs.branches] == [("main", commit[v2])]  # no latest: the newest
+
+    infos = api.get_paths_info("acme/refs-pub", ["config.json", "src", "nope", "data/eval.csv"], revision="prod")
+    assert [(type(i).__name__, i.path) for i in infos] == [
+        ("RepoFile", "config.json"), ("RepoFolder", "src"), ("RepoFile", "data/eval.csv")]  # fmt: skip
+    assert api.file_exists("acme/refs-pub", "src/modeling.py", revision="prod")
+    assert not api.file_exists("acme/refs-pub", "src/modeling.py", revision="v2")
+    assert api.revision_exists("acme/refs-pub", "prod") and not api.revision_exists("acme/refs-pub", "v9")
+    assert api.repo_exists("acme/refs-pub") and not api.repo_exists("acme/priv")  # private: not for anonymous

@@ -15,7 +15,7 @@ from __future__ import annotations
 from modelyard.config import Settings
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError
-from modelyard.domain.hub import COMMIT, HubFile, HubNotFound, HubRevision, TreeEntry, directory_oid
+from modelyard.domain.hub import COMMIT, HubFile, HubNotFound, HubRevision, TreeEntry, commit_of, directory_oid
 from modelyard.domain.reference import is_valid_tag
 from modelyard.metadata.base import MetadataStore
 from modelyard.policy.authorizer import Permission, Principal
@@ -153,6 +153,27 @@ class HubService:
                 commit=found.sha,
             ) from None
         return found, HubFile.of(access.file), access
+
+    async def paths_info(
+        self, principal: Principal, repo_id: str, revision: str, paths: list[str]
+    ) -> tuple[HubRevision, list[TreeEntry]]:
+        """The entries (files or directories) among ``paths`` that exist in the revision, in the
+        order asked; the others are left out, as the Hub does."""
+        found, entries = await self.tree(principal, repo_id, revision, recursive=True)
+        by_path = {entry.path: entry for entry in entries}
+        wanted = dict.fromkeys(p.strip("/") for p in paths)
+        return found, [by_path[p] for p in wanted if p in by_path]
+
+    async def refs(self, principal: Principal, repo_id: str) -> tuple[str | None, list[tuple[str, str]]]:
+        """The commit ``main`` resolves to (if any), and every tag with its commit: the aliases and
+        versions of the repository, as the Hub lists a repository's branches and tags."""
+        await self._readable(principal, repo_id)
+        main = await self._digest(repo_id, MAIN)
+        versions = await self._read(self._meta.repo_admin.versions, repo_id, None, None)
+        return (
+            None if main is None else commit_of(main),
+            [(v.tag, commit_of(v.digest)) for v in sorted(versions, key=lambda v: v.tag)],
+        )
 
     def redirect_url(self, file: HubFile) -> str | None:
         """A URL of the blob store serving the file's bytes directly (an object store), if any:

@@ -6,6 +6,8 @@ access-controlled models from it.
 - ``GET /api/models/{repo_id}[/revision/{revision}]``: model info (``sha``, ``siblings``, ...)
 - ``GET /api/models/{repo_id}/tree/{revision}[/{path}]``: a tree listing, paginated with a
   ``Link: <…?cursor=…>; rel="next"`` header as the Hub does (:data:`TREE_PAGE` entries a page)
+- ``POST /api/models/{repo_id}/paths-info/{revision}``: the entries among some paths;
+  ``GET /api/models/{repo_id}/refs``: tags (aliases and versions) and ``main`` as branch
 - ``HEAD``/``GET /{repo_id}/resolve/{revision}/{path}``: one file, with the headers the client
   relies on (``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``,
   ``Range``), or a redirect to the blob store when it hands out URLs
@@ -97,11 +99,38 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def paths_info(request: web.Request) -> web.StreamResponse:
+    """``POST …/paths-info/{revision}`` with form fields ``paths`` (repeated) and ``expand``."""
+    form = await request.post()
+    paths = [str(p) for p in form.getall("paths", [])][:1000]
+    hub = registry_of(request).hub
+    found, entries = await hub.paths_info(
+        await _principal(request), _repo_id(request), request.match_info["revision"], paths
+    )
+    return web.json_response([views.tree_entry(e) for e in entries], headers={"X-Repo-Commit": found.sha})
+
+
+async def refs(request: web.Request) -> web.StreamResponse:
+    main, tags = await registry_of(request).hub.refs(await _principal(request), _repo_id(request))
+    body: dict[str, object] = {
+        "branches": [] if main is None else [{"name": "main", "ref": "refs/heads/main", "targetCommit": main}],
+        "converts": [],
+        "tags": [{"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit} for tag, commit in tags],
+    }
+    if request.query.get("include_prs"):
+        body["pullRequests"] = []
+    return web.json_response(body)
+
+
 def add_routes(app: web.Application) -> None:
     """Registered after every other route: ``/{namespace}/{name}/resolve/…`` would otherwise
     shadow nothing, but ``/v2/…`` and ``/api/v1/…`` must win any tie."""
+    # Refs of a two-component repo id only: for a root repository, /api/models/{name}/refs is the
+    # model info of the repository "{name}/refs".
+    app.router.add_get("/api/models/{namespace}/{name}/refs", refs)
     for repo in ("{namespace}/{name}", "{name}"):
         app.router.add_get(f"/api/models/{repo}", model_info)
+        app.router.add_post(f"/api/models/{repo}/paths-info/{{revision}}", paths_info)
         app.router.add_get(f"/api/models/{repo}/revision/{{revision}}", model_info)
         app.router.add_get(f"/api/models/{repo}/tree/{{revision}}", tree)
         app.router.add_get(f"/api/models/{repo}/tree/{{revision}}/{{path:.+}}", tree)
