@@ -112,6 +112,13 @@ class SqlManifests(SqlPart):
         def work(conn: Connection) -> None:
             now = utcnow()
             repo_id = self._ensure_repo(conn, repository)
+            # Before anything is read: a retention run deleting manifests holds this row FOR
+            # UPDATE (sql_lifecycle.delete_versions), so a put waits for it and then sees what it
+            # deleted as gone (and stores it again), rather than tagging a manifest found a moment
+            # before its deletion committed.
+            conn.execute(
+                select(t.repositories.c.id).where(t.repositories.c.id == repo_id).with_for_update(key_share=True)
+            )
             # Checked again inside the transaction: garbage collection may have removed an
             # unreferenced blob since the service's check.
             gone = _unlinked(conn, repo_id, manifest.blob_refs)
