@@ -136,7 +136,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
     aliases = AliasService(metadata, SqlAliases(metadata), iam, runner, identity.principal_for)
     lifecycle_store = SqlLifecycle(metadata)
     gc = GarbageCollector(metadata, store)
-    quotas = QuotaService(lifecycle_store, runner, audit)
+    quotas = QuotaService(lifecycle_store, runner, audit, read=Reader(runner, inline=metadata.reads_inline))
     lifecycle = Lifecycle(
         retention=RetentionService(metadata, lifecycle_store, runner),
         quotas=quotas,
