@@ -88,16 +88,23 @@ def _target(call: Call, permission: Permission) -> Scope:
 def plan_view(plan: RetentionPlan) -> schemas.RetentionPlan:
     versions = [
         schemas.PlannedVersion(
-            repository=repo.repository, digest=d.version.digest, tags=list(d.version.tags), size=d.version.size,
-            pushed_at=d.version.created_at, last_pulled_at=d.version.last_pulled_at,
-            action="delete" if d.delete else "keep", reasons=list(d.reasons),
+            repository=repo.repository,
+            digest=d.version.digest,
+            tags=list(d.version.tags),
+            size=d.version.size,
+            pushed_at=d.version.created_at,
+            last_pulled_at=d.version.last_pulled_at,
+            action="delete" if d.delete else "keep",
+            reasons=list(d.reasons),
         )
         for repo in plan.repositories
         for d in repo.decisions
     ]
     repos = [
         schemas.RepositoryRetention(
-            repository=repo.repository, policy_scope=str(repo.policy_scope), delete_count=len(repo.deletions),
+            repository=repo.repository,
+            policy_scope=str(repo.policy_scope),
+            delete_count=len(repo.deletions),
             keep_count=len(repo.decisions) - len(repo.deletions),
         )
         for repo in plan.repositories
