@@ -48,3 +48,16 @@ def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     # Streamed through the registry, so these suites check its own Range answers; the redirect
     # (the S3 default) has its own tests in tests/api/test_blob_redirects.py.
     return {"database_url": request.getfixturevalue("postgres_url"), **s3_settings(options, blob_redirect=False)}
+
+
+@pytest.fixture(params=BACKENDS)
+def served_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """For suites that run ``modelyard serve`` subprocesses: their backends, through ``MODELYARD_*``
+    environment variables the children inherit (PostgreSQL + S3 with the default 307 redirects,
+    which the real clients then follow to the bucket)."""
+    if request.param == "postgresql+s3":
+        options: S3Options = request.getfixturevalue("s3_options")
+        monkeypatch.setenv("MODELYARD_DATABASE_URL", request.getfixturevalue("postgres_url"))
+        for name, value in s3_env(options).items():
+            monkeypatch.setenv(name, value)
+    return str(request.param)

@@ -19,11 +19,20 @@ import oras.client
 import oras.oci
 import pytest
 
+from tests.backends import served_backend  # noqa: F401  (SQLite+files and PostgreSQL+S3)
 from tests.helpers import bounded
+from tests.interop.conftest import ServerFactory
 from tests.interop.layouts import OCI_INDEX, sha256
 from tests.interop.serverproc import ServerProcess
 
 pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def server(server_factory: ServerFactory, served_backend: str) -> ServerProcess:  # noqa: F811
+    """The interop conftest's server, on each backend of ``tests/backends.py`` in turn."""
+    return server_factory()
+
 
 T = TypeVar("T")
 MODEL_TYPE = "application/vnd.acme.model.config.v1+json"
