@@ -7,9 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Scope = Annotated[
-    str, StringConstraints(min_length=1, max_length=300, pattern=r"^(registry|compartment:[^\s]+|repository:[^\s]+)$")
-]
+SCOPE_PATTERN = r"^(registry|(compartment|repository):[!-~]+)$"
+Scope = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=SCOPE_PATTERN)]
+# http(s), a host (ASCII: an IDN in punycode; no credentials), then printable ASCII; the server
+# also checks that the host and port parse.
+URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+([/?#][!-~]*)?$"
 EventFilter = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -19,7 +21,7 @@ class _Model(BaseModel):
 
 class WebhookCreate(_Model):
     scope: Scope = Field("registry", description="registry, compartment:NAME or repository:NAME.")
-    url: str = Field(max_length=2048, description="Where events are POSTed (http or https).")
+    url: str = Field(max_length=2048, pattern=URL_PATTERN, description="Where events are POSTed (http or https).")
     event_types: list[EventFilter] = Field(
         default_factory=lambda: ["*"],
         max_length=64,

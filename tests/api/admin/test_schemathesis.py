@@ -35,8 +35,9 @@ from tests.cli.liveserver import LiveServer, live_server
 
 MAX_EXAMPLES = 12
 # Valid requests of these must name things that exist, which no schema can say: a group's
-# members are existing users, refused with 422 otherwise. Every other check still applies.
-NAMES_EXISTING = {"setGroupMembers"}
+# members are existing users, a webhook's event types existing types (and its scope an existing
+# compartment or repository), refused with 422 otherwise. Every other check still applies.
+NAMES_EXISTING = {"setGroupMembers", "createWebhook"}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

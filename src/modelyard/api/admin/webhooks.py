@@ -4,8 +4,10 @@ repository. A subscription the caller may not manage answers like a missing one.
 
 from __future__ import annotations
 
+import re
+
 from modelyard.api.admin.framework import LIMIT, PAGE_NUMBER, Call, Operation, QueryParam, ResourceKind
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
 from modelyard.domain.webhooks import AttemptRecord, DeliveryRecord, Scope, WebhookRecord
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import webhooks as schemas
@@ -73,7 +75,9 @@ async def create_webhook(call: Call) -> schemas.WebhookCreated:
 
 async def list_webhooks(call: Call) -> schemas.WebhookList:
     call.require_authenticated()
-    scope_text = call.query_str("scope")
+    scope_text = call.request.query.get("scope")
+    if scope_text is not None and not re.fullmatch(schemas.SCOPE_PATTERN, scope_text):
+        raise ValidationFailed([("scope", "must be 'registry', 'compartment:NAME' or 'repository:NAME'")])
     scopes = None
     if scope_text is not None:
         scope = Scope.parse(scope_text)
@@ -123,6 +127,7 @@ async def event_types(call: Call) -> schemas.EventTypes:
     return schemas.EventTypes(items=call.registry.webhooks.event_types())
 
 
+SCOPE = QueryParam("scope", "string", "Only this scope.", pattern=schemas.SCOPE_PATTERN)
 BASE = "/api/v1/webhooks"
 ONE = BASE + "/{webhook_id}"
 DELIVERY = ONE + "/deliveries/{delivery_id}"
@@ -135,7 +140,7 @@ OPERATIONS = [
               create_webhook, body=schemas.WebhookCreate, response=schemas.WebhookCreated, status=201,
               errors=(401, 403, 404, 422)),
     Operation("GET", BASE, "listWebhooks", "Subscriptions the caller manages", "webhooks", list_webhooks,
-              response=schemas.WebhookList, query=(QueryParam("scope", "string", "Only this scope."),),
+              response=schemas.WebhookList, query=(SCOPE,),
               errors=(401, 403, 422)),
     Operation("GET", ONE, "getWebhook", "One subscription", "webhooks", show_webhook, response=schemas.Webhook),
     Operation("DELETE", ONE, "deleteWebhook", "Delete a subscription and its delivery log", "webhooks",

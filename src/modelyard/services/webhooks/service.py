@@ -36,7 +36,13 @@ def webhook_not_found(webhook_id: int) -> RegistryError:
 
 
 def validate_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it validates it)
+    except ValueError as exc:
+        raise ValidationFailed([("url", f"is not a valid URL: {exc}")]) from None
+    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValidationFailed([("url", "must be printable ASCII (a host name in punycode)")])
     if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed([("url", f"must be an http:// or https:// URL of at most {MAX_URL} characters")])
     if parts.username or parts.password:
