@@ -69,7 +69,7 @@ from modelyard.storage.base import BlobMissingError, StoredItem, UploadBusyError
 MiB = 1024 * 1024
 MAX_PART = 5 * 1024 * MiB
 PARTS_PER_TIER = 500
-LEASE_SECONDS = 120.0
+LEASE_SECONDS = 30.0  # a writer renews every quarter of it; a dead one blocks its upload this long
 STALE_COMMIT_SECONDS = 3600.0
 _READ_PIECE = 4 * MiB
 _MAX_SEGMENTS = 64
