@@ -83,9 +83,13 @@ async def metrics_middleware(
             # aiohttp's FileResponse.prepare is not idempotent (aiohttp prepares again after the
             # middleware): static files go out unprepared here, timed to the handler's return.
             return response
-        if not response.prepared:
-            await response.prepare(request)
-        await response.write_eof()
+        try:
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:  # the client left while the answer went out: aiohttp's own way,
+            status = "499"  # quietly (it tries again after the middleware, fails, and moves on)
+            return response
         sent = response.body_length
         if request.method != "HEAD" and (response.content_length or 0) > sent:
             sent = response.content_length or 0  # sendfile: written past the counted buffer, whole by now
