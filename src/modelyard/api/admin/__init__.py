@@ -7,8 +7,7 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import aliases, audit, compartments, iam, models, principals, repositories, tensors
-from modelyard.api.admin import webhooks
+from modelyard.api.admin import aliases, audit, compartments, iam, models, principals, repositories, tensors, webhooks
 from modelyard.api.admin import lifecycle as retention_and_quotas
 from modelyard.api.admin import lineage as version_lineage
 from modelyard.api.admin.framework import Operation, add_operations
