@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelyard.config import Settings
-from modelyard.operations import build_operations
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
 from modelyard.metadata.sql_aliases import SqlAliases
 from modelyard.metadata.sql_lifecycle import SqlLifecycle
 from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
+from modelyard.operations import build_operations
 from modelyard.services.audit import AuditService
 from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
