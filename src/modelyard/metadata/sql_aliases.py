@@ -126,16 +126,20 @@ class SqlAliases(SqlPart):
         h = t.tag_history.c
         query = _history_query(repository, tag)
         if at is not None:
-            query = query.where(h.at <= at)
+            query = query.where(h.at <= at).order_by(h.at.desc(), h.id.desc())
+        else:
+            # Row ids are the order the moves committed in (they queue on the repository's row),
+            # whatever the clocks of the replicas that stamped ``at``: pages by id never skip.
+            query = query.order_by(h.id.desc())
         if before_id is not None:
             query = query.where(h.id < before_id)
-        query = query.order_by(h.at.desc(), h.id.desc()).limit(limit)
+        query = query.limit(limit)
         with self._read() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
     def targets(self, repository: str, tag: str) -> list[HistoryEntry]:
         h = t.tag_history.c
-        query = _history_query(repository, tag).where(h.to_digest.is_not(None)).order_by(h.at.desc(), h.id.desc())
+        query = _history_query(repository, tag).where(h.to_digest.is_not(None)).order_by(h.id.desc())
         with self._read() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
