@@ -121,6 +121,13 @@ class Server:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     pids: list[int] = field(default_factory=list)
     state: dict[str, object] = field(default_factory=dict)  # what setup already pushed
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (bench/s3.py: MODELYARD_S3_*)
+    config: str | None = None  # Distribution's config.yml with {root} and {port}; default DISTRIBUTION_CONFIG
+    keep_root: bool = False  # start on the data directory as it is (a second process on shared storage)
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / ("server.log" if not self.keep_root else f"server-{self.label}.log")
 
     @property
     def base_url(self) -> str:
@@ -131,14 +138,14 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        if self.root.exists():
+        if self.root.exists() and not self.keep_root:
             shutil.rmtree(self.root)
         data = self.root / "data"
-        data.mkdir(parents=True)
+        data.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         if self.name == "distribution":
             config = self.root / "config.yml"
-            config.write_text(DISTRIBUTION_CONFIG.format(root=data, port=self.port))
+            config.write_text((self.config or DISTRIBUTION_CONFIG).format(root=data, port=self.port))
             argv = ["docker-registry", "serve", str(config)]
         else:
             argv = [
@@ -148,10 +155,12 @@ class Server:
             ]  # fmt: skip
             if _has_no_auth_flag(self.src):
                 argv.append("--no-auth")  # Distribution runs without auth too
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
+        for name in [k for k, v in self.env.items() if v == ""]:
+            env.pop(name)  # an empty value in ``env`` removes the variable
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src)  # ahead of the venv's editable-install .pth entry
-        logfile = open(self.root / "server.log", "wb")  # noqa: SIM115 - lives as long as the process
+        logfile = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             argv,
             stdout=logfile,
@@ -186,7 +195,7 @@ class Server:
 
     def log_tail(self) -> str:
         try:
-            return (self.root / "server.log").read_text(errors="replace")[-4000:]
+            return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
 
