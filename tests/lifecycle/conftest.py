@@ -9,7 +9,8 @@ import pytest
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Setting overrides naming the metadata database (``{}``: SQLite in the data directory)."""
+    """Setting overrides naming the metadata database (SQLite in the data directory, or the
+    suite's PostgreSQL), with scheduled work off unless a test asks for it."""
     if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("postgres_url")}
+        return {"background_jobs": False}
+    return {"database_url": request.getfixturevalue("postgres_url"), "background_jobs": False}

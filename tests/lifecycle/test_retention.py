@@ -143,22 +143,23 @@ async def test_scheduled_retention_runs_on_the_leader_only(
     make_client: ClientFactory, tmp_path: Any, db: dict[str, Any]
 ) -> None:
     shared = {"data_dir": tmp_path / "shared", "database_url": f"sqlite:///{sqlite_path(tmp_path / 'shared')}", **db}
-    fast = {"retention_interval": 0.3, "gc_interval": 0, "leader_poll_interval": 0.1}
-    first = await make_client(**shared, **fast)
-    second = await make_client(**shared, **fast)
+    fast = {"retention_interval": 0.3, "gc_interval": 0, "leader_poll_interval": 0.1, "background_jobs": True}
+    first = await make_client(**{**shared, **fast})
+    second = await make_client(**{**shared, **fast})
     old = await push_image(first, "acme/llm", "v1", layers=[b"old"])
     await push_image(first, "acme/llm", "v2", layers=[b"new"])
     await api(first, "PATCH", "/api/v1/repositories/acme/llm", {"is_immutable": True})
     await api(first, "PUT", "/api/v1/repositories/acme/llm/-/retention", {"keep_last": 1})
 
-    async def gone() -> bool:
-        response = await second.get(f"/v2/acme/llm/manifests/{old.digest}", headers={"Accept": OCI_MANIFEST})
-        return response.status == 404
+    async def recorded() -> list[dict[str, Any]]:
+        runs = await api(first, "GET", "/api/v1/retention/runs")
+        return [r for r in runs["items"] if r["trigger"] == "schedule" and r["removed"] == 1]
 
-    await wait_for(gone)
-    runs = await api(first, "GET", "/api/v1/retention/runs")
-    scheduled = [r for r in runs["items"] if r["trigger"] == "schedule" and r["removed"] == 1]
-    assert scheduled and scheduled[0]["actor"] == "system" and scheduled[0]["scope"] == "repository:acme/llm"
+    await wait_for(recorded)  # the run is recorded once its deletions committed
+    scheduled = await recorded()
+    assert scheduled[0]["actor"] == "system" and scheduled[0]["scope"] == "repository:acme/llm"
+    response = await second.get(f"/v2/acme/llm/manifests/{old.digest}", headers={"Accept": OCI_MANIFEST})
+    assert response.status == 404
     jobs = {
         name: next(j for j in c.app[WORKERS].jobs if j.name == "retention") for name, c in (("a", first), ("b", second))
     }
