@@ -20,6 +20,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -53,9 +54,7 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequ
     return client
 
 
-def forwarded_middlewares(
-    trusted_proxies: Sequence[str],
-) -> list[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]]:
+def forwarded_middlewares(trusted_proxies: Sequence[str]) -> list[Middleware]:
     """The middleware for ``trusted_proxies``, or none when the setting is empty."""
     trusted = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
     if not trusted:
