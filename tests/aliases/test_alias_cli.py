@@ -108,6 +108,9 @@ def test_rules_protect_and_gate(cli: Cli, api: httpx.Client, versions: dict[str,
     ]
     assert cli.json("alias", "rules", REPO)["protected_aliases"] == repo["protected_aliases"]
 
+    shown_repo = cli("repo", "show", REPO).stdout
+    assert any(line.startswith("protected aliases") and "prod" in line for line in shown_repo.splitlines())
+    assert any(line.startswith("promotion gates") and "prod" in line for line in shown_repo.splitlines())
     refused = cli("alias", "set", REPO, "prod", "v1", code=EXIT_REFUSED)
     assert f"no referrer of type {EVAL}" in refused.stderr
     cli("alias", "protect", REPO, "prod", "--role", "owner", code=EXIT_USAGE)

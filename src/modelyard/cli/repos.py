@@ -90,6 +90,8 @@ def _show(repo: schemas.Repository) -> None:
             ("immutable", "all tags" if repo.is_immutable else (", ".join(repo.immutable_tag_patterns) or "no")),
             ("mutable exceptions", ", ".join(repo.mutable_tag_exclusions)),
             ("labels", ", ".join(f"{k}={v}" for k, v in sorted(repo.labels.items()))),
+            ("protected aliases", ", ".join(r.alias for r in repo.protected_aliases)),
+            ("promotion gates", ", ".join(g.alias for g in repo.promotion_gates)),
             ("images", repo.image_count),
             ("layers", f"{repo.layer_count} ({human_size(repo.layers_size_in_bytes)})"),
             ("created", repo.time_created.isoformat()),
