@@ -21,10 +21,16 @@ REQUESTS = 40
 def two_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
     # Each spawned worker imports the whole server; on a loaded 2-core machine that took 15 s.
     monkeypatch.setattr(serverproc, "START_TIMEOUT", 120.0)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # where the server makes its metrics directory
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log", extra=("--workers", "2", "--no-access-log"))
     server.start()
     yield server
     server.stop()
+
+
+def metrics_dirs(server: ServerProcess) -> list[Path]:
+    return sorted((server.data_dir.parent / "tmp").glob("modelyard-metrics-*"))
 
 
 def get(server: ServerProcess, path: str) -> tuple[int, str]:
@@ -60,3 +66,8 @@ def test_two_workers_report_one_sum(two_workers: ServerProcess) -> None:
     assert seen == [(REQUESTS, 2)] * 8, "every scrape counts both workers' requests and sees two workers"
     log = two_workers.log()
     assert "2 worker(s)" in log
+    (directory,) = metrics_dirs(two_workers)
+    writers = {p.stem.rsplit("_", 1)[1] for p in directory.glob("counter_*.db")}
+    assert len(writers) == 2, f"both workers count into the run's directory: {sorted(directory.iterdir())}"
+    two_workers.stop()
+    assert metrics_dirs(two_workers) == [], "the run's metrics directory goes with the server"
