@@ -151,7 +151,7 @@ class UploadService:
         try:
             offset = await self._receive(record, writer, body, content_range)
         finally:
-            writer.close()
+            await self._run(writer.close)  # an object store's close is a request (its lease)
         return UploadRecord(record.id, repository, offset, record.created_at, record.updated_at, record.owner)
 
     async def commit(
@@ -203,7 +203,7 @@ class UploadService:
             move = partial(self._store.commit_upload, upload_id, digest, offset)
             await self._complete(upload_id, digest, offset, move)
         finally:
-            writer.close()
+            await self._run(writer.close)
         return offset
 
     async def _finish_interrupted(self, record: UploadRecord, digest: Digest, body: AsyncIterator[bytes] | None) -> int:
