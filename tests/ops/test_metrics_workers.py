@@ -5,6 +5,7 @@ directory, ``metrics.py``), and shows two live workers."""
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,10 +54,14 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_two_workers_report_one_sum(two_workers: ServerProcess) -> None:
+    workers = ("modelyard_workers", ())
+    deadline = time.monotonic() + 120
+    while samples(get(two_workers, "/metrics")[1]).get(workers) != 2:  # the port answers once one is up
+        assert time.monotonic() < deadline, "the second worker never started"
+        time.sleep(0.1)
     for _ in range(REQUESTS):
         assert get(two_workers, "/healthz")[0] == 200
     healthz = ("modelyard_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))
-    workers = ("modelyard_workers", ())
     seen = []
     for _ in range(8):  # several scrapes, on fresh connections: each worker answers some
         status, text = get(two_workers, "/metrics")
