@@ -18,7 +18,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.cli.liveserver import LiveServer, live_server
-from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_REFUSED, Cli, push
+from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, Cli, push
 from tests.webhooks.support import FAST
 
 
@@ -100,7 +100,9 @@ def test_webhook_commands(server: LiveServer, hits: tuple[Hits, str]) -> None:
     assert json.loads(state.received[2][1])["id"] == json.loads(body)["id"]
 
     assert "secret" in cli("webhook", "create", url).stdout  # the table form prints it too
-    cli("webhook", "create", "ftp://example.com/hook", code=EXIT_REFUSED)
+    refused = cli("webhook", "create", "ftp://example.com/hook", code=EXIT_USAGE)  # checked before sending
+    assert "url" in refused.stderr and "[/?#]" in refused.stderr, "a message with brackets is printed as it is"
+    cli("webhook", "create", "https://example.com:99999/hook", code=EXIT_REFUSED)  # the server's check
     cli("webhook", "create", url, "--repo", "acme/none", code=EXIT_NOT_FOUND)
     cli("webhook", "delete", hook)
     cli("webhook", "show", hook, code=EXIT_NOT_FOUND)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.client import AdminClient, ApiError, RegistryUnreachableError
@@ -63,20 +64,20 @@ def admin_client(given: str | None) -> Iterator[AdminClient]:
     try:
         yield client
     except ApiError as exc:
-        err.print(f"[red]error[/red]: {exc.message} ({exc.code}, HTTP {exc.status})", highlight=False)
+        err.print(f"[red]error[/red]: {escape(exc.message)} ({exc.code}, HTTP {exc.status})", highlight=False)
         if exc.code == "VALIDATION_FAILED" and isinstance(exc.detail, list):
             for problem in exc.detail:
-                err.print(f"  {problem.get('field')}: {problem.get('message')}", highlight=False)
+                err.print(escape(f"  {problem.get('field')}: {problem.get('message')}"), highlight=False)
         raise typer.Exit(EXIT_NOT_FOUND if exc.status == 404 else EXIT_REFUSED) from None
     except RegistryUnreachableError as exc:
-        err.print(f"[red]error[/red]: {exc}", highlight=False)
+        err.print(f"[red]error[/red]: {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_UNREACHABLE) from None
     finally:
         client.close()
 
 
 def usage_error(message: str) -> typer.Exit:
-    err.print(f"[red]error[/red]: {message}", highlight=False)
+    err.print(f"[red]error[/red]: {escape(message)}", highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 
