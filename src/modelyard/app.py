@@ -15,8 +15,8 @@ from modelyard.api import admin, auth, hf, oci
 from modelyard.api import metrics as ops
 from modelyard.api.context import REGISTRY
 from modelyard.api.errors import error_middleware
-from modelyard.api.metrics import metrics_middleware
 from modelyard.api.forwarded import forwarded_middlewares
+from modelyard.api.metrics import metrics_middleware
 from modelyard.bootstrap import build_registry
 from modelyard.config import Settings
 from modelyard.workers import BackgroundWorkers
@@ -42,8 +42,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
     oci.add_routes(app)
     admin.add_routes(app)
     auth.add_routes(app)
-    ops.add_routes(app, with_metrics=settings.metrics_enabled)
     hf.add_routes(app)  # last: its /{namespace}/{name}/resolve/... must not shadow another route
+    ops.add_routes(app, with_metrics=settings.metrics_enabled)
     web_ui.add_routes(app)
 
     async def start(_app: web.Application) -> None:
@@ -51,8 +51,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
             await registry.identity.bootstrap_admin()
         if settings.background_jobs:
             workers.start()
-        metrics.WORKERS.inc()
         registry.lifecycle.pulls.start()  # every process writes its own last-pulled times
+        metrics.WORKERS.inc()
 
     app.on_startup.append(start)
 
