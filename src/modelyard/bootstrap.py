@@ -19,6 +19,7 @@ from modelyard.metadata.sql_lifecycle import SqlLifecycle
 from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.operations import build_operations
+from modelyard.services.aliases import AliasService
 from modelyard.services.audit import AuditService
 from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
@@ -35,7 +36,6 @@ from modelyard.services.lifecycle import (
     RetentionService,
 )
 from modelyard.services.listing import ListingService
-from modelyard.services.aliases import AliasService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
 from modelyard.services.models.diff import DiffService

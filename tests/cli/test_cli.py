@@ -266,7 +266,8 @@ def test_repo_versions(cli: Cli, api: httpx.Client) -> None:
     assert by_tag["v1"]["annotations"] == {"org.example.eval": "0.9"}
 
     table = cli("repo", "versions", "acme/llm").stdout.splitlines()
-    assert all(column in table[0] for column in ("TAG", "DIGEST", "FORMAT", "ARCH", "PARAMS", "LICENSE", "SIZE", "FILES", "IMMUTABLE", "TAGGED"))
+    columns = ("TAG", "DIGEST", "FORMAT", "ARCH", "PARAMS", "LICENSE", "SIZE", "FILES", "IMMUTABLE", "TAGGED")
+    assert all(column in table[0] for column in columns)
     v1_line = next(line for line in table if line.split()[0] == "v1")
     assert v1[:19] in v1_line and "yes" in v1_line
     dev_line = next(line for line in table if line.split()[0] == "dev")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelyard.config import Settings
+from modelyard.services.aliases import AliasService
 from modelyard.services.audit import AuditService
 from modelyard.services.auth import AuthService
 from modelyard.services.blobs import BlobService
@@ -15,7 +16,6 @@ from modelyard.services.health import HealthService
 from modelyard.services.hf import HubService
 from modelyard.services.iam import IamService
 from modelyard.services.identity import IdentityService
-from modelyard.services.aliases import AliasService
 from modelyard.services.lifecycle import Lifecycle
 from modelyard.services.listing import ListingService
 from modelyard.services.manifests import ManifestService
@@ -53,6 +53,6 @@ class Registry:
     gc: GarbageCollector
     lifecycle: Lifecycle
     models: ModelService
-    aliases: AliasService
     lineage: LineageService
     diffs: DiffService
+    aliases: AliasService
