@@ -242,6 +242,9 @@ class Engine:
         self.state.pop(record.urn, None)
 
     def _run(self, program: Callable[[], None], *, preview: bool) -> Result:
+        # An earlier asyncio test may have left the main thread without a current loop
+        # (pytest-asyncio closes its loop and sets None); Pulumi's resources need one.
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
         monitor = EngineMonitor(self, preview=preview)
         ROOT.set(None)  # a fresh root stack per run, as each `pulumi up` has
         pulumi.runtime.set_mocks(_NoMocks(), project=self.project, stack=self.stack, preview=preview, monitor=monitor)

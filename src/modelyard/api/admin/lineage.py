@@ -68,7 +68,9 @@ def _fields(items: tuple[domain.FieldChange, ...]) -> list[schemas.FieldChange]:
 
 
 # A reference never holds whitespace; bounded like a repository name plus a digest.
-AGAINST = r"^\S{1,600}$"
+# Printable ASCII without space: what names, tags and digests are made of. Not ``\S``: Python and
+# ECMAScript (the OpenAPI document's regex dialect) disagree on whether U+0085 is a space.
+AGAINST = r"^[!-~]{1,600}$"
 
 
 def split_against(value: str, repository: str) -> tuple[str, str]:

@@ -25,6 +25,24 @@ _ERROR_TEXT = {
 }
 
 
+def _drop_null_defaults(node: Any) -> None:
+    """Remove ``"default": null`` from schemas that do not admit null.
+
+    A field that may be left out but is never null when sent (its schema replaced by a non-null
+    one) keeps pydantic's ``default: None``, which is not a value of its own schema: the document
+    would be invalid OpenAPI. Absence already says "not given"."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        admits_null = kind is None or kind == "null" or (isinstance(kind, list) and "null" in kind)
+        if "default" in node and node["default"] is None and not admits_null:
+            del node["default"]
+        for value in node.values():
+            _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
+
+
 def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
     models: dict[tuple[type[pydantic.BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
     for op in operations:
@@ -33,6 +51,7 @@ def build_openapi(operations: Sequence[Operation]) -> dict[str, Any]:
         if op.response is not None:
             models[(op.response, "serialization")] = None
     refs, schemas = models_json_schema(list(models), ref_template="#/components/schemas/{model}")
+    _drop_null_defaults(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         parameters: list[dict[str, Any]] = [
