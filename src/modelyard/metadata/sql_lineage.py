@@ -20,6 +20,7 @@ from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc
 from modelyard.metadata.lineage_index import Key, StoredNode
 from modelyard.metadata.sql_base import SqlPart
+from modelyard.metadata.sql_models import current_tags
 
 _m = t.manifests.c
 _r = t.repositories.c
@@ -78,7 +79,7 @@ class SqlLineageIndex(SqlPart):
         )  # fmt: skip
         with self._read() as conn:
             rows = list(conn.execute(query))
-            tags = self._tags(conn, [(row.repository_id, row.digest) for row in rows])
+            tags = current_tags(conn, [(row.repository_id, row.digest) for row in rows])
         found: dict[Key, StoredNode] = {}
         for row in rows:
             parents: list[tuple[Key, Relation]] = []
@@ -123,20 +124,3 @@ class SqlLineageIndex(SqlPart):
             for referrer in conn.execute(by_subject):
                 found.append(((referrer.name, referrer.subject_digest), "subject", (referrer.name, referrer.digest)))
         return found[:limit]
-
-    @staticmethod
-    def _tags(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], tuple[str, ...]]:
-        if not keys:
-            return {}
-        by_repo: dict[int, set[str]] = defaultdict(set)
-        for repository_id, digest in keys:
-            by_repo[repository_id].add(digest)
-        tag = t.tags.c
-        which = or_(
-            *(and_(tag.repository_id == rid, tag.manifest_digest.in_(sorted(ds))) for rid, ds in by_repo.items())
-        )
-        query = select(tag.repository_id, tag.manifest_digest, tag.name).where(which, tag.lifetime_end.is_(None))
-        found: dict[tuple[int, str], list[str]] = defaultdict(list)
-        for row in conn.execute(query):
-            found[(row.repository_id, row.manifest_digest)].append(row.name)
-        return {key: tuple(sorted(names)) for key, names in found.items()}

@@ -94,6 +94,24 @@ def _select_versions() -> Select[Any]:
     return select(t.model_versions, _m.media_type, _m.created_at).join(t.manifests, _m.id == _v.manifest_id)
 
 
+def current_tags(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], tuple[str, ...]]:
+    """Current tags of each ``(repository_id, digest)``, sorted."""
+    if not keys:
+        return {}
+    by_repo: dict[int, set[str]] = defaultdict(set)
+    for repository_id, digest in keys:
+        by_repo[repository_id].add(digest)
+    tag = t.tags.c
+    which = or_(
+        *(and_(tag.repository_id == rid, tag.manifest_digest.in_(sorted(ds))) for rid, ds in by_repo.items())
+    )
+    query = select(tag.repository_id, tag.manifest_digest, tag.name).where(which, tag.lifetime_end.is_(None))
+    found: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for row in conn.execute(query):
+        found[(row.repository_id, row.manifest_digest)].append(row.name)
+    return {key: tuple(sorted(names)) for key, names in found.items()}
+
+
 class SqlModelIndex(SqlPart):
     def put(self, repository: str, digest: str, facts: ModelFacts) -> bool:
         def work(conn: Connection) -> bool:
@@ -148,7 +166,7 @@ class SqlModelIndex(SqlPart):
                     select(t.model_files).where(_f.version_id == row.id).order_by(_f.layer_index, _f.path)
                 )
                 files = [_file(r) for r in rows]
-            tags = self._tags(conn, [(row.repository_id, row.digest)])
+            tags = current_tags(conn, [(row.repository_id, row.digest)])
         return self._record(row, tags.get((row.repository_id, row.digest), ()), files)
 
     def summaries(self, repository: str, digests: Sequence[str]) -> dict[str, ModelVersionRecord]:
@@ -221,7 +239,7 @@ class SqlModelIndex(SqlPart):
         statement = _select_versions().where(*conditions).order_by(_v.id.desc()).limit(limit)
         with self._read() as conn:
             rows = list(conn.execute(statement))
-            tags = self._tags(conn, [(row.repository_id, row.digest) for row in rows])
+            tags = current_tags(conn, [(row.repository_id, row.digest) for row in rows])
         return [self._record(row, tags.get((row.repository_id, row.digest), ()), []) for row in rows]
 
     def unindexed(self, limit: int) -> list[tuple[str, str]]:
@@ -240,24 +258,6 @@ class SqlModelIndex(SqlPart):
             return [(row.name, row.digest) for row in conn.execute(query)]
 
     # -- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _tags(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], tuple[str, ...]]:
-        """Current tags of each ``(repository_id, digest)``, sorted."""
-        if not keys:
-            return {}
-        by_repo: dict[int, set[str]] = defaultdict(set)
-        for repository_id, digest in keys:
-            by_repo[repository_id].add(digest)
-        tag = t.tags.c
-        which = or_(
-            *(and_(tag.repository_id == rid, tag.manifest_digest.in_(sorted(ds))) for rid, ds in by_repo.items())
-        )
-        query = select(tag.repository_id, tag.manifest_digest, tag.name).where(which, tag.lifetime_end.is_(None))
-        found: dict[tuple[int, str], list[str]] = defaultdict(list)
-        for row in conn.execute(query):
-            found[(row.repository_id, row.manifest_digest)].append(row.name)
-        return {key: tuple(sorted(names)) for key, names in found.items()}
 
     @staticmethod
     def _record(row: Any, tags: Sequence[str], files: list[ModelFile]) -> ModelVersionRecord:
