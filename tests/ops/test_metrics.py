@@ -162,7 +162,9 @@ async def test_files_go_out_once_on_a_kept_alive_connection(client: Client) -> N
 
 
 async def test_scheduled_gc_runs_are_counted(make_client: ClientFactory) -> None:
-    client = await make_client(gc_interval=0.2, gc_grace_period=0, leader_poll_interval=0.1)
+    # A grace period longer than a push: with none, gc may take a pushed layer before the
+    # manifest that names it arrives (as it should), and the push fails.
+    client = await make_client(gc_interval=0.2, gc_grace_period=2, leader_poll_interval=0.1)
     before = await scrape(client)
     pushed = await push_image(client, "acme/llm", "v1", layers=[b"z" * 700])
     assert (await client.delete(f"/v2/acme/llm/manifests/{pushed.digest}")).status == 202
