@@ -5,6 +5,8 @@ on PostgreSQL (an advisory lock that replicas on other machines share)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,39 @@ async def test_no_scheduled_work_when_switched_off(make_client: ClientFactory) -
     await asyncio.sleep(0.5)
     assert not client.app[WORKERS].is_leader
     assert (await client.head(f"/v2/acme/llm/blobs/{stray}")).status == 200
+
+
+@pytest.mark.postgres
+def test_release_waits_for_a_check_still_running_in_a_thread(postgres_url: str) -> None:
+    """Shutdown cancels the loop, not the thread it left checking the lock: release must wait
+    for that check instead of closing the connection under it (CI once saw the check's
+    failure path find the connection already gone: AttributeError at shutdown)."""
+    from modelyard.metadata.leader import PostgresLeaderLock
+    from modelyard.metadata.sql import create_metadata_engine
+
+    engine = create_metadata_engine(postgres_url)
+    lock = PostgresLeaderLock(engine)
+    assert lock.try_acquire()
+    real, checking = lock._conn, threading.Event()
+
+    class SlowCheck:
+        def execute(self, query: str, *args: Any) -> Any:
+            if query == "SELECT 1":
+                checking.set()
+                time.sleep(0.3)
+            return real.execute(query, *args)
+
+        def close(self) -> None:
+            real.close()
+
+    lock._conn = SlowCheck()
+    results: list[bool] = []
+    checker = threading.Thread(target=lambda: results.append(lock.still_held()))
+    checker.start()
+    assert checking.wait(5)
+    lock.release()  # while the check sleeps
+    checker.join(5)
+    assert results == [True]
+    assert real.closed and lock._conn is None
+    assert PostgresLeaderLock(engine).try_acquire()  # and the lock is free for the next leader
+    engine.dispose()

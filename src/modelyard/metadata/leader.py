@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,13 +62,25 @@ class FileLeaderLock:
 
 
 class PostgresLeaderLock:
+    """The advisory lock on its own connection.
+
+    Every method holds ``_mutex``: the background loop calls ``still_held`` in a worker thread,
+    and cancelling that loop at shutdown does not stop the thread, so ``release`` can run while
+    a check is still using the connection.
+    """
+
     def __init__(self, engine: Engine) -> None:
         self._connect = raw_connector(engine)
         self._conn: Any = None
+        self._mutex = threading.Lock()
 
     def try_acquire(self) -> bool:
-        if self._conn is not None:
-            return self.still_held()
+        with self._mutex:
+            if self._conn is not None:
+                return self._check()
+            return self._acquire()
+
+    def _acquire(self) -> bool:
         conn = self._connect()
         try:
             acquired = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0])
@@ -81,6 +94,10 @@ class PostgresLeaderLock:
         return True
 
     def still_held(self) -> bool:
+        with self._mutex:
+            return self._check()
+
+    def _check(self) -> bool:
         if self._conn is None:
             return False
         try:
@@ -91,15 +108,17 @@ class PostgresLeaderLock:
         return True
 
     def release(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
-            self._drop()
+        with self._mutex:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+                self._drop()
 
     def _drop(self) -> None:
-        with contextlib.suppress(psycopg.Error):
-            self._conn.close()
-        self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
 
 
 def leader_lock(engine: Engine, data_dir: Path) -> LeaderLock:
