@@ -252,9 +252,7 @@ def test_oras_anonymous_pull_of_a_public_repository(
 # -- the modelyard CLI -----------------------------------------------------------------------------
 
 
-def test_cli_commands_default_to_the_registry_logged_in_to_last(
-    server: AuthServerProcess, tmp_path: Path
-) -> None:
+def test_cli_commands_default_to_the_registry_logged_in_to_last(server: AuthServerProcess, tmp_path: Path) -> None:
     """The README's path: `modelyard login http://localhost:PORT`, then commands without
     --registry. They used to ask http://127.0.0.1:5000 anonymously (credentials were stored
     under the login's URL), so whoami said `anonymous` and creating a compartment got 401."""

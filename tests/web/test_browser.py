@@ -291,9 +291,7 @@ def test_a_reader_gets_no_rollback_button_and_the_server_refuses_one(
         admin_context.close()
 
 
-def test_keyboard_sign_in_and_a_phone_sized_screen(
-    registry: tuple[LiveServer, Seeded, Path], browser: Browser
-) -> None:
+def test_keyboard_sign_in_and_a_phone_sized_screen(registry: tuple[LiveServer, Seeded, Path], browser: Browser) -> None:
     """Sign in with the keyboard alone (skip link first), and pages that fit a phone's width."""
     server, _seeded, _models = registry
     context = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
@@ -310,8 +308,12 @@ def test_keyboard_sign_in_and_a_phone_sized_screen(
         page.keyboard.type(ADMIN[1])
         page.keyboard.press("Enter")
         expect(page.get_by_test_id("viewer")).to_have_text("user:admin")
-        phone_pages = [("phone-repository", f"/ui/r/{REPO}"), ("phone-version", f"/ui/r/{REPO}/-/versions/v1"),
-                       ("phone-versions", f"/ui/r/{REPO}/-/versions"), ("phone-aliases", f"/ui/r/{REPO}/-/aliases")]
+        phone_pages = [
+            ("phone-repository", f"/ui/r/{REPO}"),
+            ("phone-version", f"/ui/r/{REPO}/-/versions/v1"),
+            ("phone-versions", f"/ui/r/{REPO}/-/versions"),
+            ("phone-aliases", f"/ui/r/{REPO}/-/aliases"),
+        ]
         for name, path in phone_pages:
             page.goto(path)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

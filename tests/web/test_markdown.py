@@ -24,7 +24,7 @@ from modelyard.web.markdown import render_markdown
         ('<img src="data:image/svg+xml,<svg onload=alert(1)>">', "svg"),
         ("[d](data:text/html,<script>alert(1)</script>)", 'href="data'),
         ('<a href="data:text/html;base64,PHNjcmlwdD4=">d</a>', "data:"),
-        ('<svg><script>alert(1)</script></svg>', "<svg"),
+        ("<svg><script>alert(1)</script></svg>", "<svg"),
     ],
 )
 def test_hostile_markdown_is_inert(source: str, forbidden: str) -> None:

@@ -102,9 +102,7 @@ def current_tags(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tupl
     for repository_id, digest in keys:
         by_repo[repository_id].add(digest)
     tag = t.tags.c
-    which = or_(
-        *(and_(tag.repository_id == rid, tag.manifest_digest.in_(sorted(ds))) for rid, ds in by_repo.items())
-    )
+    which = or_(*(and_(tag.repository_id == rid, tag.manifest_digest.in_(sorted(ds))) for rid, ds in by_repo.items()))
     query = select(tag.repository_id, tag.manifest_digest, tag.name).where(which, tag.lifetime_end.is_(None))
     found: dict[tuple[int, str], list[str]] = defaultdict(list)
     for row in conn.execute(query):

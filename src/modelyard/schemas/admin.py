@@ -161,7 +161,6 @@ class ProtectedAlias(_Model):
         description="Members that may move it (user:…, serviceAccount:…, group:…).",
     )
 
-
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, value: list[str]) -> list[str]:
