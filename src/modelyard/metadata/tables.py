@@ -496,3 +496,80 @@ manifest_bases = Table(
     Column("base_name", String(512)),
     Index("ix_manifest_bases_base_digest_base_repository", "base_digest", "base_repository"),
 )
+
+# -- push replication (migration 0015, ``services/replication/``) -----------------------------
+# A target registry; its password or token is kept encrypted (``secretbox.py``).
+replication_targets = Table(
+    "replication_targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("url", String(2048), nullable=False),
+    Column("username", String(255)),
+    Column("secret_ciphertext", Text),
+    Column("tls_verify", Boolean, nullable=False),
+    Column("ca_pem", Text),
+    Column("created_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# What goes to a target (glob patterns), when (on push, every ``interval_seconds``), and
+# whether deletes follow.
+replication_rules = Table(
+    "replication_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("target_id", Integer, ForeignKey("replication_targets.id", ondelete="CASCADE"), nullable=False),
+    Column("repositories", String(300), nullable=False),
+    Column("tags", String(300), nullable=False),
+    Column("destination_prefix", String(255), nullable=False),
+    Column("on_push", Boolean, nullable=False),
+    Column("interval_seconds", Integer),
+    Column("mirror_deletes", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("last_scheduled_at", DateTime(timezone=True)),
+    Column("created_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One record per run of a rule; ``status``: running, succeeded, failed.
+replication_executions = Table(
+    "replication_executions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule_id", Integer, ForeignKey("replication_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("scope", String(600)),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("manifests_copied", Integer, nullable=False),
+    Column("manifests_skipped", Integer, nullable=False),
+    Column("blobs_copied", Integer, nullable=False),
+    Column("blobs_mounted", Integer, nullable=False),
+    Column("blobs_skipped", Integer, nullable=False),
+    Column("tags_deleted", Integer, nullable=False),
+    Column("bytes_copied", BigInteger, nullable=False),
+    Column("error", Text),
+    Index("ix_replication_executions_rule_id_id", "rule_id", "id"),
+)
+
+# On-push work, one row per rule and outbox event; ``state``: pending, done, failed.
+replication_tasks = Table(
+    "replication_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule_id", Integer, ForeignKey("replication_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("rule_id", "event_id"),
+    Index("ix_replication_tasks_state_next_attempt_at", "state", "next_attempt_at"),
+)

@@ -1,0 +1,30 @@
+"""Migration 0015 (replication) on SQLite and PostgreSQL: the migrated tables are the ones
+``tables.py`` declares (so the store's queries and the schema agree), and it downgrades."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from modelyard.metadata import tables as t
+from modelyard.metadata.migrations import alembic_config, upgrade
+from modelyard.metadata.sql import create_metadata_engine
+
+REPLICATION = {"replication_targets", "replication_rules", "replication_executions", "replication_tasks"}
+
+
+def test_migration_0015_matches_the_declared_tables_and_downgrades(database_url: str) -> None:
+    engine = create_metadata_engine(database_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+        ours = [d for d in diff if REPLICATION & set(str(d).replace("'", " ").replace(",", " ").split())]
+        assert ours == []
+        command.downgrade(alembic_config(engine), "0014")
+        with engine.connect() as conn:
+            names = set(engine.dialect.get_table_names(conn))
+        assert not REPLICATION & names
+    finally:
+        engine.dispose()
