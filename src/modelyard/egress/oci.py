@@ -1,0 +1,334 @@
+"""An OCI distribution client for the server's own outbound pulls (pull-through cache, and the
+write side for replication), built on httpx.
+
+Why here and not ``modelyard.client.oci``: services may not import the client package (it is
+the CLI's and SDK's, and must stay free of server code and the server free of it); outbound HTTP
+of the server lives in ``egress/``, handed to services by ``bootstrap.py``.
+
+What it does, read side:
+
+- **Auth**: the Docker token flow (``token.md``). A request is sent with the token cached for
+  its scope, if any; a ``401`` with ``WWW-Authenticate: Bearer realm=…,service=…,scope=…`` fetches
+  a token from the realm (HTTP Basic with the configured credentials, anonymous without), caches
+  it per scope until shortly before it expires, and retries once. A ``Basic`` challenge is
+  answered with the credentials directly. Credentials never leave for any host other than the
+  registry's token realm, and httpx drops ``Authorization`` on a redirect to another origin.
+- **Manifests**: ``GET``/``HEAD`` by tag or digest, ``Accept`` listing every OCI and Docker
+  manifest type; the body is read with a size limit, and a request by digest is checked
+  against that digest here (a tag's digest is the caller's business: it decides what to trust).
+- **Blobs**: a streamed ``GET`` following redirects (S3 presigned URLs and the like) yielding
+  bounded chunks; the caller hashes what it stores.
+- **Errors**: one small tree. :class:`UpstreamNotFound` (404), :class:`UpstreamDenied` (401/403
+  after auth), :class:`UpstreamUnavailable` (network failure, timeout, 429, 5xx: the cases where
+  a cache serves what it has), :class:`UpstreamError` for the rest, each carrying the upstream's
+  OCI error code and message when the body has one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from modelyard.domain import mediatypes
+from modelyard.domain.digest import Digest, is_digest
+
+USER_AGENT = "modelyard-egress/1"
+#: Every manifest type the registry stores; sent as one ``Accept`` header.
+MANIFEST_ACCEPT = ", ".join(
+    [mediatypes.OCI_INDEX, mediatypes.OCI_MANIFEST, mediatypes.DOCKER_MANIFEST_LIST, mediatypes.DOCKER_MANIFEST]
+)
+#: A token without ``expires_in`` lives 60 s (token.md); refresh this long before it ends.
+TOKEN_MARGIN = 10.0
+MAX_ERROR_BODY = 64 * 1024
+CHUNK = 1 << 20
+
+
+class UpstreamError(Exception):
+    """The upstream registry answered something other than what was asked for."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class UpstreamNotFound(UpstreamError):
+    """404: the manifest, blob or repository does not exist upstream."""
+
+
+class UpstreamDenied(UpstreamError):
+    """401/403 after authenticating: the credentials (or their absence) are refused."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream cannot answer now (connection refused, timeout, 429, 5xx)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCredentials:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never in a log or a traceback
+        return f"UpstreamCredentials(username={self.username!r}, password=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedManifest:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BlobDownload:
+    """An open blob response: ``size`` when the upstream said it, and its bytes in chunks."""
+
+    size: int | None
+    response: httpx.Response
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body in chunks of at most 1 MiB; a connection lost midway is :class:`UpstreamUnavailable`."""
+        try:
+            async for chunk in self.response.aiter_bytes(CHUNK):
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the upstream's blob download broke off: {type(exc).__name__}") from None
+
+
+@dataclass(slots=True)
+class _Token:
+    value: str
+    expires: float
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…"`` -> ``("bearer", {"realm": …, "service": …})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _CHALLENGE_PARAM.finditer(rest)
+    }
+    return scheme.lower(), params
+
+
+def _error_of(response: httpx.Response, what: str) -> UpstreamError:
+    """Map an upstream answer to the error tree, keeping its first OCI error code and message."""
+    code = message = None
+    try:
+        body = json.loads(response.content[:MAX_ERROR_BODY]) if response.content else None
+        first = body["errors"][0] if isinstance(body, dict) and body.get("errors") else None
+        if isinstance(first, dict):
+            code, message = str(first.get("code", "")) or None, str(first.get("message", "")) or None
+    except (ValueError, KeyError, TypeError, httpx.ResponseNotRead):
+        pass
+    status = response.status_code
+    text = f"upstream answered {status} for {what}" + (f": {code} {message}" if code or message else "")
+    kind: type[UpstreamError]
+    if status == 404:
+        kind = UpstreamNotFound
+    elif status in (401, 403):
+        kind = UpstreamDenied
+    elif status == 429 or status >= 500:
+        kind = UpstreamUnavailable
+    else:
+        kind = UpstreamError
+    return kind(text, status=status, code=code)
+
+
+class OciRegistryClient:
+    """One upstream registry (``base_url`` like ``https://registry.example``), with its own
+    connection pool and token cache. Safe to share between concurrent tasks of one loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        credentials: UpstreamCredentials | None = None,
+        verify_tls: bool = True,
+        timeout: float = 30.0,
+        max_connections: int = 32,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._tokens: dict[str, _Token] = {}
+        self._basic = False  # the registry asked for Basic: send the credentials up front
+        self._client = httpx.AsyncClient(
+            follow_redirects=True,
+            verify=verify_tls,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- auth ------------------------------------------------------------------------------
+
+    def _basic_header(self) -> str | None:
+        if self._credentials is None:
+            return None
+        pair = f"{self._credentials.username}:{self._credentials.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def _auth_header(self, scope: str) -> str | None:
+        token = self._tokens.get(scope)
+        if token is not None and token.expires > time.monotonic():
+            return f"Bearer {token.value}"
+        return self._basic_header() if self._basic else None
+
+    async def _authenticate(self, challenge: str, scope: str) -> None:
+        """Answer a 401's challenge: fetch and cache a token, or switch to Basic."""
+        scheme, params = parse_challenge(challenge)
+        if scheme == "basic":
+            if self._credentials is None:
+                raise UpstreamDenied(
+                    "the upstream asks for a user name and password and none are configured", status=401
+                )
+            self._basic = True
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise UpstreamDenied(f"the upstream's auth challenge is not understood: {challenge[:200]!r}", status=401)
+        realm = params["realm"]
+        if urlsplit(realm).scheme not in ("http", "https"):
+            raise UpstreamDenied(f"the upstream's token realm is not an http(s) URL: {realm[:200]!r}", status=401)
+        query = {"scope": params.get("scope", scope)}
+        if "service" in params:
+            query["service"] = params["service"]
+        headers = {}
+        basic = self._basic_header()
+        if basic is not None:
+            headers["Authorization"] = basic
+        try:
+            response = await self._client.get(realm, params=query, headers=headers)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the upstream's token endpoint is unreachable: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            error = _error_of(response, "a token")
+            raise (error if isinstance(error, UpstreamUnavailable) else UpstreamDenied(str(error), status=error.status))
+        try:
+            body = response.json()
+            value = body.get("token") or body.get("access_token")
+            lifetime = float(body.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError):
+            value, lifetime = None, 0.0
+        if not isinstance(value, str) or not value:
+            raise UpstreamDenied("the upstream's token endpoint answered without a token", status=401)
+        self._tokens[scope] = _Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+
+    async def _send(self, method: str, path: str, scope: str, headers: dict[str, str], what: str) -> httpx.Response:
+        """Send with auth (one retry after a challenge) and return the streamed response, open;
+        any non-2xx answer is raised as an :class:`UpstreamError` (and closed)."""
+        url = f"{self.base_url}{path}"
+        for attempt in (1, 2):
+            sent = dict(headers)
+            auth = self._auth_header(scope)
+            if auth is not None:
+                sent["Authorization"] = auth
+            try:
+                response = await self._client.send(self._client.build_request(method, url, headers=sent), stream=True)
+            except httpx.TimeoutException:
+                raise UpstreamUnavailable(f"the upstream did not answer {what} in time") from None
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailable(
+                    f"the upstream is unreachable for {what}: {type(exc).__name__}: {exc}"
+                ) from None
+            if response.status_code == 401 and attempt == 1:
+                challenge = response.headers.get("WWW-Authenticate", "")
+                await response.aclose()
+                self._tokens.pop(scope, None)
+                await self._authenticate(challenge, scope)
+                continue
+            if response.is_success:
+                return response
+            try:
+                await response.aread()
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
+            raise _error_of(response, what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- reads -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _pull_scope(repository: str) -> str:
+        return f"repository:{repository}:pull"
+
+    async def _manifest_request(self, method: str, repository: str, reference: str, what: str) -> httpx.Response:
+        path = f"/v2/{repository}/manifests/{reference}"
+        return await self._send(method, path, self._pull_scope(repository), {"Accept": MANIFEST_ACCEPT}, what)
+
+    async def head_manifest(self, repository: str, reference: str) -> ManifestHead:
+        """What a tag or digest names upstream, without its body (the cheap TTL revalidation)."""
+        what = f"manifest {repository}:{reference}"
+        response = await self._manifest_request("HEAD", repository, reference, what)
+        await response.aclose()
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest and is_digest(reference):
+            digest = reference
+        if not digest:
+            raise UpstreamError(f"the upstream's answer to HEAD {what} has no Docker-Content-Digest")
+        media_type = mediatypes.strip_parameters(response.headers.get("Content-Type", ""))
+        return ManifestHead(digest, media_type, int(response.headers.get("Content-Length") or 0))
+
+    async def get_manifest(self, repository: str, reference: str, *, max_bytes: int) -> FetchedManifest:
+        """A manifest's bytes, media type and digest (computed from the bytes, which a request
+        by digest must match)."""
+        what = f"manifest {repository}:{reference}"
+        response = await self._manifest_request("GET", repository, reference, what)
+        pieces: list[bytes] = []
+        total = 0
+        try:
+            async for piece in response.aiter_bytes():
+                total += len(piece)
+                if total > max_bytes:
+                    raise UpstreamError(f"the upstream's {what} is larger than {max_bytes} bytes")
+                pieces.append(piece)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"the upstream's answer for {what} broke off: {type(exc).__name__}") from None
+        finally:
+            await response.aclose()
+        content = b"".join(pieces)
+        if is_digest(reference):
+            wanted = Digest.parse(reference)
+            digest = str(Digest.of(content, wanted.algorithm))
+            if digest != str(wanted):
+                raise UpstreamError(f"the upstream's {what} has digest {digest}: refused")
+        else:
+            digest = str(Digest.of(content))
+        media_type = mediatypes.strip_parameters(response.headers.get("Content-Type", ""))
+        return FetchedManifest(digest, media_type, content)
+
+    @asynccontextmanager
+    async def blob(self, repository: str, digest: str) -> AsyncIterator[BlobDownload]:
+        """An open streamed ``GET`` of a blob (redirects followed); closed on leaving the block.
+        The bytes are not verified here: whoever stores them hashes them as they pass."""
+        what = f"blob {digest} of {repository}"
+        response = await self._send("GET", f"/v2/{repository}/blobs/{digest}", self._pull_scope(repository), {}, what)
+        try:
+            length = response.headers.get("Content-Length")
+            yield BlobDownload(int(length) if length and length.isdigit() else None, response)
+        finally:
+            await response.aclose()
