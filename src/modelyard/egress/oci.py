@@ -29,8 +29,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -49,6 +50,8 @@ MANIFEST_ACCEPT = ", ".join(
 TOKEN_MARGIN = 10.0
 MAX_ERROR_BODY = 64 * 1024
 CHUNK = 1 << 20
+#: A request body: bytes, or a factory of a fresh byte stream (a retry after a challenge re-reads it).
+Body = bytes | Callable[[], AsyncIterable[bytes]] | None
 
 
 class UpstreamError(Exception):
@@ -163,7 +166,7 @@ class OciRegistryClient:
         base_url: str,
         *,
         credentials: UpstreamCredentials | None = None,
-        verify_tls: bool = True,
+        verify_tls: bool | ssl.SSLContext = True,
         timeout: float = 30.0,
         max_connections: int = 32,
     ) -> None:
@@ -236,17 +239,22 @@ class OciRegistryClient:
             raise UpstreamDenied("the upstream's token endpoint answered without a token", status=401)
         self._tokens[scope] = _Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
 
-    async def _send(self, method: str, path: str, scope: str, headers: dict[str, str], what: str) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, scope: str, headers: dict[str, str], what: str, content: Body = None
+    ) -> httpx.Response:
         """Send with auth (one retry after a challenge) and return the streamed response, open;
-        any non-2xx answer is raised as an :class:`UpstreamError` (and closed)."""
+        any non-2xx answer is raised as an :class:`UpstreamError` (and closed). A streamed body
+        (the write side, ``oci_push.py``) is a factory, called again for the retry."""
         url = f"{self.base_url}{path}"
         for attempt in (1, 2):
             sent = dict(headers)
             auth = self._auth_header(scope)
             if auth is not None:
                 sent["Authorization"] = auth
+            body = content() if callable(content) else content
             try:
-                response = await self._client.send(self._client.build_request(method, url, headers=sent), stream=True)
+                request = self._client.build_request(method, url, headers=sent, content=body)
+                response = await self._client.send(request, stream=True)
             except httpx.TimeoutException:
                 raise UpstreamUnavailable(f"the upstream did not answer {what} in time") from None
             except httpx.HTTPError as exc:
