@@ -573,3 +573,30 @@ replication_tasks = Table(
     UniqueConstraint("rule_id", "event_id"),
     Index("ix_replication_tasks_state_next_attempt_at", "state", "next_attempt_at"),
 )
+
+# -- pull-through cache (migration 0016, ``services/proxy/``) ---------------------------------
+# A compartment or repository prefix proxied to an upstream registry; the password is encrypted.
+proxy_rules = Table(
+    "proxy_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("prefix", String(255), nullable=False, unique=True),
+    Column("upstream_url", String(2048), nullable=False),
+    Column("upstream_prefix", String(255), nullable=False),
+    Column("username", String(255)),
+    Column("secret_ciphertext", Text),
+    Column("tls_verify", Boolean, nullable=False),
+    Column("tag_ttl_seconds", Integer, nullable=False),
+    Column("created_by", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# When a cached tag was last checked upstream (a locally pushed tag has no row).
+proxy_tags = Table(
+    "proxy_tags",
+    metadata,
+    Column("repository", String(255), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Column("digest", String(200), nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+)
