@@ -107,6 +107,7 @@ class Manifests(Protocol):
         tag_immutable: bool = False,
         events: Callable[[str | None], Sequence[Event]] | None = None,
         change: TagChange | None = None,
+        verify_references: bool = True,
     ) -> None:
         """In one transaction: store the manifest (if new), point ``tag`` at it, and write the
         events that ``events`` returns when called with the digest the tag pointed to before
@@ -117,7 +118,8 @@ class Manifests(Protocol):
         transaction is refused with :class:`ImmutableTagError` (checked inside the transaction,
         so two racing pushes cannot both win). The ``manifest_refs`` of an index must be
         manifests of the repository, else :class:`MissingManifestsError`; they stay so until
-        the index is deleted (see :meth:`delete`).
+        the index is deleted (see :meth:`delete`). ``verify_references=False`` skips both
+        reference checks: the pull-through cache stores a manifest before its blobs arrive.
         """
 
     def missing(self, repository: str, digests: Sequence[str]) -> list[str]:

@@ -108,6 +108,7 @@ class SqlManifests(SqlPart):
         tag_immutable: bool = False,
         events: Callable[[str | None], Sequence[Event]] | None = None,
         change: TagChange | None = None,
+        verify_references: bool = True,
     ) -> None:
         def work(conn: Connection) -> None:
             now = utcnow()
@@ -121,10 +122,10 @@ class SqlManifests(SqlPart):
             )
             # Checked again inside the transaction: garbage collection may have removed an
             # unreferenced blob since the service's check.
-            gone = _unlinked(conn, repo_id, manifest.blob_refs)
+            gone = _unlinked(conn, repo_id, manifest.blob_refs) if verify_references else []
             if gone:
                 raise MissingBlobsError(gone)
-            absent = _lock_children(conn, repo_id, manifest.manifest_refs)
+            absent = _lock_children(conn, repo_id, manifest.manifest_refs) if verify_references else []
             if absent:
                 raise MissingManifestsError(absent)
             exists = conn.execute(

@@ -166,6 +166,7 @@ class ManifestService:
         pushed_by: str | None = None,
         may_move_tags: bool = True,
         tag_limits: TagLimits | None = None,
+        verify_references: bool = True,
     ) -> PushedManifest:
         """Validate and store a manifest, tagging it when ``reference`` is a tag.
 
@@ -175,6 +176,9 @@ class ManifestService:
         records :class:`ManifestPushed`, and :class:`TagMoved` when the tag pointed elsewhere,
         in the transaction that stores it (with the move in the tag's history): a refused put
         records nothing.
+
+        ``verify_references=False`` (the pull-through cache only) stores a manifest whose blobs
+        and child manifests are not here yet: they are upstream and come on their first pull.
         """
         if len(body) > self.max_bytes:
             raise ManifestTooLarge(len(body), self.max_bytes)
@@ -193,7 +197,8 @@ class ManifestService:
             tag = validate_tag(reference)
             digest = str(Digest.of(body))
         self._repositories.check_push_allowed(repository)  # NAME_UNKNOWN before "push the blobs first"
-        self._check_references(repository, parsed)
+        if verify_references:
+            self._check_references(repository, parsed)
         if self._quotas is not None:
             await self._quotas.check(repository, len(body), stage="manifest", actor=actor)
         repo = await self._repositories.require_for_push(repository, pushed_by, actor=actor)
@@ -234,6 +239,7 @@ class ManifestService:
                 tag_immutable=immutable or not may_move_tags,
                 events=events,
                 change=TagChange("push", actor.subject),
+                verify_references=verify_references,
             )
         except MissingBlobsError as exc:
             raise missing_references(repository, exc.digests, []) from None

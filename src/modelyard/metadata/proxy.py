@@ -1,0 +1,36 @@
+"""The protocol of pull-through cache storage: rules and the revalidation times of cached tags
+(records in ``domain/proxy.py``; the SQL implementation is ``sql_proxy.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from modelyard.domain.proxy import ProxyRule
+
+
+class ProxyStore(Protocol):
+    def create(
+        self,
+        prefix: str,
+        upstream_url: str,
+        upstream_prefix: str,
+        username: str | None,
+        secret_ciphertext: str | None,
+        tls_verify: bool,
+        tag_ttl_seconds: int,
+        created_by: str | None,
+    ) -> ProxyRule:
+        """Insert a rule; raises ``AlreadyExistsError`` if its prefix has one."""
+
+    def list(self) -> list[ProxyRule]: ...
+
+    def secret_ciphertext(self, rule_id: int) -> str | None: ...
+
+    def delete(self, prefix: str) -> bool: ...
+
+    def tag_checked(self, repository: str, tag: str) -> tuple[str, datetime] | None:
+        """The digest a cached tag had upstream and when that was checked; ``None``: never
+        fetched through the cache (a tag pushed here)."""
+
+    def record_tag(self, repository: str, tag: str, digest: str, checked_at: datetime) -> None: ...
