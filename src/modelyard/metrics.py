@@ -78,6 +78,14 @@ RETENTION_FREED_BYTES = Counter("modelyard_retention_freed_bytes", "Unique bytes
 REPLICATION_RUNS = Counter("modelyard_replication_runs", "Replication executions, by outcome.", ["outcome"])
 REPLICATION_BYTES = Counter("modelyard_replication_bytes", "Bytes copied by replication.")
 
+# -- pull-through cache (services/proxy/) ------------------------------------------------------
+PROXY_REQUESTS = Counter(
+    "modelyard_proxy_requests",
+    "Pulls in proxied repositories, by kind (manifest, blob) and result (hit, miss, stale, error).",
+    ["kind", "result"],
+)
+PROXY_UPSTREAM_BYTES = Counter("modelyard_proxy_upstream_bytes", "Blob bytes fetched from upstream registries.")
+
 # -- webhooks (services/webhooks/) ---------------------------------------------------------------
 WEBHOOK_DELIVERIES = Counter(
     "modelyard_webhook_deliveries", "Webhook delivery attempts, by outcome (success, failure).", ["outcome"]
