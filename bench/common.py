@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -86,6 +87,26 @@ def run(args: Sequence[str | Path], *, timeout: float = 900, check: bool = True)
     return done
 
 
+def fetch_token(base_url: str, user: str, password: str, scope: str, service: str = "modelyard") -> str:
+    """``GET /auth/token`` with Basic credentials, as docker and crane do; the access token."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    try:
+        conn.request("GET", f"/auth/token?service={quote(service)}&scope={quote(scope)}",
+                     headers={"Authorization": basic_header(user, password)})  # fmt: skip
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise CommandError(f"token for {scope} at {base_url}: {resp.status} {body[:300]!r}")
+    return str(json.loads(body)["token"])
+
+
+def basic_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def with_query(url: str, **params: str) -> str:
     sep = "&" if "?" in url else "?"
     return url + sep + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
@@ -118,6 +139,7 @@ class Http:
     """A minimal keep-alive HTTP/1.1 client for setup steps (never on a timed path)."""
 
     base: str
+    auth: dict[str, str] = field(default_factory=dict)  # sent with every request (a Bearer token)
     _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
 
     def request(
@@ -130,7 +152,7 @@ class Http:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
             try:
-                self._conn.request(method, path, body=body, headers=headers or {})
+                self._conn.request(method, path, body=body, headers={**self.auth, **(headers or {})})
                 resp = self._conn.getresponse()
                 data = resp.read()
                 return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)

@@ -14,11 +14,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import CommandError, free_port, log
+from common import CommandError, fetch_token, free_port, log
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -124,6 +125,32 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)  # extra environment (bench/s3.py: MODELYARD_S3_*)
     config: str | None = None  # Distribution's config.yml with {root} and {port}; default DISTRIBUTION_CONFIG
     keep_root: bool = False  # start on the data directory as it is (a second process on shared storage)
+    # modelyard only: None = ``--no-auth``; "docker" = auth on, clients fetch one token per scope and
+    # reuse it (docker, containerd, skopeo); "crane" = auth on, a token fetch before every request
+    # (go-containerregistry clients: crane, ko). Distribution always runs without auth.
+    auth: str | None = None
+    user: str = "admin"
+    password: str = "bench-password-0123"  # MODELYARD_ADMIN_PASSWORD of the bench server
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.name == "modelyard" and self.auth is not None
+
+    def token(self, scope: str, *, fresh: bool = False) -> str:
+        """A token for ``scope`` from the server's ``/auth/token`` (Basic credentials); docker-style
+        callers reuse one per scope, ``fresh`` asks again (what crane does before every request)."""
+        if fresh or scope not in self._tokens:
+            self._tokens[scope] = fetch_token(self.base_url, self.user, self.password, scope)
+        return self._tokens[scope]
+
+    def auth_headers(self, scope: str, *, per_request: bool = False) -> dict[str, str]:
+        """``Authorization`` for a request needing ``scope`` ({} without auth). ``per_request``:
+        a fresh token when the server runs crane-style (the fetch is on the caller's clock)."""
+        if not self.authenticated:
+            return {}
+        fresh = per_request and self.auth == "crane"
+        return {"Authorization": f"Bearer {self.token(scope, fresh=fresh)}"}
 
     @property
     def log_path(self) -> Path:
@@ -153,9 +180,12 @@ class Server:
                 "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data),
                 "--workers", str(self.workers), "--no-access-log",
             ]  # fmt: skip
-            if _has_no_auth_flag(self.src):
+            if self.auth is None and _has_no_auth_flag(self.src):
                 argv.append("--no-auth")  # Distribution runs without auth too
         env = {**os.environ, **self.env}
+        if self.authenticated:
+            env["MODELYARD_ADMIN_PASSWORD"] = self.password  # user admin, registry admin role
+        self._tokens.clear()
         for name in [k for k, v in self.env.items() if v == ""]:
             env.pop(name)  # an empty value in ``env`` removes the variable
         if self.src is not None:
@@ -185,6 +215,8 @@ class Server:
             try:
                 with urllib.request.urlopen(self.base_url + "/v2/", timeout=2) as resp:
                     ok = resp.status == 200
+            except urllib.error.HTTPError as exc:
+                ok = exc.code == 401 and self.authenticated  # auth on: /v2/ challenges
             except OSError:
                 ok = False
             if ok and _listeners(self.port) >= expected:
@@ -216,6 +248,10 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         return sum(status_kib(pid, "VmHWM") for pid in self.pids) / 1024
+
+    def peak_rss_max_mib(self) -> float:
+        """The largest single process's peak RSS (per worker: the issue's RSS budget is per worker)."""
+        return max((status_kib(pid, "VmHWM") for pid in self.pids), default=0) / 1024
 
     def rss_mib(self) -> float:
         return sum(status_kib(pid, "VmRSS") for pid in self.pids) / 1024

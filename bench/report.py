@@ -48,7 +48,7 @@ def _ratio(mine: float | None, theirs: float | None) -> float:
 
 
 # name, how to measure it, comparison, threshold
-def targets(summary: dict[str, Any], limits: dict[str, float]) -> list[dict[str, Any]]:
+def targets(summary: dict[str, Any], limits: dict[str, float], auth: str | None = None) -> list[dict[str, Any]]:
     def ratio(workload: str, key: str) -> float | None:
         return summary[workload]["ratio"][key] if workload in summary else None
 
@@ -77,6 +77,14 @@ def targets(summary: dict[str, Any], limits: dict[str, float]) -> list[dict[str,
         ("upload stream ÷ one core's SHA-256 (openssl)", fraction("upload-mono", "MBps", "sha256_openssl"), ">=", 0.5),
         ("blob GET ÷ loopback sendfile", fraction("blob-get", "MBps", "loopback_sendfile"), ">=", 0.85),
     ]
+    if auth:  # issue 17: modelyard with auth on (docker- or crane-style) against Distribution without
+        rss = [e["modelyard"].get("peak_rss_max_mib") for e in summary.values() if e["modelyard"]]
+        rows += [
+            (f"(17) manifest GET, auth {auth}, ÷ Distribution no auth", ratio("manifest-get", "req_s"), ">=", 5.0),
+            (f"(17) blob GET, auth {auth}, ÷ Distribution no auth", ratio("blob-get", "MBps"), ">=", 1.1),
+            ("(17) token requests/s, repeated Basic credentials", mine("token", "req_s"), ">=", 2000.0),
+            ("(17) peak RSS per modelyard process MiB", max((r for r in rss if r), default=None), "<=", 100.0),
+        ]
     result = []
     for name, value, op, threshold in rows:
         if value is None or math.isnan(value):
@@ -112,7 +120,8 @@ def format_report(
         f"modelyard vs CNCF Distribution {meta.get('distribution_version', '?')} -- medians of "
         f"{meta['repeats']} run(s), alternating A B A B (A = Distribution, B = modelyard)",
         f"modelyard: --workers {meta['blob_workers']} for single-stream workloads, --workers {meta['workers']} "
-        "for concurrent ones (marked *), --no-access-log, auth off"
+        "for concurrent ones (marked *), --no-access-log, "
+        + (f"auth on ({meta['auth']}-style clients)" if meta.get("auth") else "auth off")
         + "".join(f", {k}={v}" for k, v in meta.get("modelyard_env", {}).items())
         + "; Distribution: stock filesystem driver (never fsyncs), no auth",
         f"modelyard source: {meta['modelyard_source']}; load average {machine['loadavg_start'][0]:.1f} at start, "

@@ -25,13 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inputs
 import limits as physical
 import modelclients
+import scale
 from common import CommandError, format_size, log, median, parse_size, run
 from registries import Server
 from report import REGISTRIES, format_report, summarize, targets
-from workloads import WORKLOADS, Context, Workload, measure
+from workloads import ALL_WORKLOADS, CURVE_WORKLOADS, TOKEN_WORKLOADS, WORKLOADS, Context, Workload, measure
 
 REPO = Path(__file__).resolve().parent.parent
-NAMES = [w.name for w in WORKLOADS]
+NAMES = [w.name for w in ALL_WORKLOADS]
 
 DEFAULTS = {  # full run / --smoke
     "blob_size": ("2GiB", "4MiB"),
@@ -47,7 +48,45 @@ DEFAULTS = {  # full run / --smoke
     "hashlib_seconds": (2.0, 0.25),
     "model_weights": ("2GiB", "2MiB"),
     "model_shard": ("512MiB", "512KiB"),
+    "curve_size": ("256MiB", "1MiB"),
+    "scale_repos": (10_000, 200),
+    "scale_tags": (200_000, 4_000),
 }
+
+
+def _add_auth_and_scale(parser: argparse.ArgumentParser) -> None:
+    """Issue 17's options: auth on for modelyard, and the scale suite."""
+    parser.add_argument(
+        "--auth",
+        nargs="?",
+        const="docker",
+        choices=("docker", "crane"),
+        help="modelyard with auth on (Distribution stays without): 'docker' (the default) reuses one token per "
+        "scope, 'crane' fetches a token before every request; adds the token-endpoint workload",
+    )
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        const="with",
+        choices=("with", "only"),
+        help="the scale suite (bench/scale.py: a seeded registry vs an empty one) and the concurrency curves "
+        "(upload-x1/x4/x16, blob-get-x1/x8/x32); 'only' skips the rest",
+    )
+    parser.add_argument("--curve-size", help="blob of each concurrency-curve client [256MiB; smoke 1MiB]")
+    parser.add_argument("--scale-repos", type=int, help="repositories seeded for --scale [10000; smoke 200]")
+    parser.add_argument("--scale-tags", type=int, help="tags seeded for --scale [200000; smoke 4000]")
+
+
+def _selection(args: argparse.Namespace) -> list[str]:
+    """--only's workloads, else the default suite plus what --auth and --scale add."""
+    if args.only:
+        return [n.strip() for n in args.only.split(",") if n.strip()]
+    default = [] if args.scale == "only" else list(WORKLOADS)
+    if args.auth and args.scale != "only":
+        default += TOKEN_WORKLOADS
+    if args.scale:
+        default += CURVE_WORKLOADS
+    return [w.name for w in default]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -86,19 +125,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--work-dir", type=Path, help="inputs cache and server storage [$TMPDIR/modelyard-bench]")
     parser.add_argument("--no-bootstrap", action="store_true", help="don't run scripts/bootstrap --bench first")
+    _add_auth_and_scale(parser)
     args = parser.parse_args(argv)
+    if args.scale == "only" and "--model-clients" not in " ".join(argv):
+        args.model_clients = "skip"
     index = 1 if args.smoke else 0
     for key, values in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, values[index])
-    for key in ("blob_size", "chunk", "parallel_size", "big_size", "disk_size", "model_weights", "model_shard"):
+    for key in ("blob_size", "chunk", "parallel_size", "big_size", "disk_size", "model_weights", "model_shard",
+                "curve_size"):  # fmt: skip
         setattr(args, key, parse_size(getattr(args, key)))
     args.model_size = parse_size(args.model_size) if args.model_size else args.blob_size
-    selected = NAMES if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
+    selected = _selection(args)
     unknown = [n for n in selected if n not in NAMES]
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; choose from {NAMES}")
-    args.selected = [w for w in WORKLOADS if w.name in selected]
+    if "token" in selected and not args.auth:
+        parser.error("the token workload needs --auth")
+    args.selected = [w for w in ALL_WORKLOADS if w.name in selected]
     if args.repeats < 1 or args.chunk < 1 or args.blob_size < 2:
         parser.error("--repeats, --chunk and --blob-size must be positive")
     if args.work_dir is None:
@@ -151,6 +196,7 @@ def prepare(args: argparse.Namespace) -> Context:
         model_layout=model_layout, model=model, parallel_layout=parallel_layout, parallel=parallel,
         wrk_seconds=args.wrk_seconds, wrk_threads=args.wrk_threads, wrk_connections=args.wrk_connections,
         tags=args.tags,
+        curve=inputs.random_blob(work, args.curve_size) if names & {w.name for w in CURVE_WORKLOADS} else None,
     )  # fmt: skip
 
 
@@ -212,8 +258,9 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         servers: dict[str, Server] = {"distribution": Server("distribution", "distribution", servers_root / "dist")}
         for count in sorted({args.blob_workers if not w.concurrent else args.workers for w in args.selected}):
             servers[f"modelyard-w{count}"] = Server(
-                "modelyard", f"modelyard[w{count}]", servers_root / f"my-w{count}", workers=count, src=src
-            )
+                "modelyard", f"modelyard[w{count}]", servers_root / f"my-w{count}", workers=count, src=src,
+                auth=args.auth,
+            )  # fmt: skip
         try:
             for server in servers.values():
                 server.start()
@@ -222,7 +269,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             for workload in args.selected:
                 workers = args.workers if workload.concurrent else args.blob_workers
                 pair = {"distribution": servers["distribution"], "modelyard": servers[f"modelyard-w{workers}"]}
-                for registry in REGISTRIES:  # A then B, every time
+                for registry in [r for r in REGISTRIES if r in workload.registries]:  # A then B, every time
                     server = pair[registry]
                     workload.setup(ctx, server)
                     log(f"{workload.name}: {server.label}")
@@ -247,7 +294,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(servers_root, ignore_errors=True)
     limits = {key: median(values) for key, values in limit_samples.items()}
     summary = summarize(args.selected, samples)
-    goals = targets(summary, limits)
+    goals = targets(summary, limits, args.auth)
     meta = {
         "command": " ".join([".venv/bin/python", "bench/run.py", *sys.argv[1:]]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -262,6 +309,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                     "loadavg_start": loadavg_start, "loadavg_end": os.getloadavg()},
         "git": git_state(),
         "modelyard_source": src_label,
+        "auth": args.auth,
         "modelyard_env": {k: v for k, v in os.environ.items() if k.startswith("MODELYARD_")},
         "sizes": {
             "blob": format_size(args.blob_size), "chunk": format_size(args.chunk),
@@ -311,13 +359,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_bootstrap:
         bootstrap()
     try:
-        result = run_suite(args) if args.model_clients != "only" else {"report": "", "meta": {}}
+        result: dict[str, Any] = {"report": "", "meta": {}}
+        if args.model_clients != "only" and args.selected:
+            result = run_suite(args)
         if args.model_clients != "skip":
             result["model_clients"] = run_model_clients(args)
+        if args.scale:
+            src, _ = modelyard_source(args)
+            root = args.work_dir / f"scale-{os.getpid()}"
+            try:
+                result["scale"] = scale.run_scale(args, prepare(args), src, root)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
     except CommandError as exc:
         log(f"FAILED: {exc}")
         return 1
     print(result["report"], flush=True)
+    if args.scale:
+        print(result["scale"]["report"], flush=True)
     if args.model_clients != "skip":
         print(result["model_clients"]["report"], flush=True)
     out = args.json or REPO / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S.json")

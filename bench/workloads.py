@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from common import (
     GB,
@@ -24,6 +25,7 @@ from common import (
     OCI_MANIFEST,
     CommandError,
     Http,
+    basic_header,
     header_value,
     log,
     run,
@@ -53,6 +55,7 @@ class Context:
     wrk_threads: int = 2
     wrk_connections: int = 32
     tags: int = 10
+    curve: BlobFile | None = None  # blob of the concurrency-curve workloads (upload-xN, blob-get-xN)
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,14 @@ class Workload:
     metrics: tuple[Metric, ...]
     run: Callable[[Context, Server], Metrics]
     setup: Callable[[Context, Server], None] = lambda ctx, server: None
+    registries: tuple[str, ...] = ("distribution", "modelyard")  # the token endpoint: modelyard only
 
 
 MBPS = Metric("MBps", "MB/s", True)
 CPU_GB = Metric("cpu_s_per_GB", "server CPU-s/GB", False)
 CPU_REQ = Metric("cpu_ms_per_req", "server CPU-ms/req", False)
 RSS = Metric("peak_rss_mib", "server peak RSS MiB", False)
+RSS_MAX = Metric("peak_rss_max_mib", "peak RSS/process MiB", False)
 REQS = Metric("req_s", "req/s", True)
 P99 = Metric("p99_ms", "p99 latency ms", False)
 
@@ -94,6 +99,7 @@ def measure(server: Server, work: Callable[[], Metrics]) -> Metrics:
     cpu = server.cpu_seconds() - cpu_before
     metrics["server_cpu_s"] = cpu
     metrics["peak_rss_mib"] = server.peak_rss_mib()
+    metrics["peak_rss_max_mib"] = server.peak_rss_max_mib()
     if "_bytes" in metrics:
         metrics["cpu_s_per_GB"] = cpu / (metrics.pop("_bytes") / GB)
     if "_requests" in metrics:
@@ -106,20 +112,28 @@ def measure(server: Server, work: Callable[[], Metrics]) -> Metrics:
 _CURL = ["curl", "-sS", "--noproxy", "*", "--max-time", "900"]
 
 
+def _auth(server: Server, repository: str, actions: str = "pull,push") -> list[str]:
+    """curl ``-H`` arguments authorizing one request on ``repository`` (none without auth). Timed:
+    crane-style servers fetch a fresh token here, before every request, as crane does."""
+    headers = server.auth_headers(f"repository:{repository}:{actions}", per_request=True)
+    return [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+
+
 def _start_upload(server: Server, repository: str) -> str:
     out = run([*_CURL, "-X", "POST", "-H", "Content-Length: 0", "-D", "-", "-o", "/dev/null",
-               f"{server.base_url}/v2/{repository}/blobs/uploads/"]).stdout  # fmt: skip
+               *_auth(server, repository), f"{server.base_url}/v2/{repository}/blobs/uploads/"]).stdout  # fmt: skip
     location = header_value(out, "Location")
     if status_of(out) != 202 or not location:
         raise CommandError(f"{server.label}: POST upload answered {status_of(out)}: {out[:500]}")
     return urljoin(server.base_url, location)
 
 
-def _put_file(server: Server, url: str, path: Path | None) -> None:
+def _put_file(server: Server, repository: str, url: str, path: Path | None) -> None:
     """``PUT`` the upload closed, streaming ``path`` as its body (``curl -T``), or with no body."""
     body = ["-T", str(path), "-H", "Content-Type: application/octet-stream"] if path else ["-H", "Content-Length: 0"]
     # "Expect:" turns off curl's 100-continue handshake (a possible 1 s stall on either server).
-    out = run([*_CURL, "-X", "PUT", *body, "-H", "Expect:", "-o", "/dev/null", "-w", "%{http_code}", url]).stdout
+    out = run([*_CURL, "-X", "PUT", *body, "-H", "Expect:", *_auth(server, repository), "-o", "/dev/null",
+               "-w", "%{http_code}", url]).stdout  # fmt: skip
     if out.strip() != "201":
         raise CommandError(f"{server.label}: PUT {url[:120]} answered {out.strip()}")
 
@@ -128,7 +142,7 @@ def upload_monolithic(server: Server, repository: str, blob: BlobFile) -> float:
     """POST, then PUT ?digest= with the whole file streamed; returns seconds."""
     start = time.perf_counter()
     url = _start_upload(server, repository)
-    _put_file(server, with_query(url, digest=blob.digest), blob.path)
+    _put_file(server, repository, with_query(url, digest=blob.digest), blob.path)
     return time.perf_counter() - start
 
 
@@ -140,14 +154,14 @@ def upload_chunked(server: Server, repository: str, blob: BlobFile, chunks: list
     for part in chunks:
         size = part.stat().st_size
         out = run([*_CURL, "-X", "PATCH", "-T", str(part), "-H", "Content-Type: application/octet-stream",
-                   "-H", f"Content-Range: {offset}-{offset + size - 1}", "-H", "Expect:",
+                   "-H", f"Content-Range: {offset}-{offset + size - 1}", "-H", "Expect:", *_auth(server, repository),
                    "-D", "-", "-o", "/dev/null", url]).stdout  # fmt: skip
         location = header_value(out, "Location")
         if status_of(out) != 202 or not location:
             raise CommandError(f"{server.label}: PATCH at {offset} answered {status_of(out)}: {out[:500]}")
         url = urljoin(server.base_url, location)
         offset += size
-    _put_file(server, with_query(url, digest=blob.digest), None)
+    _put_file(server, repository, with_query(url, digest=blob.digest), None)
     return time.perf_counter() - start
 
 
@@ -158,7 +172,8 @@ def download(server: Server, repository: str, blob: BlobFile, byte_range: tuple[
     expected_status = "206" if byte_range else "200"
     expected_size = byte_range[1] - byte_range[0] + 1 if byte_range else blob.size
     start = time.perf_counter()
-    out = run([*_CURL, *extra, "-o", "/dev/null", "-w", "%{http_code} %{size_download}", url]).stdout.split()
+    out = run([*_CURL, *extra, *_auth(server, repository, "pull"), "-o", "/dev/null",
+               "-w", "%{http_code} %{size_download}", url]).stdout.split()  # fmt: skip
     elapsed = time.perf_counter() - start
     if out != [expected_status, str(expected_size)]:
         raise CommandError(f"{server.label}: GET {url} gave {out}, wanted {expected_status} {expected_size}")
@@ -213,7 +228,7 @@ def _setup_small(ctx: Context, server: Server) -> None:
     if "small" in server.state:
         return
     config, layer, manifest = small_image()
-    client = Http(server.base_url)
+    client = Http(server.base_url, server.auth_headers("repository:bench/small:pull,push"))
     try:
         for data in (config, layer):
             client.upload_blob("bench/small", data, f"sha256:{hashlib.sha256(data).hexdigest()}")
@@ -256,23 +271,126 @@ def parse_wrk(out: str) -> Metrics:
     }
 
 
-def _wrk(ctx: Context, server: Server, path: str, headers: dict[str, str]) -> Metrics:
+def _wrk_script(ctx: Context, server: Server, path: str, headers: dict[str, str], scope: str) -> Path:
+    """A wrk Lua script for crane-style clients: every request is preceded by a token request
+    with Basic credentials, so wrk alternates the two on each connection."""
+
+    def table(values: dict[str, str]) -> str:
+        return "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in values.items()) + "}"
+
+    token_path = f"/auth/token?service=modelyard&scope={quote(scope)}"
+    target = {**headers, "Authorization": f"Bearer {server.token(scope)}"}
+    script = ctx.work / f"wrk-crane-{server.port}-{hashlib.sha256(path.encode()).hexdigest()[:12]}.lua"
+    script.write_text(
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        f'  if n % 2 == 1 then return wrk.format("GET", "{token_path}", '
+        f"{table({'Authorization': basic_header(server.user, server.password)})}) end\n"
+        f'  return wrk.format("GET", "{path}", {table(target)})\n'
+        "end\n"
+    )
+    return script
+
+
+def _wrk(
+    ctx: Context, server: Server, path: str, headers: dict[str, str], scope: str | None = None, *, strict: bool = True
+) -> Metrics:
+    """``wrk`` on ``path``. With auth (``scope`` names what the request needs): docker-style sends
+    one token, fetched before the run, with every request; crane-style fetches a token before
+    every request (a Lua script alternating the two), and req/s then counts request *pairs*."""
     argv = ["wrk", f"-t{ctx.wrk_threads}", f"-c{ctx.wrk_connections}", f"-d{ctx.wrk_seconds:g}s", "--latency"]
+    pairs = False
+    if server.authenticated and scope is not None:
+        if server.auth == "crane":
+            argv += ["-s", str(_wrk_script(ctx, server, path, headers, scope))]
+            headers, pairs = {}, True
+        else:
+            headers = {**headers, "Authorization": f"Bearer {server.token(scope)}"}
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     out = run([*argv, server.base_url + path], timeout=ctx.wrk_seconds + 60).stdout
     metrics = parse_wrk(out)
-    if metrics["non_2xx"]:
+    if metrics["non_2xx"] and strict and not pairs:
         raise CommandError(f"{server.label}: {metrics['non_2xx']:g} error responses under wrk on {path}")
+    if pairs:
+        # One operation = a token request + the request itself. A burst of cold logins may be
+        # refused (429, argon2's admission limit): counted in non_2xx, and only successes count.
+        metrics["req_s"] *= (1 - metrics["non_2xx"] / max(metrics["_requests"], 1)) / 2
+        metrics["_requests"] /= 2
     return metrics
 
 
 def run_manifest_get(ctx: Context, server: Server) -> Metrics:
-    return _wrk(ctx, server, "/v2/bench/small/manifests/t0", {"Accept": OCI_MANIFEST})
+    return _wrk(ctx, server, "/v2/bench/small/manifests/t0", {"Accept": OCI_MANIFEST}, "repository:bench/small:pull")
 
 
 def run_tags_list(ctx: Context, server: Server) -> Metrics:
-    return _wrk(ctx, server, "/v2/bench/small/tags/list", {})
+    return _wrk(ctx, server, "/v2/bench/small/tags/list", {}, "repository:bench/small:pull")
+
+
+def run_token(ctx: Context, server: Server) -> Metrics:
+    """``GET /auth/token`` with the same Basic credentials every time (docker login, crane)."""
+    scope = quote("repository:bench/small:pull")
+    path = f"/auth/token?service=modelyard&scope={scope}"
+    # Not strict: a burst of cold logins may be refused (429) by argon2's admission limit; counted.
+    metrics = _wrk(ctx, server, path, {"Authorization": basic_header(server.user, server.password)}, strict=False)
+    metrics["req_s"] *= 1 - metrics["non_2xx"] / max(metrics["_requests"], 1)  # successful tokens only
+    return metrics
+
+
+# -- concurrency curves: N clients at once ----------------------------------------------------
+
+
+def _concurrently(count: int, work: Callable[[int], object]) -> float:
+    """Run ``work(i)`` for i in range(count) on as many threads (each drives its own curl)."""
+    errors: list[BaseException] = []
+
+    def one(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def _upload_curve(count: int) -> Callable[[Context, Server], Metrics]:
+    def run_uploads(ctx: Context, server: Server) -> Metrics:
+        assert ctx.curve is not None
+        blob = ctx.curve
+        seconds = _concurrently(count, lambda i: upload_monolithic(server, f"bench/cu-{i}", blob))
+        total = count * blob.size
+        return {"MBps": total / seconds / MB, "seconds": seconds, "_bytes": total}
+
+    return run_uploads
+
+
+def _setup_curve_blob(ctx: Context, server: Server) -> None:
+    if "curve" not in server.state:
+        assert ctx.curve is not None
+        upload_monolithic(server, "bench/curve", ctx.curve)
+        server.state["curve"] = True
+
+
+def _get_curve(count: int) -> Callable[[Context, Server], Metrics]:
+    def run_gets(ctx: Context, server: Server) -> Metrics:
+        assert ctx.curve is not None
+        blob = ctx.curve
+        seconds = _concurrently(count, lambda i: download(server, "bench/curve", blob))
+        total = count * blob.size
+        return {"MBps": total / seconds / MB, "seconds": seconds, "_bytes": total}
+
+    return run_gets
 
 
 # -- skopeo --------------------------------------------------------------------------------------
@@ -280,8 +398,14 @@ def run_tags_list(ctx: Context, server: Server) -> Metrics:
 _SKOPEO = ["skopeo", "copy", "--insecure-policy", "--retry-times", "0"]
 
 
+def _creds(server: Server, direction: str) -> list[str]:
+    """skopeo logs in with Basic credentials and keeps one token per scope (docker-style, whatever
+    the server's --auth style: skopeo cannot be told to fetch one per request)."""
+    return [f"--{direction}-creds", f"{server.user}:{server.password}"] if server.authenticated else []
+
+
 def _push_argv(layout: Path, ref: str, server: Server, repository: str) -> list[str]:
-    return [*_SKOPEO, "--preserve-digests", "--dest-tls-verify=false",
+    return [*_SKOPEO, "--preserve-digests", "--dest-tls-verify=false", *_creds(server, "dest"),
             f"oci:{layout}:{ref}", f"docker://{server.host}/{repository}:v1"]  # fmt: skip
 
 
@@ -306,7 +430,8 @@ def run_skopeo_pull(ctx: Context, server: Server) -> Metrics:
     shutil.rmtree(target, ignore_errors=True)
     try:
         start = time.perf_counter()
-        run([*_SKOPEO, "--src-tls-verify=false", f"docker://{server.host}/bench/model:v1", f"dir:{target}"])
+        run([*_SKOPEO, "--src-tls-verify=false", *_creds(server, "src"), f"docker://{server.host}/bench/model:v1",
+             f"dir:{target}"])  # fmt: skip
         seconds = time.perf_counter() - start
     finally:
         shutil.rmtree(target, ignore_errors=True)
@@ -350,9 +475,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("range-get", False, "Range GET of the blob's second half (curl -r)",
              (MBPS, CPU_GB, RSS), run_range_get, _ensure_blob),
     Workload("manifest-get", True, "manifest GET by tag under wrk (Accept: OCI manifest)",
-             (REQS, P99, CPU_REQ, RSS), run_manifest_get, _setup_small),
+             (REQS, P99, CPU_REQ, RSS, RSS_MAX), run_manifest_get, _setup_small),
     Workload("tags-list", True, "GET /v2/<name>/tags/list under wrk (--tags tags)",
-             (REQS, P99, CPU_REQ, RSS), run_tags_list, _setup_small),
+             (REQS, P99, CPU_REQ, RSS, RSS_MAX), run_tags_list, _setup_small),
     Workload("skopeo-push", False, "skopeo copy oci: -> docker:// of the model image (weights + small layers)",
              (MBPS, CPU_GB, RSS), run_skopeo_push),
     Workload("skopeo-pull", False, "skopeo copy docker:// -> dir: of the model image",
@@ -363,3 +488,20 @@ WORKLOADS: tuple[Workload, ...] = (
              (RSS, Metric("upload_MBps", "upload MB/s", True), Metric("download_MBps", "download MB/s", True),
               CPU_GB), run_big_transfer),
 )  # fmt: skip
+
+# Only with --auth: the token endpoint itself (Distribution has none: modelyard only).
+TOKEN_WORKLOADS: tuple[Workload, ...] = (
+    Workload("token", True, "GET /auth/token with the same Basic credentials, under wrk (--auth only)",
+             (REQS, P99, CPU_REQ, RSS_MAX, Metric("non_2xx", "refused (non-2xx)", False)), run_token, _setup_small,
+             ("modelyard",)),
+)  # fmt: skip
+
+# Only with --scale (or named with --only): how throughput grows with concurrent clients.
+CURVE_WORKLOADS: tuple[Workload, ...] = (
+    *(Workload(f"upload-x{n}", True, f"{n} monolithic uploads at once (curl -T) of a --curve-size blob",
+               (MBPS, CPU_GB, RSS, RSS_MAX), _upload_curve(n)) for n in (1, 4, 16)),
+    *(Workload(f"blob-get-x{n}", True, f"{n} GETs at once (curl) of a --curve-size blob",
+               (MBPS, CPU_GB, RSS, RSS_MAX), _get_curve(n), _setup_curve_blob) for n in (1, 8, 32)),
+)  # fmt: skip
+
+ALL_WORKLOADS = WORKLOADS + TOKEN_WORKLOADS + CURVE_WORKLOADS
