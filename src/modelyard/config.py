@@ -154,6 +154,20 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = Field(
         1.0, gt=0, le=60, description="How often the leader looks for new events and due deliveries, seconds."
     )
+    replication_poll_interval: float = Field(
+        2.0, gt=0, le=300, description="How often the leader looks for pushes to replicate and due scheduled rules, s."
+    )
+    replication_retry_base: float = Field(
+        30.0, gt=0, description="Seconds before an on-push replication that failed is tried again; doubles each time."
+    )
+    replication_retry_max: float = Field(3600.0, gt=0, description="Longest wait between two tries of a replication.")
+    replication_max_attempts: int = Field(20, ge=1, le=1000, description="Tries of an on-push replication task.")
+    replication_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds a replication target may take to answer one request (or a chunk)."
+    )
+    replication_chunk_size: int = Field(
+        64 << 20, ge=1 << 20, description="Blobs larger than this go to a target in PATCH chunks of this size, bytes."
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

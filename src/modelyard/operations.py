@@ -1,19 +1,24 @@
-"""Wiring of the operations services -- webhooks, their delivery, health -- for
+"""Wiring of the operations services -- webhooks, their delivery, health, replication -- for
 ``bootstrap.build_registry`` (kept here so the main wiring file grows by a line, not a page)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from modelyard.config import Settings
+from modelyard.egress.oci_push import target_client
 from modelyard.egress.webhooks import HttpxTransport
 from modelyard.metadata.sql import SqlMetadataStore
+from modelyard.metadata.sql_replication import SqlReplication
 from modelyard.metadata.sql_stats import SqlStats
 from modelyard.metadata.sql_webhooks import SqlWebhooks
 from modelyard.secretkey import load_secret_key
+from modelyard.services.blobs import BlobService
 from modelyard.services.health import HealthService
 from modelyard.services.models import ModelService
-from modelyard.services.runner import BlockingRunner
+from modelyard.services.replication import ReplicationService, ReplicationWorker, Replicator, RetryPolicy
+from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.secretbox import SecretBox
 from modelyard.services.webhooks import DeliveryPolicy, WebhookDelivery, WebhookService
 from modelyard.storage.base import BlobStore
@@ -46,3 +51,19 @@ def build_operations(
         ),
         health=HealthService(SqlStats(metadata), store, runner),
     )
+
+
+def build_replication(
+    settings: Settings, metadata: SqlMetadataStore, blobs: BlobService, runner: BlockingRunner
+) -> ReplicationWorker:
+    """Push replication: the leader's job, whose ``service`` the admin API calls."""
+    replicator = Replicator(metadata, blobs, Reader(runner, inline=metadata.reads_inline))
+    service = ReplicationService(
+        SqlReplication(metadata), replicator, SecretBox(load_secret_key(settings)), runner,
+        functools.partial(target_client, chunk_size=settings.replication_chunk_size),
+        timeout=settings.replication_timeout,
+    )  # fmt: skip
+    policy = RetryPolicy(
+        settings.replication_retry_base, settings.replication_retry_max, settings.replication_max_attempts
+    )
+    return ReplicationWorker(service, metadata.audit, runner, policy)

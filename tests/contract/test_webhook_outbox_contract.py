@@ -18,10 +18,11 @@ from modelyard.metadata.outbox import event_row
 from modelyard.metadata.sql import SqlMetadataStore
 from modelyard.metadata.sql_models import SqlModelIndex
 from modelyard.metadata.sql_webhooks import SqlWebhooks
+from modelyard.services.outbox import GAP_GRACE
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.secretbox import SecretBox
 from modelyard.services.webhooks import DeliveryPolicy, WebhookDelivery
-from modelyard.services.webhooks.delivery import CONSUMER, GAP_GRACE
+from modelyard.services.webhooks.delivery import CONSUMER
 
 ALICE = Actor("user:alice", "10.0.0.7")
 DIGEST = "sha256:" + "a" * 64

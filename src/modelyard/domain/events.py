@@ -678,3 +678,96 @@ class WebhookRedelivered(Event):
 
 
 EVENT_TYPES.update({cls.__name__: cls for cls in (WebhookCreated, WebhookDeleted, WebhookRedelivered)})
+
+
+# -- replication (``services/replication/``): registered here, after the webhooks, to keep the hunks apart --
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationTargetCreated(Event):
+    """A replication target was registered; its credentials are never part of an event."""
+
+    action: ClassVar[str] = "replication.target.create"
+    target: str
+    url: str
+
+    @property
+    def resource(self) -> str:
+        return f"replication-target:{self.target}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"url": self.url}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationTargetDeleted(Event):
+    action: ClassVar[str] = "replication.target.delete"
+    target: str
+
+    @property
+    def resource(self) -> str:
+        return f"replication-target:{self.target}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationRuleCreated(Event):
+    action: ClassVar[str] = "replication.rule.create"
+    rule: str
+    target: str
+    repositories: str
+    tags: str
+
+    @property
+    def resource(self) -> str:
+        return f"replication-rule:{self.rule}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"target": self.target, "repositories": self.repositories, "tags": self.tags}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationRuleDeleted(Event):
+    action: ClassVar[str] = "replication.rule.delete"
+    rule: str
+
+    @property
+    def resource(self) -> str:
+        return f"replication-rule:{self.rule}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationFinished(Event):
+    """An execution of a replication rule ended (``status``: ``succeeded`` or ``failed``), so a
+    webhook can tell a deployment that a copy arrived, or an operator that one did not."""
+
+    action: ClassVar[str] = "replication.run"
+    rule: str
+    target: str
+    execution_id: int
+    trigger: str
+    status: str
+    manifests_copied: int
+    blobs_copied: int
+    bytes_copied: int
+    error: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return f"replication-rule:{self.rule}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return self.payload()
+
+
+EVENT_TYPES.update(
+    {
+        cls.__name__: cls
+        for cls in (
+            ReplicationTargetCreated,
+            ReplicationTargetDeleted,
+            ReplicationRuleCreated,
+            ReplicationRuleDeleted,
+            ReplicationFinished,
+        )
+    }
+)

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from modelyard.domain.errors import ValidationFailed
 from modelyard.domain.events import EVENT_TYPES, Event
@@ -232,6 +232,22 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential back-off before try ``attempt + 1``: base, 2 base, 4 base, ... at most ``cap``."""
     return float(min(cap, base * (2 ** max(0, attempt - 1))))
+
+
+def http_url(url: str, max_length: int) -> SplitResult:
+    """``url`` split, if it is an ``http(s)://`` URL with a host, printable ASCII (a host name in
+    punycode), at most ``max_length`` long, whose port parses; else :class:`ValidationFailed`.
+    (Webhook endpoints and replication targets; each adds its own rules.)"""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it validates it)
+    except ValueError as exc:
+        raise ValidationFailed([("url", f"is not a valid URL: {exc}")]) from None
+    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValidationFailed([("url", "must be printable ASCII (a host name in punycode)")])
+    if len(url) > max_length or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationFailed([("url", f"must be an http:// or https:// URL of at most {max_length} characters")])
+    return parts
 
 
 def redacted_url(url: str) -> str:

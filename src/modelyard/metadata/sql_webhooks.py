@@ -13,7 +13,7 @@ from modelyard.domain.events import EVENT_TYPES, Event, event_from_row
 from modelyard.domain.webhooks import AttemptRecord, AttemptResult, DeliveryRecord, NewDelivery, WebhookRecord
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
-from modelyard.metadata.outbox import insert_events
+from modelyard.metadata.outbox import insert_events, move_cursor, read_cursor
 from modelyard.metadata.sql_base import SqlPart
 
 w = t.webhooks.c
@@ -109,10 +109,8 @@ class SqlWebhooks(SqlPart):
     # -- the outbox consumer ----------------------------------------------------------------
 
     def cursor(self, consumer: str) -> int:
-        c = t.outbox_cursors.c
         with self._read() as conn:
-            value = conn.execute(select(c.position).where(c.consumer == consumer)).scalar()
-        return int(value) if value is not None else 0
+            return read_cursor(conn, consumer)
 
     def dispatch(self, consumer: str, position: int, deliveries: Sequence[NewDelivery], tries: int) -> int:
         def work(conn: Connection) -> int:
@@ -138,10 +136,7 @@ class SqlWebhooks(SqlPart):
                     .returning(d.id)
                 )
                 added += conn.execute(statement).first() is not None
-            c = t.outbox_cursors.c
-            upsert = dialect.insert(t.outbox_cursors).values(consumer=consumer, position=position, updated_at=now)
-            moved = {"position": position, "updated_at": now}
-            conn.execute(upsert.on_conflict_do_update(index_elements=[c.consumer], set_=moved))
+            move_cursor(conn, consumer, position)
             return added
 
         return self._store.write(work)

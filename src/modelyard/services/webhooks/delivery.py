@@ -34,7 +34,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -53,6 +53,7 @@ from modelyard.domain.webhooks import (
 )
 from modelyard.metadata.clock import utcnow
 from modelyard.metadata.webhooks import WebhookStore
+from modelyard.services.outbox import Outbox, consume
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.secretbox import SecretBox, SecretBoxError
 from modelyard.services.webhooks.cloudevent import build_body, event_digest
@@ -61,9 +62,6 @@ from modelyard.services.webhooks.service import SECRET_PURPOSE
 log = logging.getLogger("modelyard.webhooks")
 
 CONSUMER = "webhooks"
-BATCH = 500
-MAX_BATCHES = 20
-GAP_GRACE = timedelta(seconds=30)
 MODEL_WAIT = timedelta(seconds=5)
 
 
@@ -74,12 +72,6 @@ class Transport(Protocol):
     async def send(self, url: str, message: SignedMessage, timeout: float) -> AttemptResult: ...
 
     async def close(self) -> None: ...
-
-
-class Outbox(Protocol):
-    """The outbox read of ``metadata.audit`` (``AuditLog.after``)."""
-
-    def after(self, last_id: int, limit: int) -> list[tuple[int, Event]]: ...
 
 
 class ModelLookup(Protocol):
@@ -120,29 +112,19 @@ class WebhookDelivery:
 
     def dispatch(self) -> int:
         """Turn new outbox events into deliveries; how many were made."""
-        made = 0
-        for _ in range(MAX_BATCHES):
-            position = self._store.cursor(CONSUMER)
-            rows = self._outbox.after(position, BATCH)
-            if not rows:
-                break
+
+        def mapper() -> Callable[[int, Event], list[NewDelivery]]:
             hooks = [hook for hook in self._store.find() if hook.active]
-            deliveries = []
-            advance, contiguous = position, True
-            old = utcnow() - GAP_GRACE
-            for row_id, event in rows:
-                deliveries += [
-                    NewDelivery(hook.id, row_id, type_name(type(event)), event.resource)
-                    for hook in hooks
-                    if event.time >= hook.created_at and hook.wants(event)
-                ]
-                contiguous = contiguous and (row_id == advance + 1 or event.time < old)
-                if contiguous:
-                    advance = row_id
-            made += self._store.dispatch(CONSUMER, advance, deliveries, self.policy.max_attempts)
-            if advance == position or len(rows) < BATCH:
-                break
-        return made
+            return lambda row_id, event: [
+                NewDelivery(hook.id, row_id, type_name(type(event)), event.resource)
+                for hook in hooks
+                if event.time >= hook.created_at and hook.wants(event)
+            ]
+
+        def commit(position: int, deliveries: list[NewDelivery]) -> int:
+            return self._store.dispatch(CONSUMER, position, deliveries, self.policy.max_attempts)
+
+        return consume(self._outbox, lambda: self._store.cursor(CONSUMER), mapper, commit)
 
     # -- 2. send ------------------------------------------------------------------------------
 

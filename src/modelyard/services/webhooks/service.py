@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
 from modelyard.domain.events import Actor, WebhookCreated, WebhookDeleted, WebhookRedelivered
@@ -16,6 +15,7 @@ from modelyard.domain.webhooks import (
     Scope,
     WebhookRecord,
     event_type_names,
+    http_url,
     new_secret,
     redacted_url,
     validate_filters,
@@ -36,15 +36,7 @@ def webhook_not_found(webhook_id: int) -> RegistryError:
 
 
 def validate_url(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (reading it validates it)
-    except ValueError as exc:
-        raise ValidationFailed([("url", f"is not a valid URL: {exc}")]) from None
-    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
-        raise ValidationFailed([("url", "must be printable ASCII (a host name in punycode)")])
-    if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed([("url", f"must be an http:// or https:// URL of at most {MAX_URL} characters")])
+    parts = http_url(url, MAX_URL)
     if parts.username or parts.password:
         raise ValidationFailed([("url", "must not carry credentials (the signature authenticates the registry)")])
     return url

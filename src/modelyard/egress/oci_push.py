@@ -1,0 +1,218 @@
+"""The write side of the server's outbound OCI client, for push replication: a subclass of
+:class:`~modelyard.egress.oci.OciRegistryClient` (auth, errors and the connection pool are the
+read side's), so nothing of the token dance is written twice.
+
+What it adds, per the distribution spec:
+
+- **Blob existence**: ``HEAD /v2/<name>/blobs/<digest>``; what the target has is never sent.
+- **Cross-repository mount**: ``POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>``; a
+  ``201`` is the blob linked without a byte sent, a ``202`` is a session to upload into (the
+  target could not mount), which is used rather than thrown away.
+- **Upload**: one streamed ``PUT <location>?digest=`` (monolithic) for blobs up to
+  ``chunk_size``, else ``PATCH`` chunks with ``Content-Range`` then the closing ``PUT`` (the
+  spec's chunked flow; Distribution and modelyard both take it). The bytes come from a factory of
+  async chunks read from the local store, so a blob of any size costs one chunk of memory.
+- **Manifests**: ``HEAD`` (is it there, what does a tag point to), ``PUT`` by digest or tag, and
+  ``DELETE``. A manifest with a ``subject`` put to a registry without the referrers API (no
+  ``OCI-Subject`` in the answer, e.g. Distribution 2.8) also updates the referrers tag
+  ``<alg>-<hex>`` of the subject (the spec's fallback), so clients there still find it.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from modelyard.domain import mediatypes
+from modelyard.domain.digest import Digest, is_digest
+from modelyard.domain.replication import TargetAccess
+from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials, UpstreamError, UpstreamNotFound
+
+#: Blobs larger than this go in ``PATCH`` chunks of this size.
+CHUNK_SIZE = 64 << 20
+MAX_REFERRERS_INDEX = 4 << 20
+
+Chunks = Callable[[], AsyncIterator[bytes]]
+
+
+async def _window(source: AsyncIterator[bytes], first: bytes, limit: int, rest: list[bytes]) -> AsyncIterator[bytes]:
+    """Up to ``limit`` bytes: ``first``, then from ``source``; what passes the limit is kept in
+    ``rest`` for the next window (one read chunk at most, so memory stays flat)."""
+    sent = 0
+    piece = first
+    while True:
+        if piece:
+            take = piece[: limit - sent]
+            sent += len(take)
+            yield take
+            if len(take) < len(piece):
+                rest.append(piece[len(take) :])
+                return
+            if sent >= limit:
+                return
+        try:
+            piece = await anext(source)
+        except StopAsyncIteration:
+            return
+
+
+def _once(stream: AsyncIterator[bytes]) -> Chunks:
+    return lambda: stream
+
+
+class OciPushClient(OciRegistryClient):
+    """A target registry that replication writes to."""
+
+    def __init__(self, *args: Any, chunk_size: int = CHUNK_SIZE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chunk_size = chunk_size
+
+    @staticmethod
+    def _push_scope(repository: str) -> str:
+        return f"repository:{repository}:pull,push"
+
+    def _path_of(self, location: str) -> str:
+        """The path and query of an upload ``Location`` (absolute or relative) on this registry."""
+        absolute = urljoin(self.base_url + "/", location)
+        if not absolute.startswith(self.base_url + "/"):
+            raise UpstreamError(f"the target sent an upload location on another host: {absolute[:200]!r}")
+        return absolute[len(self.base_url) :]
+
+    async def has_blob(self, repository: str, digest: str) -> bool:
+        what = f"blob {digest} of {repository}"
+        try:
+            response = await self._send(
+                "HEAD", f"/v2/{repository}/blobs/{digest}", self._push_scope(repository), {}, what
+            )
+        except UpstreamNotFound:
+            return False
+        await response.aclose()
+        return True
+
+    async def push_blob(
+        self, repository: str, digest: str, size: int, chunks: Chunks, *, mount_from: str | None
+    ) -> bool:
+        """Put a blob into ``repository``: mounted from ``mount_from`` if the target can (then
+        ``False``: no byte sent), else uploaded (``True``)."""
+        scope = self._push_scope(repository)
+        query = f"?mount={quote(digest)}&from={quote(mount_from)}" if mount_from else ""
+        what = f"an upload of {digest} to {repository}"
+        response = await self._send(
+            "POST", f"/v2/{repository}/blobs/uploads/{query}", scope, {"Content-Length": "0"}, what
+        )
+        await response.aclose()
+        if response.status_code == 201:
+            return False
+        location = response.headers.get("Location")
+        if not location:
+            raise UpstreamError(f"the target started {what} without a Location")
+        path = self._path_of(location)
+        if size > self.chunk_size:
+            path = await self._patch_chunks(path, scope, size, chunks, what)
+        body: Chunks | None = chunks if size <= self.chunk_size else None
+        separator = "&" if "?" in path else "?"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size if body else 0)}
+        response = await self._send(
+            "PUT", f"{path}{separator}digest={quote(digest)}", scope, headers, what, body or b""
+        )
+        await response.aclose()
+        return True
+
+    async def _patch_chunks(self, path: str, scope: str, size: int, chunks: Chunks, what: str) -> str:
+        """Send the blob in ``PATCH`` requests of ``chunk_size`` bytes; the last ``Location``."""
+        source = chunks()
+        rest: list[bytes] = []
+        offset = 0
+        while offset < size:
+            length = min(self.chunk_size, size - offset)
+            first = rest.pop() if rest else b""
+            window = _window(source, first, length, rest)
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(length),
+                "Content-Range": f"{offset}-{offset + length - 1}",
+            }
+            # A window cannot be replayed: the PATCH is sent with the token the POST earned.
+            response = await self._send("PATCH", path, scope, headers, what, _once(window))
+            await response.aclose()
+            offset += length
+            path = self._path_of(response.headers.get("Location") or path)
+        return path
+
+    async def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag or digest names on the target, or ``None`` if it has none."""
+        try:
+            return (await self.head_manifest(repository, reference)).digest
+        except UpstreamNotFound:
+            return None
+
+    async def put_manifest(
+        self, repository: str, reference: str, media_type: str, content: bytes, subject: str | None = None
+    ) -> None:
+        what = f"manifest {repository}:{reference}"
+        headers = {"Content-Type": media_type, "Content-Length": str(len(content))}
+        path = f"/v2/{repository}/manifests/{reference}"
+        response = await self._send("PUT", path, self._push_scope(repository), headers, what, content)
+        await response.aclose()
+        if subject is not None and "OCI-Subject" not in response.headers:
+            await self._add_to_referrers_tag(repository, subject, media_type, content)
+
+    async def _add_to_referrers_tag(self, repository: str, subject: str, media_type: str, content: bytes) -> None:
+        """The referrers tag schema: the index tagged ``<alg>-<hex>`` lists the subject's referrers."""
+        tag = subject.replace(":", "-", 1)[:128]
+        manifest = json.loads(content)
+        entry: dict[str, Any] = {"mediaType": media_type, "digest": str(Digest.of(content)), "size": len(content)}
+        artifact_type = manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType")
+        if artifact_type:
+            entry["artifactType"] = artifact_type
+        if manifest.get("annotations"):
+            entry["annotations"] = manifest["annotations"]
+        try:
+            index = json.loads((await self.get_manifest(repository, tag, max_bytes=MAX_REFERRERS_INDEX)).content)
+        except UpstreamNotFound:
+            index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+        listed = index.setdefault("manifests", [])
+        if any(item.get("digest") == entry["digest"] for item in listed):
+            return
+        listed.append(entry)
+        body = json.dumps(index, separators=(",", ":")).encode()
+        await self.put_manifest(repository, tag, mediatypes.OCI_INDEX, body)
+
+    async def delete_manifest(self, repository: str, reference: str) -> bool:
+        """Delete a manifest (by digest) or a tag; ``False`` if the target had none. A registry
+        that cannot delete a tag alone (the spec makes it optional) deletes the manifest the tag
+        names on it."""
+        what = f"manifest {repository}:{reference}"
+        try:
+            response = await self._send(
+                "DELETE", f"/v2/{repository}/manifests/{reference}", self._push_scope(repository), {}, what
+            )
+        except UpstreamNotFound:
+            return False
+        except UpstreamError as exc:
+            if is_digest(reference) or exc.status not in (400, 405):
+                raise
+            digest = await self.manifest_digest(repository, reference)
+            return digest is not None and await self.delete_manifest(repository, digest)
+        await response.aclose()
+        return True
+
+
+def target_client(access: TargetAccess, timeout: float, *, chunk_size: int = CHUNK_SIZE) -> OciPushClient:
+    """A client for a replication target: its credentials, and its TLS options (verification
+    off, or a CA bundle of its own in PEM)."""
+    verify: bool | ssl.SSLContext = access.tls_verify
+    if access.tls_verify and access.ca_pem:
+        verify = ssl.create_default_context(cadata=access.ca_pem)
+    credentials = UpstreamCredentials(access.username, access.password or "") if access.username else None
+    return OciPushClient(
+        access.url,
+        credentials=credentials,
+        verify_tls=verify,
+        timeout=timeout,
+        max_connections=8,
+        chunk_size=chunk_size,
+    )

@@ -1,0 +1,183 @@
+"""Copying what a rule selects to its target: the plan, idempotent step by step.
+
+For a tag: the manifest it names (an index's child manifests first, an image manifest's config
+and layers first), then the tag; then the manifests that refer to it (model cards, eval
+reports, signatures: the referrers of the subject), each the same way. Every step asks the
+target first (``HEAD``) and does nothing when the target has it, so a run that failed midway
+(a target that died, a network cut) is resumed by running again: what arrived is skipped and
+only the rest is copied and counted. A blob the target holds in another repository this
+process copied it to is mounted there rather than sent again.
+
+Deletes (``mirror_deletes``): a deleted tag or manifest on the source is deleted on the target;
+one the target does not have is not an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from modelyard import metrics
+from modelyard.domain.digest import Digest, is_digest
+from modelyard.domain.replication import Counts, RuleRecord
+from modelyard.metadata.base import MetadataStore
+from modelyard.services.blobs import BlobService
+from modelyard.services.runner import Reader
+
+#: Destination blobs remembered for mounts (digest -> a target repository that has it).
+MOUNT_MEMORY = 10_000
+
+
+class ReplicationFailed(Exception):
+    """A step could not be done (the source lacks what it names, the target refused)."""
+
+
+class TargetClient(Protocol):
+    """A target registry (``egress/oci_push.py``). Anything but "not there" is raised."""
+
+    async def has_blob(self, repository: str, digest: str) -> bool: ...
+
+    async def push_blob(
+        self, repository: str, digest: str, size: int, chunks: Callable[[], AsyncIterator[bytes]], *,
+        mount_from: str | None,
+    ) -> bool: ...  # fmt: skip
+
+    async def manifest_digest(self, repository: str, reference: str) -> str | None: ...
+
+    async def put_manifest(
+        self, repository: str, reference: str, media_type: str, content: bytes, subject: str | None = None
+    ) -> None: ...
+
+    async def delete_manifest(self, repository: str, reference: str) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class Run:
+    """One execution in progress: the rule, its target, and what was done."""
+
+    rule: RuleRecord
+    client: TargetClient
+    counts: Counts = field(default_factory=Counts)
+    visited: set[tuple[str, str]] = field(default_factory=set)
+    blobs_done: set[tuple[str, str]] = field(default_factory=set)
+
+
+def blob_digests(document: dict[str, Any]) -> list[str]:
+    """The config and layers of an image manifest, in order (config first: it is small)."""
+    found = []
+    config = document.get("config")
+    if isinstance(config, dict) and isinstance(config.get("digest"), str):
+        found.append(config["digest"])
+    for layer in document.get("layers") or []:
+        if isinstance(layer, dict) and isinstance(layer.get("digest"), str) and not layer.get("urls"):
+            found.append(layer["digest"])
+    return found
+
+
+def child_digests(document: dict[str, Any]) -> list[str]:
+    return [m["digest"] for m in document.get("manifests") or [] if isinstance(m, dict) and "digest" in m]
+
+
+class Replicator:
+    def __init__(self, metadata: MetadataStore, blobs: BlobService, read: Reader) -> None:
+        self._meta = metadata
+        self._blobs = blobs
+        self._read = read
+        self._placed: dict[tuple[int, str], str] = {}  # (target id, digest) -> target repository
+
+    # -- what a rule selects ------------------------------------------------------------------
+
+    def selection(self, rule: RuleRecord) -> list[tuple[str, str]]:
+        """Every (repository, tag) the rule selects on the source now."""
+        chosen = []
+        for repository in self._meta.repositories.list_names(None, None):
+            if rule.wants_repository(repository):
+                tags = self._meta.tags.list_names(repository, None, None)
+                chosen += [(repository, tag) for tag in tags if rule.wants_tag(tag)]
+        return chosen
+
+    async def sync(self, run: Run) -> None:
+        """A full pass (scheduled and manual runs): every selected tag, stopping at the first
+        failure (a target that is away fails every step; the next run resumes)."""
+        for repository, tag in await self._read(self.selection, run.rule):
+            await self.copy_tag(run, repository, tag)
+
+    # -- copying ------------------------------------------------------------------------------
+
+    async def copy_tag(self, run: Run, repository: str, tag: str) -> None:
+        record = await self._read(self._meta.manifests.resolve_tag, repository, tag)
+        if record is None:
+            return  # deleted since: a mirrored delete (if the rule wants one) is its own task
+        destination = run.rule.destination(repository)
+        await self.copy_manifest(run, repository, record.digest)
+        if await run.client.manifest_digest(destination, tag) != record.digest:
+            await run.client.put_manifest(destination, tag, record.media_type, record.content)
+
+    async def copy_referrer(self, run: Run, repository: str, digest: str) -> None:
+        """A manifest pushed by digest alone: copied when it refers to a subject (a signature,
+        a model card added later), subject first; other untagged manifests come with their tag."""
+        record = await self._read(self._meta.manifests.get, repository, digest)
+        if record is not None and record.subject is not None:
+            subject = await self._read(self._meta.manifests.get, repository, record.subject)
+            await self.copy_manifest(run, repository, record.subject if subject is not None else digest)
+
+    async def copy_manifest(self, run: Run, repository: str, digest: str) -> None:
+        if (repository, digest) in run.visited:
+            return
+        run.visited.add((repository, digest))
+        record = await self._read(self._meta.manifests.get, repository, digest)
+        if record is None:
+            raise ReplicationFailed(f"manifest {digest} is not in {repository} any more")
+        destination = run.rule.destination(repository)
+        if await run.client.manifest_digest(destination, digest) == digest:
+            run.counts.manifests_skipped += 1
+        else:
+            document = json.loads(record.content)
+            for child in child_digests(document):
+                await self.copy_manifest(run, repository, child)
+            for blob in blob_digests(document):
+                await self.copy_blob(run, repository, blob)
+            await run.client.put_manifest(destination, digest, record.media_type, record.content, record.subject)
+            run.counts.manifests_copied += 1
+        for referrer in await self._read(self._meta.manifests.referrers, repository, digest, None):
+            await self.copy_manifest(run, repository, referrer.digest)
+
+    async def copy_blob(self, run: Run, repository: str, digest: str) -> None:
+        destination = run.rule.destination(repository)
+        if (destination, digest) in run.blobs_done:
+            return
+        size = await self._read(self._meta.blobs.linked_size, repository, digest)
+        if size is None:
+            raise ReplicationFailed(f"blob {digest} is not in {repository}")
+        if await run.client.has_blob(destination, digest):
+            run.counts.blobs_skipped += 1
+        else:
+            key = (run.rule.target_id, digest)
+            elsewhere = self._placed.get(key)
+            parsed = Digest.parse(digest)
+
+            def chunks() -> AsyncIterator[bytes]:
+                return self._blobs.stream(parsed, 0, size)
+
+            mount_from = elsewhere if elsewhere != destination else None
+            if await run.client.push_blob(destination, digest, size, chunks, mount_from=mount_from):
+                run.counts.blobs_copied += 1
+                run.counts.bytes_copied += size
+                metrics.REPLICATION_BYTES.inc(size)
+            else:
+                run.counts.blobs_mounted += 1
+        run.blobs_done.add((destination, digest))
+        if len(self._placed) >= MOUNT_MEMORY:
+            self._placed.clear()
+        self._placed[(run.rule.target_id, digest)] = destination
+
+    async def delete(self, run: Run, repository: str, reference: str) -> None:
+        """Mirror a delete: a tag (if the rule selects it) or a manifest by digest."""
+        if not is_digest(reference) and not run.rule.wants_tag(reference):
+            return
+        if await run.client.delete_manifest(run.rule.destination(repository), reference):
+            run.counts.tags_deleted += 1

@@ -1,0 +1,147 @@
+"""The replication job of the background-work leader (``workers.py``), each tick:
+
+1. **Dispatch** (a thread): outbox events after this consumer's cursor become tasks, one per
+   (on-push rule that selects it, event), unique, in the transaction that moves the cursor, so
+   reading an event twice queues nothing twice. A pushed tag the rule selects is a ``copy``; a
+   manifest pushed by digest alone is a ``copy`` of a referrer; with ``mirror_deletes`` a
+   deleted tag or manifest is a ``delete``. A rule gets only events from after its creation.
+   The cursor moves over gaps in row ids as ``services/outbox.py`` says (webhooks read alike).
+2. **On-push**: due tasks, one execution per rule per tick (its scope lists the tasks). A task
+   that fails is due again after back-off (``replication_retry_base`` doubling up to
+   ``replication_retry_max``), and fails for good after ``replication_max_attempts`` tries.
+   The retry resumes: what reached the target before is skipped (``engine.py``).
+3. **Schedule**: each enabled rule with ``interval_seconds`` whose last scheduled run started
+   that long ago gets a full pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from modelyard.domain.events import Event, ManifestDeleted, ManifestPushed, TagDeleted
+from modelyard.domain.replication import NewTask, RuleRecord, TaskRecord, backoff_seconds
+from modelyard.metadata.clock import utcnow
+from modelyard.services.outbox import Outbox, consume
+from modelyard.services.replication.engine import Run
+from modelyard.services.replication.service import ReplicationService
+from modelyard.services.runner import BlockingRunner
+
+log = logging.getLogger("modelyard.replication")
+
+CONSUMER = "replication"
+TASKS_PER_TICK = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base: float
+    cap: float
+    max_attempts: int
+
+
+def task_for(rule: RuleRecord, row_id: int, event: Event) -> NewTask | None:
+    """The task an outbox event makes for a rule, if any."""
+    repository = getattr(event, "repository", None)
+    if not rule.enabled or not rule.on_push or not isinstance(repository, str):
+        return None
+    if not rule.wants_repository(repository) or event.time < rule.created_at:
+        return None
+    if isinstance(event, ManifestPushed):
+        if event.tag is None:
+            return NewTask(rule.id, row_id, "referrer", repository, event.digest)
+        return NewTask(rule.id, row_id, "copy", repository, event.tag) if rule.wants_tag(event.tag) else None
+    if rule.mirror_deletes and isinstance(event, TagDeleted) and rule.wants_tag(event.tag):
+        return NewTask(rule.id, row_id, "delete", repository, event.tag)
+    if rule.mirror_deletes and isinstance(event, ManifestDeleted):
+        return NewTask(rule.id, row_id, "delete", repository, event.digest)
+    return None
+
+
+class ReplicationWorker:
+    def __init__(
+        self, service: ReplicationService, outbox: Outbox, runner: BlockingRunner, policy: RetryPolicy
+    ) -> None:
+        self.service = service
+        self._store = service.store
+        self._outbox = outbox
+        self._run = runner.run
+        self.policy = policy
+
+    def dispatch(self) -> int:
+        """Turn new outbox events into tasks; how many were made."""
+
+        def mapper() -> Callable[[int, Event], list[NewTask]]:
+            rules = [rule for rule in self._store.rules() if rule.enabled and rule.on_push]
+            return lambda row_id, event: [t for rule in rules if (t := task_for(rule, row_id, event)) is not None]
+
+        def commit(position: int, tasks: list[NewTask]) -> int:
+            return self._store.add_tasks(CONSUMER, position, tasks)
+
+        return consume(self._outbox, lambda: self._store.cursor(CONSUMER), mapper, commit)
+
+    async def tick(self) -> None:
+        await self._run(self.dispatch)
+        await self._on_push()
+        await self._scheduled()
+
+    async def _on_push(self) -> None:
+        due = await self._run(self._store.due_tasks, utcnow(), TASKS_PER_TICK)
+        by_rule: dict[int, list[TaskRecord]] = defaultdict(list)
+        for task in due:
+            by_rule[task.rule_id].append(task)
+        for rule_id, tasks in by_rule.items():
+            rule = await self._run(self._store.rule_by_id, rule_id)
+            if rule is None:
+                continue
+            scope = ", ".join(f"{t.action} {t.repository}:{t.reference}" for t in tasks)[:600]
+            execution_id = await self.service.start(rule, "on_push", scope)
+
+            async def work(run: Run, tasks: list[TaskRecord] = tasks) -> None:
+                first: Exception | None = None
+                for task in tasks:
+                    try:
+                        await self._one(run, task)
+                    except Exception as exc:  # this task is retried; the others still go
+                        first = first or exc
+                        await self._run(self._failed, task, f"{type(exc).__name__}: {exc}"[:2000])
+                    else:
+                        await self._run(self._store.finish_task, task.id, None, None)
+                if first is not None:
+                    raise first
+
+            await self.service.execute(rule, execution_id, "on_push", work)
+
+    async def _one(self, run: Run, task: TaskRecord) -> None:
+        replicator = self.service.replicator
+        if task.action == "copy":
+            await replicator.copy_tag(run, task.repository, task.reference)
+        elif task.action == "referrer":
+            await replicator.copy_referrer(run, task.repository, task.reference)
+        elif task.action == "delete":
+            await replicator.delete(run, task.repository, task.reference)
+
+    def _failed(self, task: TaskRecord, error: str) -> None:
+        attempt = task.attempts + 1
+        retry_at = None
+        if attempt < self.policy.max_attempts:
+            retry_at = utcnow() + timedelta(seconds=backoff_seconds(attempt, self.policy.base, self.policy.cap))
+        self._store.finish_task(task.id, error, retry_at)
+
+    async def _scheduled(self) -> None:
+        now = utcnow()
+        for rule in await self._run(self._store.rules):
+            if not rule.enabled or rule.interval_seconds is None:
+                continue
+            last = rule.last_scheduled_at
+            if last is not None and now - last < timedelta(seconds=rule.interval_seconds):
+                continue
+            await self._run(self._store.mark_scheduled, rule.id, now)
+            execution_id = await self.service.start(rule, "schedule", None)
+            await self.service.execute(rule, execution_id, "schedule", self.service.replicator.sync)
+
+    async def close(self) -> None:
+        await self.service.close()
