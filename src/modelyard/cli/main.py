@@ -15,6 +15,8 @@ from modelyard.cli import gc as gc_command
 from modelyard.cli import lineage as lineage_commands
 from modelyard.cli.compartments import compartment_app, config_app
 from modelyard.cli.lifecycle import quota_app, retention_app, usage
+from modelyard.cli.proxies import proxy_app
+from modelyard.cli.replication import replication_app
 from modelyard.cli.repos import repo_app
 from modelyard.cli.webhooks import webhook_app
 from modelyard.config import format_validation_error, load_settings
@@ -53,6 +55,8 @@ app.command("usage")(usage)
 app.command("reset-admin")(gc_command.reset_admin)
 app.command("doctor")(doctor_command.doctor)
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(proxy_app, name="proxy")
+app.add_typer(replication_app, name="replication")
 
 
 def _version(value: bool) -> None:

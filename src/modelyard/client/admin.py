@@ -15,6 +15,8 @@ import httpx
 import pydantic
 
 from modelyard.client.lifecycle import LifecycleMethods
+from modelyard.client.proxies import ProxyMethods
+from modelyard.client.replication import ReplicationMethods
 from modelyard.client.webhooks import WebhookMethods
 from modelyard.schemas import admin as schemas
 from modelyard.schemas import aliases as alias_schemas
@@ -43,7 +45,7 @@ def _repo_path(name: str) -> str:
     return "/api/v1/repositories/" + quote(name, safe="/")
 
 
-class AdminClient(LifecycleMethods, WebhookMethods):
+class AdminClient(LifecycleMethods, WebhookMethods, ProxyMethods, ReplicationMethods):
     def __init__(
         self,
         base_url: str,

@@ -329,6 +329,15 @@ class OciRegistryClient:
         media_type = mediatypes.strip_parameters(response.headers.get("Content-Type", ""))
         return FetchedManifest(digest, media_type, content)
 
+    async def head_blob(self, repository: str, digest: str) -> int | None:
+        """Whether the upstream has the blob in ``repository`` (raises :class:`UpstreamNotFound`
+        if not), and its size when it says."""
+        what = f"blob {digest} of {repository}"
+        response = await self._send("HEAD", f"/v2/{repository}/blobs/{digest}", self._pull_scope(repository), {}, what)
+        await response.aclose()
+        length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
     @asynccontextmanager
     async def blob(self, repository: str, digest: str) -> AsyncIterator[BlobDownload]:
         """An open streamed ``GET`` of a blob (redirects followed); closed on leaving the block.

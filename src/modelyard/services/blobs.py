@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,9 @@ class BlobInfo:
     path: Path | None
     #: A short-lived URL the client may fetch the bytes from itself (object stores), or None.
     redirect: str | None = None
+    #: The bytes ``[start, end)`` from somewhere else than the store: a pull-through download
+    #: still in progress (``services/proxy/``). ``None``: read the store.
+    pieces: Callable[[int, int], AsyncIterator[bytes]] | None = None
 
 
 def _unknown(repository: str, digest: Digest) -> RegistryError:

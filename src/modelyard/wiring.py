@@ -1,0 +1,35 @@
+"""Wiring of the pull-through cache for ``bootstrap.build_registry`` (kept apart so the main
+wiring file grows by a line): its store, its secret box and the egress client it fetches with."""
+
+from __future__ import annotations
+
+from modelyard.config import Settings
+from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials
+from modelyard.metadata.sql import SqlMetadataStore
+from modelyard.metadata.sql_proxy import SqlProxy
+from modelyard.secretkey import load_secret_key
+from modelyard.services.blobs import BlobService
+from modelyard.services.manifests import ManifestService
+from modelyard.services.proxy import ProxyRules, PullThrough
+from modelyard.services.runner import BlockingRunner, Reader
+from modelyard.services.secretbox import SecretBox
+from modelyard.services.uploads import UploadService
+
+
+def _client(url: str, credentials: UpstreamCredentials | None, verify_tls: bool) -> OciRegistryClient:
+    return OciRegistryClient(url, credentials=credentials, verify_tls=verify_tls)
+
+
+def build_pull_through(
+    settings: Settings,
+    metadata: SqlMetadataStore,
+    manifests: ManifestService,
+    blobs: BlobService,
+    uploads: UploadService,
+    runner: BlockingRunner,
+) -> PullThrough:
+    store = SqlProxy(metadata)
+    rules = ProxyRules(store, SecretBox(load_secret_key(settings)), runner, _client)
+    read = Reader(runner, inline=metadata.reads_inline)
+    spool = settings.data_dir.resolve() / "proxy-spool"
+    return PullThrough(metadata, store, rules, manifests, blobs, uploads, runner, read, spool)
