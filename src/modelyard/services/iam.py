@@ -8,6 +8,7 @@ that contains it (or not) makes the repository public (or private).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelyard.domain.errors import ErrorCode, RegistryError
@@ -176,6 +177,26 @@ class IamService:
             resources.append(compartment_resource(compartment))
         resources.append(repository_resource(name))
         return self._granted(principal, resources, repo is not None and repo.is_public), repo is not None
+
+    def pull_filter(self, principal: Principal) -> Callable[[str], bool]:
+        """Whether ``principal`` may pull each repository name, for listing many (the catalog).
+
+        Permissions only add up (the registry's, the compartment's, the repository's), so pull
+        on the registry admits every name with one check, and pull on a compartment every name
+        in it with one check per compartment; only the rest is checked name by name. A page of
+        a 10,000-repository catalog read three policies per name before (~40 ms a page).
+        """
+        if Permission.PULL in self.on_registry(principal):
+            return lambda name: True
+        compartments: dict[str | None, bool] = {}
+
+        def readable(name: str) -> bool:
+            compartment, _ = split_compartment(name)
+            if compartment not in compartments:
+                compartments[compartment] = Permission.PULL in self.on_compartment(principal, compartment)
+            return compartments[compartment] or Permission.PULL in self.on_repository(principal, name)[0]
+
+        return readable
 
     async def on_repositories(
         self, principal: Principal, names: list[str]

@@ -8,6 +8,7 @@ once, at creation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -147,6 +148,8 @@ class IdentityService:
             settings.login_failures_per_account, settings.login_failures_per_address, settings.login_failure_window
         )
         self._dummy: str | None = None
+        # Password checks in flight, by credential-cache key: the same pair arriving meanwhile waits.
+        self._checking: dict[bytes, asyncio.Future[bool]] = {}
 
     def close(self) -> None:
         self._hasher.shutdown()
@@ -217,12 +220,32 @@ class IdentityService:
             return principal
         user = self._meta.principals.get_user(username) if username else None
         if user is not None and self._cache.hit(username, password, user):
-            # Known right: no argon2 and nothing to count, but a throttled address stays refused.
-            wait = self._meta.login_throttle.refusal(self._account(username, password, user), address, self._limits)
-            if wait:
-                raise TooManyLogins(wait)
-        else:
+            return self._known_right(username, password, user, address)
+        key = self._cache.key(username, password)
+        pending = self._checking.get(key)
+        if pending is not None and user is not None and await asyncio.shield(pending):
+            # The same name and password were being checked: it was right (a burst of crane
+            # requests after a restart or expiry pays argon2 once, not once per request).
+            user = self._meta.principals.get_user(username)
+            if user is not None and self._cache.hit(username, password, user):
+                return self._known_right(username, password, user, address)
+        # A first check, or the same pair found wrong by another: checked (and counted) itself.
+        ours: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._checking.setdefault(key, ours)
+        try:
             user = await self._check_password(username, password, user, address)
+        finally:
+            ours.set_result(user is not None and self._cache.hit(username, password, user))
+            if self._checking.get(key) is ours:
+                del self._checking[key]
+        return _principal(user)
+
+    def _known_right(self, username: str, password: str, user: UserRecord, address: str) -> Principal:
+        """A login the credential cache knows is right: no argon2 and nothing to count, but a
+        throttled address stays refused."""
+        wait = self._meta.login_throttle.refusal(self._account(username, password, user), address, self._limits)
+        if wait:
+            raise TooManyLogins(wait)
         return _principal(user)
 
     async def _check_password(self, username: str, password: str, user: UserRecord | None, address: str) -> UserRecord:

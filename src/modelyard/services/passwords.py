@@ -92,7 +92,8 @@ class CredentialCache:
         self._key = secrets.token_bytes(32)
         self._entries: OrderedDict[bytes, tuple[float, int, bytes]] = OrderedDict()
 
-    def _id(self, username: str, password: str) -> bytes:
+    def key(self, username: str, password: str) -> bytes:
+        """The pair's entry key: an HMAC under a per-process random key (never the password)."""
         message = f"{len(username)}:{username}:{password}".encode(errors="surrogatepass")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
@@ -100,7 +101,7 @@ class CredentialCache:
         """Whether this pair was verified within the TTL for the account ``user`` is now."""
         if self._ttl <= 0 or user is None or user.disabled:
             return False
-        key = self._id(username, password)
+        key = self.key(username, password)
         entry = self._entries.get(key)
         if entry is None:
             return False
@@ -113,7 +114,7 @@ class CredentialCache:
     def remember(self, username: str, password: str, user: UserRecord) -> None:
         if self._ttl <= 0:
             return
-        key = self._id(username, password)
+        key = self.key(username, password)
         self._entries[key] = (time.monotonic() + self._ttl, user.id, _fingerprint(user.password_hash))
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:

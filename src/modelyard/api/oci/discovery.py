@@ -12,7 +12,6 @@ from modelyard.api.oci.common import next_link, query_limit, registry_of
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest
-from modelyard.policy.authorizer import Permission
 from modelyard.services.listing import Page
 from modelyard.services.registry import Registry
 
@@ -40,11 +39,9 @@ async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
 
 def _readable_by(registry: Registry, subject: str) -> Callable[[str], bool]:
     principal = registry.identity.principal_for(subject)
-
-    def readable(name: str) -> bool:
-        return principal is not None and Permission.PULL in registry.iam.on_repository(principal, name)[0]
-
-    return readable
+    if principal is None:
+        return lambda name: False
+    return registry.iam.pull_filter(principal)
 
 
 async def catalog(request: web.Request, route: V2Route) -> web.StreamResponse:
