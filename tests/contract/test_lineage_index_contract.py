@@ -5,6 +5,7 @@ PostgreSQL the descendant lookups use indexes, not scans."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,16 @@ from modelyard.services.runner import BlockingRunner
 from modelyard.storage.filesystem import FilesystemBlobStore
 from tests.contract.test_metadata_contract import manifest
 
+
+async def everyone(repository: str) -> bool:
+    return True
+
+
+def all_but(hidden: str) -> Callable[[str], Awaitable[bool]]:
+    async def visible(repository: str) -> bool:
+        return repository != hidden
+
+    return visible
 
 def test_bases_and_subjects_link_versions_across_repositories(store: SqlMetadataStore) -> None:
     index = SqlLineageIndex(store)
@@ -123,21 +134,21 @@ async def test_the_walk_stops_at_its_bounds_and_says_so(store: SqlMetadataStore,
             chain.append(item.digest)
 
         bounded = LineageService(store, index, models, runner, max_depth=3)
-        found = await bounded.lineage("team/chain", "v4", lambda repository: True)
+        found = await bounded.lineage("team/chain", "v4", everyone)
         assert [n.digest for n in found.ancestors] == chain[3::-1][:3]
         assert [n.digest for n in found.descendants] == chain[5:8]
         assert found.truncated
-        near_end = await bounded.lineage("team/chain", "v3", lambda repository: True)
+        near_end = await bounded.lineage("team/chain", "v3", everyone)
         assert [n.digest for n in near_end.descendants] == chain[4:7] and near_end.truncated  # v7 lies beyond
         # v3 with a bound of 4: the last descendant (v7) is exactly at the bound, nothing beyond.
         at_end = await LineageService(store, index, models, runner, max_depth=4).lineage(
-            "team/chain", "v3", lambda r: True
+            "team/chain", "v3", everyone
         )
         assert [n.digest for n in at_end.descendants] == chain[4:8] and not at_end.truncated
 
-        whole = await LineageService(store, index, models, runner).lineage("team/chain", "v4", lambda r: True)
+        whole = await LineageService(store, index, models, runner).lineage("team/chain", "v4", everyone)
         assert [n.digest for n in whole.ancestors] == chain[3::-1] and not whole.truncated
-        hidden = await bounded.lineage("team/chain", "v4", lambda repository: repository != "team/chain")
+        hidden = await bounded.lineage("team/chain", "v4", all_but("team/chain"))
         assert hidden.ancestors == hidden.descendants == () and hidden.edges == ()
     finally:
         runner.shutdown()

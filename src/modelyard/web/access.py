@@ -36,7 +36,7 @@ def _where(call: WebCall) -> tuple[ResourceKind, str | None, str]:
 
 async def _principals(call: WebCall) -> dict[str, object] | None:
     """Users, service accounts and groups, for those who may manage them."""
-    if not call.can(Permission.PRINCIPALS_MANAGE):
+    if not await call.can(Permission.PRINCIPALS_MANAGE):
         return None
     return {
         "users": (await principals_api.list_users(call)).items,
@@ -49,13 +49,13 @@ async def policy_page(call: WebCall, *, new_key: schemas.NewApiKey | None = None
     kind, name, _ = _where(call)
     policy = await iam_api.get_policy(call)
     repo = await repositories_api.get_repository(call) if kind == "repository" else None
-    return call.render(
+    return await call.render(
         "access.html",
         kind=kind,
         name=name,
         policy=policy,
         roles=list(ROLES),
-        can_edit=call.can(Permission.IAM_WRITE, kind, name),
+        can_edit=await call.can(Permission.IAM_WRITE, kind, name),
         principals=await _principals(call),
         new_key=new_key,
         repo=repo,

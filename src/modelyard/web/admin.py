@@ -46,7 +46,7 @@ def _about(resource: str, repository: str) -> bool:
 
 
 async def audit(call: WebCall) -> web.StreamResponse:
-    call.require(Permission.AUDIT_READ)
+    await call.require(Permission.AUDIT_READ)
     actor, action, repository = call.query_str("actor"), call.query_str("action"), call.query_str("repository")
     since, until = _time(call, "since"), _time(call, "until")
     before = call.page_number()
@@ -77,22 +77,22 @@ async def audit(call: WebCall) -> web.StreamResponse:
         next_page = str(events[-1].id) if events else (str(before) if before is not None else None)
     filters = {"actor": actor or "", "action": action or "", "repository": repository or "",
                "since": call.query_str("since") or "", "until": call.query_str("until") or ""}  # fmt: skip
-    return call.render("audit.html", events=events, next_page=next_page, filters=filters)
+    return await call.render("audit.html", events=events, next_page=next_page, filters=filters)
 
 
 async def admin(call: WebCall) -> web.StreamResponse:
-    call.require(Permission.COMPARTMENT_MANAGE)
+    await call.require(Permission.COMPARTMENT_MANAGE)
     configuration = await compartments_api.get_registry_configuration(call)
     compartments = await call.registry.read(call.registry.compartments.page, None, None)
     usage: dict[str, Any] = {}
     counting = ""
-    if call.can(Permission.REGISTRY_CONFIGURE):
+    if await call.can(Permission.REGISTRY_CONFIGURE):
         report = await lifecycle_api.get_usage(call)  # GET /api/v1/usage: what quotas count
         usage = {item.name: item for item in report.compartments}
         counting = report.counting
-    return call.render(
+    return await call.render(
         "admin.html", configuration=configuration, compartments=compartments, usage=usage, counting=counting,
-        can_configure=call.can(Permission.REGISTRY_CONFIGURE), notice=notice_of(call),
+        can_configure=await call.can(Permission.REGISTRY_CONFIGURE), notice=notice_of(call),
     )  # fmt: skip
 
 

@@ -48,7 +48,7 @@ async def aliases(call: WebCall) -> web.StreamResponse:
             continue  # deleted since: shown by its digest
         tags_by_digest[digest] = [t for t in record.tags if t not in alias_names]
     names = await call.registry.read(call.registry.listing.tags, name, TARGET_CHOICES, None)
-    return call.render(
+    return await call.render(
         "aliases.html",
         repo=shown,
         aliases=listed.items[:ALIASES_SHOWN],
@@ -56,7 +56,7 @@ async def aliases(call: WebCall) -> web.StreamResponse:
         timelines=timelines,
         targets=[tag for tag in names.items if tag not in alias_names],
         tags_by_digest=tags_by_digest,
-        can_move=call.can(Permission.MOVE_TAG, "repository", name),
+        can_move=await call.can(Permission.MOVE_TAG, "repository", name),
         tab="aliases",
         notice=notice_of(call),
     )

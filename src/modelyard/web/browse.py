@@ -46,7 +46,7 @@ async def home(call: WebCall) -> web.StreamResponse:
     def visible(record: Any) -> bool:
         if text and text not in record.name and text not in record.settings.description.lower():
             return False
-        return call.can(Permission.PULL, "repository", record.name)
+        return call.can_now(Permission.PULL, "repository", record.name)  # off the loop: in work()
 
     def work() -> tuple[list[Any], bool, list[Any]]:
         records, more = filtered_page(
@@ -58,12 +58,12 @@ async def home(call: WebCall) -> web.StreamResponse:
         )
         compartments, _ = filtered_page(
             call.registry.compartments.page, 200, None,
-            lambda r: call.can(Permission.CATALOG, "compartment", r.name), lambda r: r.name,
+            lambda r: call.can_now(Permission.CATALOG, "compartment", r.name), lambda r: r.name,
         )  # fmt: skip
         return records, more, compartments
 
     records, more, compartments = await call.registry.read(work)  # one hop on PostgreSQL
-    return call.render(
+    return await call.render(
         "home.html",
         repositories=records,
         next_page=records[-1].name if more else None,
@@ -86,7 +86,7 @@ async def model_search(call: WebCall) -> web.StreamResponse:
             if exc.code is not ErrorCode.VALIDATION_FAILED:
                 raise
             error = exc.message
-    return call.render("models.html", asked=asked, results=results, error=error)
+    return await call.render("models.html", asked=asked, results=results, error=error)
 
 
 def _readme_source(repository: schemas.Repository) -> str:
@@ -120,16 +120,16 @@ async def repository(call: WebCall) -> web.StreamResponse:
     versions = await call.registry.read(call.registry.repositories.versions, name, 10, None)
     newest = max(versions, key=lambda v: v.tagged_at, default=None)
     tag = "latest" if any(v.tag == "latest" for v in versions) else (newest.tag if newest else "latest")
-    return call.render(
+    return await call.render(
         "repository.html",
         repo=shown,
         readme=_readme_html(shown),
         readme_source=_readme_source(shown),
         commands=pull_commands(call.host(), name, tag),
         versions=versions,
-        can_configure=call.can(Permission.CONFIGURE, "repository", name),
-        can_publish=call.can(Permission.IAM_WRITE, "repository", name),
-        can_iam=call.can(Permission.IAM_READ, "repository", name),
+        can_configure=await call.can(Permission.CONFIGURE, "repository", name),
+        can_publish=await call.can(Permission.IAM_WRITE, "repository", name),
+        can_iam=await call.can(Permission.IAM_READ, "repository", name),
         notice=notice_of(call),
         tab="overview",
     )
@@ -152,7 +152,7 @@ async def update_settings(call: WebCall) -> web.StreamResponse:
         "mutable_tag_exclusions": form_list(call.form, "mutable_tag_exclusions"),
         "readme": {"content": base64.b64encode(call.field("readme").encode()).decode(), "format": "TEXT_MARKDOWN"},
     }
-    call.require(Permission.CONFIGURE, "repository", name)  # before reading what it is now
+    await call.require(Permission.CONFIGURE, "repository", name)  # before reading what it is now
     if call.field("visibility") in ("public", "private"):
         public = call.field("visibility") == "public"
         if public != (await call.registry.read(call.registry.repositories.get, name)).settings.is_public:
@@ -208,7 +208,7 @@ async def versions(call: WebCall) -> web.StreamResponse:
     for item in page.items:
         if not item.immutable:
             aliases.setdefault(item.digest, []).append(item.tag)
-    return call.render(
+    return await call.render(
         "versions.html", repo=shown, rows=version_rows(name, page.items, aliases), next_page=page.next_page,
         tab="versions", name=name, limit=call.limit(),
     )  # fmt: skip
@@ -282,7 +282,7 @@ async def version(call: WebCall) -> web.StreamResponse:
     shown = await repositories_api.get_repository(call)
     lineage = await lineage_api.get_lineage(call)
     names = await call.registry.read(call.registry.listing.tags, name, COMPARE_CHOICES, None)
-    return call.render(
+    return await call.render(
         "version.html",
         lineage=lineage,
         others=[tag for tag in names.items if tag not in model.tags],
@@ -316,7 +316,7 @@ async def diff(call: WebCall) -> web.StreamResponse:
     """The admin API's diff of two versions (``GET …/-/versions/{a}/diff/{b}``)."""
     shown = await repositories_api.get_repository(call)
     result = await lineage_api.get_diff(call)
-    return call.render(
+    return await call.render(
         "diff.html", repo=shown, diff=result, a=call.path("reference"), b=call.path("other"), tab="versions"
     )
 

@@ -113,18 +113,23 @@ class WebCall(Call):
         value = self.form.get(name) if self.form is not None else None
         return value.strip() if isinstance(value, str) else default
 
-    def render(self, template: str, status: int = 200, **context: Any) -> web.Response:
+    async def render(self, template: str, status: int = 200, **context: Any) -> web.Response:
+        """The page, rendered where a metadata read may happen: the template asks the viewer's
+        permissions (``can(...)``), which read the database -- off the event loop on PostgreSQL."""
+        return await self.registry.read(self._render, template, status, context)
+
+    def _render(self, template: str, status: int, context: dict[str, Any]) -> web.Response:
         env = self.request.app[TEMPLATES]
         started = time.perf_counter()
         html = env.get_template(template).render(
             viewer=self.principal,
             auth_enabled=self.auth_enabled,
-            is_admin=self.can(Permission.PRINCIPALS_MANAGE),
-            can_audit=self.can(Permission.AUDIT_READ),
+            is_admin=self.can_now(Permission.PRINCIPALS_MANAGE),
+            can_audit=self.can_now(Permission.AUDIT_READ),
             csrf=self.csrf,
             csrf_field=session.CSRF_FIELD,
             path=self.request.path_qs,
-            can=lambda permission, kind="registry", name=None: self.can(Permission(permission), kind, name),
+            can=lambda permission, kind="registry", name=None: self.can_now(Permission(permission), kind, name),
             **context,
         )
         response = web.Response(text=html, status=status, content_type="text/html", headers=SECURITY_HEADERS)
@@ -141,14 +146,14 @@ class WebCall(Call):
 PageHandler = Callable[[WebCall], Awaitable[web.StreamResponse]]
 
 
-def _error_page(call: WebCall, exc: RegistryError) -> web.StreamResponse:
+async def _error_page(call: WebCall, exc: RegistryError) -> web.StreamResponse:
     status, _headers = http_view(exc)
     if status == 401 or exc.code is ErrorCode.UNAUTHORIZED:
         if call.request.method == "GET":
             return call.redirect("/ui/login?" + urlencode({"next": call.request.path_qs}))
         status = 401
     title = {404: "Not found", 403: "Not allowed", 409: "Conflict", 422: "Not accepted", 429: "Too many attempts"}
-    return call.render(
+    return await call.render(
         "error.html", status=status, title=title.get(status, "Refused"), message=exc.message, status_code=status
     )
 
@@ -164,7 +169,7 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.StreamRe
             submitted = call.form.get(session.CSRF_FIELD)
             if not session.csrf_valid(request, submitted if isinstance(submitted, str) else None):
                 # The token stays as it was: a forged post must not change the victim's forms.
-                response: web.StreamResponse = call.render(
+                response: web.StreamResponse = await call.render(
                     "error.html", status=403, title="Form expired", status_code=403,
                     message="This form is missing its security token or it has expired. Go back, reload the page "
                     "and try again.",
@@ -174,7 +179,7 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.StreamRe
         try:
             response = await handler(call)
         except RegistryError as exc:
-            response = _error_page(call, exc)
+            response = await _error_page(call, exc)
         session.finish(response, request, registry)
         return response
 

@@ -24,7 +24,7 @@ def _next_page(raw: str | None) -> str:
 
 
 async def login_form(call: WebCall) -> web.StreamResponse:
-    return call.render("login.html", next=_next_page(call.request.query.get("next")), error=None, username="")
+    return await call.render("login.html", next=_next_page(call.request.query.get("next")), error=None, username="")
 
 
 async def login(call: WebCall) -> web.StreamResponse:
@@ -33,7 +33,7 @@ async def login(call: WebCall) -> web.StreamResponse:
     if not call.auth_enabled:
         return call.redirect(target)
     if not username or not password:
-        return call.render("login.html", status=422, next=target, error="Enter your user name and password.",
+        return await call.render("login.html", status=422, next=target, error="Enter your user name and password.",
                            username=username)  # fmt: skip
     try:
         signed_in = await call.registry.auth.login(
@@ -43,7 +43,7 @@ async def login(call: WebCall) -> web.StreamResponse:
         status = http_view(exc)[0]
         # Throttled: say so and when to retry; otherwise one message whatever was wrong.
         message = exc.message if status == 429 else "Wrong user name or password."
-        return call.render("login.html", status=429 if status == 429 else 401, next=target, error=message,
+        return await call.render("login.html", status=429 if status == 429 else 401, next=target, error=message,
                            username=username)  # fmt: skip
     token = await call.registry.read(call.registry.auth.session, signed_in)
     response = call.redirect(target)

@@ -45,9 +45,9 @@ def _entry(record: HistoryEntry) -> schemas.HistoryEntry:
     )
 
 
-def _readable(call: Call) -> str:
+async def _readable(call: Call) -> str:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     return name
 
 
@@ -65,17 +65,17 @@ def _expected(call: Call, value: str | None) -> str | None:
 
 
 async def list_aliases(call: Call) -> schemas.AliasList:
-    name = _readable(call)
+    name = await _readable(call)
     return schemas.AliasList(items=[_alias(a) for a in await call.registry.read(call.registry.aliases.list, name)])
 
 
 async def get_alias(call: Call) -> schemas.Alias:
-    name = _readable(call)
+    name = await _readable(call)
     return _alias(await call.registry.read(call.registry.aliases.get, name, call.path("alias")))
 
 
 async def move_alias(call: Call) -> schemas.Alias:
-    name = _readable(call)
+    name = await _readable(call)
     body: schemas.AliasMove = call.body
     moved = await call.registry.aliases.move(
         name, call.path("alias"), body.target, actor=call.actor, principal=_principal(call),
@@ -85,7 +85,7 @@ async def move_alias(call: Call) -> schemas.Alias:
 
 
 async def rollback_alias(call: Call) -> schemas.Alias:
-    name = _readable(call)
+    name = await _readable(call)
     body: schemas.AliasRollback = call.body
     moved = await call.registry.aliases.rollback(
         name, call.path("alias"), actor=call.actor, principal=_principal(call), to=body.to, reason=body.reason,
@@ -95,7 +95,7 @@ async def rollback_alias(call: Call) -> schemas.Alias:
 
 
 async def delete_alias(call: Call) -> None:
-    name = _readable(call)
+    name = await _readable(call)
     await call.registry.aliases.delete(
         name, call.path("alias"), actor=call.actor, principal=_principal(call),
         expected_digest=_expected(call, call.query_str("expected_digest")), reason=call.query_str("reason"),
@@ -114,7 +114,7 @@ def _time(call: Call) -> datetime | None:
 
 
 async def tag_history(call: Call) -> schemas.HistoryPage:
-    name = _readable(call)
+    name = await _readable(call)
     at = _time(call)
     limit = call.limit()
     page = await call.registry.read(call.registry.aliases.history, name, call.path("tag"), at, limit, call.page())

@@ -8,10 +8,12 @@ from modelyard.schemas import admin as schemas
 
 
 async def list_audit(call: Call) -> schemas.AuditPage:
-    call.require(Permission.AUDIT_READ)
+    await call.require(Permission.AUDIT_READ)
     page = call.page_number()
     limit = call.limit()
-    records = call.registry.audit.query(limit + 1, page, call.query_str("actor"), call.query_str("action"))
+    records = await call.registry.read(
+        call.registry.audit.query, limit + 1, page, call.query_str("actor"), call.query_str("action")
+    )
     items = [
         schemas.AuditEvent(
             id=r.id,

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from modelyard.api.admin import views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation
+from modelyard.domain.records import CompartmentRecord
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import admin as schemas
 from modelyard.services.listing import filtered_page
 
 
 async def list_compartments(call: Call) -> schemas.CompartmentPage:
-    records, more = filtered_page(
+    records, more = await call.registry.read(
+        filtered_page,
         call.registry.compartments.page,
         call.limit(),
         call.page(),
-        lambda r: call.can(Permission.CATALOG, "compartment", r.name),
+        lambda r: call.can_now(Permission.CATALOG, "compartment", r.name),  # off the loop with the page's reads
         lambda r: r.name,
     )
     next_page = records[-1].name if more else None
@@ -23,7 +25,7 @@ async def list_compartments(call: Call) -> schemas.CompartmentPage:
 
 async def create_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentCreate = call.body
-    call.require(Permission.COMPARTMENT_MANAGE)
+    await call.require(Permission.COMPARTMENT_MANAGE)
     record = await call.registry.compartments.create(
         body.name, body.description, body.is_repository_created_on_first_push, actor=call.actor
     )
@@ -32,13 +34,13 @@ async def create_compartment(call: Call) -> schemas.Compartment:
 
 async def get_compartment(call: Call) -> schemas.Compartment:
     name = call.path("compartment_id")
-    call.require(Permission.CATALOG, "compartment", name)
-    return views.compartment(call.registry.compartments.get(name))
+    await call.require(Permission.CATALOG, "compartment", name)
+    return views.compartment(await call.registry.read(call.registry.compartments.get, name))
 
 
 async def update_compartment(call: Call) -> schemas.Compartment:
     body: schemas.CompartmentUpdate = call.body
-    call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
+    await call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     return views.compartment(
         await call.registry.compartments.update(call.path("compartment_id"), changes, actor=call.actor)
@@ -46,36 +48,41 @@ async def update_compartment(call: Call) -> schemas.Compartment:
 
 
 async def delete_compartment(call: Call) -> None:
-    call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
+    await call.require(Permission.COMPARTMENT_MANAGE, "compartment", call.path("compartment_id"))
     await call.registry.compartments.delete(call.path("compartment_id"), actor=call.actor)
 
 
-def _configuration_view(call: Call, name: str) -> schemas.CompartmentConfigurationView:
+async def _configuration_view(call: Call, name: str) -> schemas.CompartmentConfigurationView:
     service = call.registry.compartments
-    record = service.get(name)
+
+    def read() -> tuple[CompartmentRecord, bool]:
+        record = service.get(name)
+        return record, service.creates_on_first_push(record)
+
+    record, effective = await call.registry.read(read)
     return schemas.CompartmentConfigurationView(
         compartment_id=record.name,
         is_repository_created_on_first_push=record.create_repository_on_first_push,
-        effective_is_repository_created_on_first_push=service.creates_on_first_push(record),
+        effective_is_repository_created_on_first_push=effective,
     )
 
 
 async def get_compartment_configuration(call: Call) -> schemas.CompartmentConfigurationView:
-    call.require(Permission.CATALOG, "compartment", call.path("compartment_id"))
-    return _configuration_view(call, call.path("compartment_id"))
+    await call.require(Permission.CATALOG, "compartment", call.path("compartment_id"))
+    return await _configuration_view(call, call.path("compartment_id"))
 
 
 async def put_compartment_configuration(call: Call) -> schemas.CompartmentConfigurationView:
     body: schemas.CompartmentConfiguration = call.body
     name = call.path("compartment_id")
-    call.require(Permission.COMPARTMENT_MANAGE, "compartment", name)
+    await call.require(Permission.COMPARTMENT_MANAGE, "compartment", name)
     await call.registry.compartments.configure(name, body.is_repository_created_on_first_push, actor=call.actor)
-    return _configuration_view(call, name)
+    return await _configuration_view(call, name)
 
 
 async def get_registry_configuration(call: Call) -> schemas.RegistryConfiguration:
     call.require_authenticated()
-    record = call.registry.compartments.registry_config()
+    record = await call.registry.read(call.registry.compartments.registry_config)
     return schemas.RegistryConfiguration(
         is_repository_created_on_first_push=record.create_repository_on_first_push,
         is_compartment_created_on_first_push=record.create_compartment_on_first_push,
@@ -84,7 +91,7 @@ async def get_registry_configuration(call: Call) -> schemas.RegistryConfiguratio
 
 async def put_registry_configuration(call: Call) -> schemas.RegistryConfiguration:
     body: schemas.RegistryConfiguration = call.body
-    call.require(Permission.REGISTRY_CONFIGURE)
+    await call.require(Permission.REGISTRY_CONFIGURE)
     await call.registry.compartments.set_registry_config(
         body.is_repository_created_on_first_push, body.is_compartment_created_on_first_push, actor=call.actor
     )

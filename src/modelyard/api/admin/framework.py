@@ -102,7 +102,13 @@ class Call:
         """Who the services record as having made a change, and from where."""
         return Actor(self.principal.subject, self.request.remote or "unknown")
 
-    def permissions(self, kind: ResourceKind, name: str | None = None) -> frozenset[Permission]:
+    def permissions_now(self, kind: ResourceKind, name: str | None = None) -> frozenset[Permission]:
+        """The caller's permissions on a resource, read here and now.
+
+        Reads the database: call it only from code that already runs off the event loop
+        (inside ``await call.registry.read(...)``), e.g. a visibility predicate a service applies
+        to each record of a list. Handlers await :meth:`permissions`, :meth:`require`, :meth:`can`.
+        """
         if not self.auth_enabled:
             return frozenset(Permission)
         iam = self.registry.iam
@@ -113,13 +119,31 @@ class Call:
         assert name is not None
         return iam.on_repository(self.principal, name)[0]
 
-    def require(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> None:
+    def can_now(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> bool:
+        """:meth:`can` for code already off the event loop (see :meth:`permissions_now`)."""
+        return permission in self.permissions_now(kind, name)
+
+    async def permissions(self, kind: ResourceKind, name: str | None = None) -> frozenset[Permission]:
+        """:meth:`permissions_now` through the registry's reader: off the event loop on PostgreSQL."""
+        if not self.auth_enabled:
+            return frozenset(Permission)
+        return await self.registry.read(self.permissions_now, kind, name)
+
+    async def require(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> None:
         """Refuse unless the caller holds ``permission`` on the resource.
 
         Anonymous callers get 401 (so they log in). A repository the caller cannot read is
         "not found", exactly like a missing one; one it can read but not change is 403.
         """
-        granted = self.permissions(kind, name)
+        self.refuse_unless(permission, await self.permissions(kind, name), kind, name)
+
+    def require_now(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> None:
+        """:meth:`require` for code already off the event loop (see :meth:`permissions_now`)."""
+        self.refuse_unless(permission, self.permissions_now(kind, name), kind, name)
+
+    def refuse_unless(
+        self, permission: Permission, granted: frozenset[Permission], kind: ResourceKind, name: str | None
+    ) -> None:
         if permission in granted:
             return
         if not self.principal.authenticated:
@@ -138,8 +162,8 @@ class Call:
         if self.auth_enabled and not self.principal.authenticated:
             raise RegistryError(ErrorCode.UNAUTHORIZED, "authentication required: log in or send an API key")
 
-    def can(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> bool:
-        return permission in self.permissions(kind, name)
+    async def can(self, permission: Permission, kind: ResourceKind = "registry", name: str | None = None) -> bool:
+        return permission in await self.permissions(kind, name)
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]

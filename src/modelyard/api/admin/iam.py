@@ -26,29 +26,32 @@ def _view(policy: PolicyView) -> schemas.Policy:
 def _target(call: Call, permission: Permission) -> str:
     """The policy's resource, once the caller may use ``permission`` on it and it exists.
 
-    Permission first: a compartment or repository the caller may not see answers the same
-    whether it exists or not.
+    Runs off the event loop (``registry.read``): it checks and reads. Permission first: a
+    compartment or repository the caller may not see answers the same whether it exists or not.
     """
     if "compartment_id" in call.request.match_info:
         name = call.path("compartment_id")
-        call.require(permission, "compartment", name)
+        call.require_now(permission, "compartment", name)
         call.registry.compartments.get(name)
         return compartment_resource(name)
     if "repository" in call.request.match_info:
         name = call.path("repository")
-        call.require(permission, "repository", name)
+        call.require_now(permission, "repository", name)
         call.registry.repositories.get(name)
         return repository_resource(name)
-    call.require(permission)
+    call.require_now(permission)
     return REGISTRY
 
 
 async def get_policy(call: Call) -> schemas.Policy:
-    return _view(call.registry.iam.policy(_target(call, Permission.IAM_READ)))
+    def read() -> PolicyView:
+        return call.registry.iam.policy(_target(call, Permission.IAM_READ))
+
+    return _view(await call.registry.read(read))
 
 
 async def set_policy(call: Call) -> schemas.Policy:
-    resource = _target(call, Permission.IAM_WRITE)
+    resource = await call.registry.read(_target, call, Permission.IAM_WRITE)
     body: schemas.Policy = call.body
     bindings = [
         Binding(b.role, tuple(b.members), None if b.condition is None else tuple(b.condition.tags))

@@ -31,8 +31,8 @@ def _scope(call: Call) -> Scope:
     return Scope("compartment", call.path("compartment_id"))
 
 
-def _require(call: Call, permission: Permission, scope: Scope) -> None:
-    call.require(permission, scope.kind, scope.name)
+async def _require(call: Call, permission: Permission, scope: Scope) -> None:
+    await call.require(permission, scope.kind, scope.name)
 
 
 def _policy_view(scope: Scope, policy: RetentionPolicy) -> schemas.RetentionPolicy:
@@ -53,7 +53,7 @@ def _not_found(scope: Scope, what: str) -> Exception:
 
 async def get_policy(call: Call) -> schemas.RetentionPolicy:
     scope = _scope(call)
-    _require(call, Permission.PULL if scope.kind == "repository" else Permission.CATALOG, scope)
+    await _require(call, Permission.PULL if scope.kind == "repository" else Permission.CATALOG, scope)
     policy = await call.registry.read(call.registry.lifecycle.retention.policy, scope)
     if policy is None:
         raise _not_found(scope, "retention policy")
@@ -62,7 +62,7 @@ async def get_policy(call: Call) -> schemas.RetentionPolicy:
 
 async def set_policy(call: Call) -> schemas.RetentionPolicy:
     scope = _scope(call)
-    _require(call, Permission.CONFIGURE, scope)
+    await _require(call, Permission.CONFIGURE, scope)
     body: schemas.RetentionPolicyBody = call.body
     policy = RetentionPolicy(body.keep_last, body.keep_days, tuple(body.keep_tags), body.alias_window_days)
     stored = await call.registry.lifecycle.retention.set_policy(scope, policy, actor=call.actor)
@@ -71,17 +71,17 @@ async def set_policy(call: Call) -> schemas.RetentionPolicy:
 
 async def delete_policy(call: Call) -> None:
     scope = _scope(call)
-    _require(call, Permission.CONFIGURE, scope)
+    await _require(call, Permission.CONFIGURE, scope)
     await call.registry.lifecycle.retention.delete_policy(scope, actor=call.actor)
 
 
 # -- plans and runs -------------------------------------------------------------------------
 
 
-def _target(call: Call, permission: Permission) -> Scope:
+async def _target(call: Call, permission: Permission) -> Scope:
     body: schemas.RetentionTarget = call.body
     scope = Scope("repository", body.repository) if body.repository else Scope("compartment", str(body.compartment))
-    _require(call, permission, scope)
+    await _require(call, permission, scope)
     return scope
 
 
@@ -116,12 +116,12 @@ def plan_view(plan: RetentionPlan) -> schemas.RetentionPlan:
 
 
 async def plan_retention(call: Call) -> schemas.RetentionPlan:
-    scope = _target(call, Permission.CONFIGURE)
+    scope = await _target(call, Permission.CONFIGURE)
     return plan_view(await call.registry.lifecycle.retention.plan_async(scope))
 
 
 async def run_retention(call: Call) -> schemas.RetentionRun:
-    scope = _target(call, Permission.DELETE)
+    scope = await _target(call, Permission.DELETE)
     result = await call.registry.lifecycle.retention.run(scope, actor=call.actor, trigger="api")
     return schemas.RetentionRun(
         scope=str(scope), run_id=None if result.run is None else result.run.id,
@@ -135,7 +135,7 @@ async def run_retention(call: Call) -> schemas.RetentionRun:
 
 async def get_quota(call: Call) -> schemas.Quota:
     scope = _scope(call)
-    _require(call, Permission.PULL if scope.kind == "repository" else Permission.CATALOG, scope)
+    await _require(call, Permission.PULL if scope.kind == "repository" else Permission.CATALOG, scope)
     quotas = call.registry.lifecycle.quotas
     quota = await call.registry.read(quotas.get, scope)
     if quota is None:
@@ -147,7 +147,7 @@ async def get_quota(call: Call) -> schemas.Quota:
 
 async def set_quota(call: Call) -> schemas.Quota:
     scope = _scope(call)
-    call.require(Permission.REGISTRY_CONFIGURE)
+    await call.require(Permission.REGISTRY_CONFIGURE)
     body: schemas.QuotaBody = call.body
     quotas = call.registry.lifecycle.quotas
     quota = await quotas.set(scope, body.limit_bytes, actor=call.actor)
@@ -157,7 +157,7 @@ async def set_quota(call: Call) -> schemas.Quota:
 
 
 async def delete_quota(call: Call) -> None:
-    call.require(Permission.REGISTRY_CONFIGURE)
+    await call.require(Permission.REGISTRY_CONFIGURE)
     await call.registry.lifecycle.quotas.delete(_scope(call), actor=call.actor)
 
 
@@ -171,9 +171,9 @@ def _usage_item(usage: Usage) -> schemas.UsageItem:
 async def get_usage(call: Call) -> schemas.Usage:
     compartment = call.query_str("compartment")
     if compartment is None:
-        call.require(Permission.REGISTRY_CONFIGURE)
+        await call.require(Permission.REGISTRY_CONFIGURE)
     else:
-        call.require(Permission.CONFIGURE, "compartment", compartment)
+        await call.require(Permission.CONFIGURE, "compartment", compartment)
     report = await call.registry.read(call.registry.lifecycle.quotas.usage, compartment)
     return schemas.Usage(
         counting=COUNTING,
@@ -195,7 +195,7 @@ def _run_view(run: MaintenanceRun) -> schemas.MaintenanceRun:
 
 def _runs(kind: str) -> Operation:
     async def list_runs(call: Call) -> schemas.MaintenanceRunPage:
-        call.require(Permission.AUDIT_READ)
+        await call.require(Permission.AUDIT_READ)
         limit = call.limit()
         runs = await call.registry.read(call.registry.lifecycle.maintenance.runs, kind, limit + 1, call.page_number())
         items = [_run_view(r) for r in runs[:limit]]

@@ -39,12 +39,12 @@ def _node(node: domain.LineageNode) -> schemas.LineageNode:
 
 async def get_lineage(call: Call) -> schemas.Lineage:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     readable: dict[str, bool] = {}
 
-    def visible(repository: str) -> bool:
+    async def visible(repository: str) -> bool:
         if repository not in readable:
-            readable[repository] = call.can(Permission.PULL, "repository", repository)
+            readable[repository] = await call.can(Permission.PULL, "repository", repository)
         return readable[repository]
 
     found = await call.registry.lineage.lineage(name, call.path("reference"), visible)
@@ -100,8 +100,8 @@ async def get_diff_against(call: Call) -> schemas.VersionDiff:
 
 
 async def _diff(call: Call, name: str, other: str, other_reference: str) -> schemas.VersionDiff:
-    call.require(Permission.PULL, "repository", name)
-    call.require(Permission.PULL, "repository", other)
+    await call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", other)
     diff = await call.registry.diffs.diff(name, call.path("reference"), other, other_reference)
     return schemas.VersionDiff(
         a=schemas.VersionRef(repository=diff.a_repository, digest=diff.a_digest, size=diff.a_size),

@@ -28,20 +28,20 @@ _BITS = re.compile(r"^(?:u?int|fp|float)?(\d{1,2})(?:-?bits?)?$")
 
 async def get_version(call: Call) -> schemas.ModelVersion:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     return views.model_version(await call.registry.models.version(name, call.path("reference")))
 
 
 async def list_files(call: Call) -> schemas.ModelFileList:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     record = await call.registry.models.version(name, call.path("reference"))
     return schemas.ModelFileList(items=[views.model_file(f) for f in record.facts.files])
 
 
 async def get_file(call: Call) -> web.StreamResponse:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     access = await call.registry.models.file(name, call.path("reference"), call.path("path"))
     return await files.respond(call.request, access, call.registry.models)
 
@@ -83,12 +83,13 @@ async def search_models(call: Call) -> schemas.ModelSearchPage:
     models = call.registry.models
     readable: dict[str, bool] = {}
 
-    def visible(record: ModelVersionRecord) -> bool:
+    def visible(record: ModelVersionRecord) -> bool:  # runs off the loop, with the page's reads
         if record.repository not in readable:
-            readable[record.repository] = call.can(Permission.PULL, "repository", record.repository)
+            readable[record.repository] = call.can_now(Permission.PULL, "repository", record.repository)
         return readable[record.repository]
 
-    records, more = filtered_page(
+    records, more = await call.registry.read(
+        filtered_page,
         lambda size, last: models.search(query, size, None if last is None else int(last)),
         limit,
         None if page is None else str(page),

@@ -44,40 +44,40 @@ def _group(record: GroupRecord) -> schemas.Group:
     )
 
 
-def _require_self_or_admin(call: Call, user: str) -> None:
+async def _require_self_or_admin(call: Call, user: str) -> None:
     if call.auth_enabled and call.principal.kind == "user" and call.principal.name == user:
         return
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
 
 
 # -- users ------------------------------------------------------------------------------------
 
 
 async def list_users(call: Call) -> schemas.UserList:
-    call.require(Permission.PRINCIPALS_MANAGE)
-    return schemas.UserList(items=[_user(u) for u in call.registry.identity.users()])
+    await call.require(Permission.PRINCIPALS_MANAGE)
+    return schemas.UserList(items=[_user(u) for u in await call.registry.read(call.registry.identity.users)])
 
 
 async def create_user(call: Call) -> schemas.User:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.UserCreate = call.body
     return _user(await call.registry.identity.create_user(body.name, body.email, body.password, actor=call.actor))
 
 
 async def get_user(call: Call) -> schemas.User:
     name = call.path("user")
-    _require_self_or_admin(call, name)
-    return _user(call.registry.identity.user(name))
+    await _require_self_or_admin(call, name)
+    return _user(await call.registry.read(call.registry.identity.user, name))
 
 
 async def delete_user(call: Call) -> None:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     await call.registry.identity.delete_user(call.path("user"), actor=call.actor)
 
 
 async def set_password(call: Call) -> None:
     name = call.path("user")
-    _require_self_or_admin(call, name)
+    await _require_self_or_admin(call, name)
     body: schemas.PasswordChange = call.body
     own = call.auth_enabled and call.principal.kind == "user" and call.principal.name == name
     if own:
@@ -90,12 +90,14 @@ async def set_password(call: Call) -> None:
 
 
 async def list_service_accounts(call: Call) -> schemas.ServiceAccountList:
-    call.require(Permission.PRINCIPALS_MANAGE)
-    return schemas.ServiceAccountList(items=[_service_account(a) for a in call.registry.identity.service_accounts()])
+    await call.require(Permission.PRINCIPALS_MANAGE)
+    return schemas.ServiceAccountList(
+        items=[_service_account(a) for a in await call.registry.read(call.registry.identity.service_accounts)]
+    )
 
 
 async def create_service_account(call: Call) -> schemas.ServiceAccount:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.ServiceAccountCreate = call.body
     return _service_account(
         await call.registry.identity.create_service_account(body.name, body.description, actor=call.actor)
@@ -103,37 +105,38 @@ async def create_service_account(call: Call) -> schemas.ServiceAccount:
 
 
 async def get_service_account(call: Call) -> schemas.ServiceAccount:
-    call.require(Permission.PRINCIPALS_MANAGE)
-    return _service_account(call.registry.identity.service_account(call.path("account")))
+    await call.require(Permission.PRINCIPALS_MANAGE)
+    return _service_account(await call.registry.read(call.registry.identity.service_account, call.path("account")))
 
 
 async def delete_service_account(call: Call) -> None:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     await call.registry.identity.delete_service_account(call.path("account"), actor=call.actor)
 
 
 # -- API keys (of users and service accounts) -------------------------------------------------
 
 
-def _key_owner(call: Call) -> str:
+async def _key_owner(call: Call) -> str:
     """The principal whose keys the path names, after checking the caller may manage them."""
     if "user" in call.request.match_info:
         name = call.path("user")
-        _require_self_or_admin(call, name)
-        call.registry.identity.user(name)
+        await _require_self_or_admin(call, name)
+        await call.registry.read(call.registry.identity.user, name)
         return f"user:{name}"
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     name = call.path("account")
-    call.registry.identity.service_account(name)
+    await call.registry.read(call.registry.identity.service_account, name)
     return f"serviceAccount:{name}"
 
 
 async def list_keys(call: Call) -> schemas.ApiKeyList:
-    return schemas.ApiKeyList(items=[_key(k) for k in call.registry.identity.api_keys(_key_owner(call))])
+    keys = await call.registry.read(call.registry.identity.api_keys, await _key_owner(call))
+    return schemas.ApiKeyList(items=[_key(k) for k in keys])
 
 
 async def create_key(call: Call) -> schemas.NewApiKey:
-    owner = _key_owner(call)
+    owner = await _key_owner(call)
     body: schemas.ApiKeyCreate = call.body
     created = await call.registry.identity.create_api_key(
         owner, body.description, body.expires_in_days, actor=call.actor
@@ -142,36 +145,36 @@ async def create_key(call: Call) -> schemas.NewApiKey:
 
 
 async def revoke_key(call: Call) -> None:
-    await call.registry.identity.revoke_api_key(_key_owner(call), call.path("key_id"), actor=call.actor)
+    await call.registry.identity.revoke_api_key(await _key_owner(call), call.path("key_id"), actor=call.actor)
 
 
 # -- groups -----------------------------------------------------------------------------------
 
 
 async def list_groups(call: Call) -> schemas.GroupList:
-    call.require(Permission.PRINCIPALS_MANAGE)
-    return schemas.GroupList(items=[_group(g) for g in call.registry.identity.groups()])
+    await call.require(Permission.PRINCIPALS_MANAGE)
+    return schemas.GroupList(items=[_group(g) for g in await call.registry.read(call.registry.identity.groups)])
 
 
 async def create_group(call: Call) -> schemas.Group:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.GroupCreate = call.body
     return _group(await call.registry.identity.create_group(body.name, actor=call.actor))
 
 
 async def get_group(call: Call) -> schemas.Group:
-    call.require(Permission.PRINCIPALS_MANAGE)
-    return _group(call.registry.identity.group(call.path("group")))
+    await call.require(Permission.PRINCIPALS_MANAGE)
+    return _group(await call.registry.read(call.registry.identity.group, call.path("group")))
 
 
 async def set_group_members(call: Call) -> schemas.Group:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     body: schemas.GroupMembers = call.body
     return _group(await call.registry.identity.set_group_members(call.path("group"), body.members, actor=call.actor))
 
 
 async def delete_group(call: Call) -> None:
-    call.require(Permission.PRINCIPALS_MANAGE)
+    await call.require(Permission.PRINCIPALS_MANAGE)
     await call.registry.identity.delete_group(call.path("group"), actor=call.actor)
 
 

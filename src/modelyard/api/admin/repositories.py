@@ -11,7 +11,8 @@ from typing import Any
 from modelyard.api.admin import views
 from modelyard.api.admin.framework import LIMIT, PAGE, Call, Operation, QueryParam
 from modelyard.domain.aliases import PromotionGate, ProtectedAlias
-from modelyard.domain.records import RepositoryFilter, RepositorySettings
+from modelyard.domain.models import ModelVersionRecord
+from modelyard.domain.records import RepositoryFilter, RepositoryRecord, RepositorySettings, VersionRecord
 from modelyard.policy.authorizer import Permission
 from modelyard.policy.immutability import tag_is_immutable
 from modelyard.schemas import admin as schemas
@@ -37,9 +38,9 @@ async def create_repository(call: Call) -> schemas.Repository:
             for g in body.promotion_gates
         ),
     )
-    call.require(Permission.CREATE, "compartment", body.compartment_id)
+    await call.require(Permission.CREATE, "compartment", body.compartment_id)
     if body.is_public:
-        call.require(Permission.IAM_WRITE, "compartment", body.compartment_id)
+        await call.require(Permission.IAM_WRITE, "compartment", body.compartment_id)
     created_by = call.principal.subject if call.auth_enabled else None
     record = await call.registry.repositories.create(
         body.compartment_id, body.display_name, settings, created_by=created_by, actor=call.actor
@@ -54,11 +55,12 @@ async def list_repositories(call: Call) -> schemas.RepositoryPage:
         is_public=call.query_bool("is_public"),
         name_prefix=call.query_str("name_prefix"),
     )
-    records, more = filtered_page(
+    records, more = await call.registry.read(
+        filtered_page,
         lambda size, last: call.registry.repositories.search(where, size, last),
         limit,
         call.page(),
-        lambda r: call.can(Permission.PULL, "repository", r.name),
+        lambda r: call.can_now(Permission.PULL, "repository", r.name),  # off the loop with the page's reads
         lambda r: r.name,
     )
     host = call.host()
@@ -68,15 +70,15 @@ async def list_repositories(call: Call) -> schemas.RepositoryPage:
 
 async def get_repository(call: Call) -> schemas.Repository:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
-    return views.repository(call.registry.repositories.get(name), call.host())
+    await call.require(Permission.PULL, "repository", name)
+    return views.repository(await call.registry.read(call.registry.repositories.get, name), call.host())
 
 
 async def update_repository(call: Call) -> schemas.Repository:
     body: schemas.RepositoryUpdate = call.body
-    call.require(Permission.CONFIGURE, "repository", call.path("repository"))
+    await call.require(Permission.CONFIGURE, "repository", call.path("repository"))
     if body.is_public is not None:
-        call.require(Permission.IAM_WRITE, "repository", call.path("repository"))
+        await call.require(Permission.IAM_WRITE, "repository", call.path("repository"))
     changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True, exclude={"readme"})
     if body.readme is not None:
         changes["readme_content"] = body.readme.text()
@@ -87,18 +89,22 @@ async def update_repository(call: Call) -> schemas.Repository:
 
 async def delete_repository(call: Call) -> None:
     name = call.path("repository")
-    call.require(Permission.CONFIGURE, "repository", name)
+    await call.require(Permission.CONFIGURE, "repository", name)
     await call.registry.repositories.delete(name, actor=call.actor)  # its IAM policy goes in the same transaction
 
 
 async def list_versions(call: Call) -> schemas.VersionPage:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     limit = call.limit()
     service = call.registry.repositories
-    records = service.versions(name, limit + 1, call.page())
-    policy = service.policy(name)
-    models = call.registry.models.summaries(name, [r.digest for r in records[:limit]])
+    page = call.page()
+
+    def read() -> tuple[list[VersionRecord], RepositoryRecord | None, dict[str, ModelVersionRecord]]:
+        records = service.versions(name, limit + 1, page)
+        return records, service.policy(name), call.registry.models.summaries(name, [r.digest for r in records[:limit]])
+
+    records, policy, models = await call.registry.read(read)
     items = [
         views.version(r, policy is not None and tag_is_immutable(policy, r.tag), models.get(r.digest))
         for r in records[:limit]

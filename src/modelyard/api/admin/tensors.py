@@ -25,7 +25,7 @@ TAG = "models"
 
 async def list_tensors(call: Call) -> schemas.TensorList:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     access, entries = await call.registry.models.tensors(name, call.path("reference"), call.path("path"))
     return schemas.TensorList(
         path=access.file.path,
@@ -37,7 +37,7 @@ async def list_tensors(call: Call) -> schemas.TensorList:
 
 async def get_tensor(call: Call) -> web.StreamResponse:
     name = call.path("repository")
-    call.require(Permission.PULL, "repository", name)
+    await call.require(Permission.PULL, "repository", name)
     models = call.registry.models
     access, entry = await models.tensor(name, call.path("reference"), call.path("path"), call.path("tensor"))
     response = web.StreamResponse(

@@ -60,7 +60,7 @@ async def _managed(call: Call) -> WebhookRecord:
     webhook_id = _webhook_id(call)
     record = await call.registry.read(call.registry.webhooks.get, webhook_id)
     kind, name = _kind(Scope.parse(record.scope))
-    if not call.can(MANAGE, kind, name):
+    if not await call.can(MANAGE, kind, name):
         raise RegistryError(ErrorCode.NOT_FOUND, f"webhook {webhook_id} does not exist")
     return record
 
@@ -68,7 +68,7 @@ async def _managed(call: Call) -> WebhookRecord:
 async def create_webhook(call: Call) -> schemas.WebhookCreated:
     body: schemas.WebhookCreate = call.body
     scope = Scope.parse(body.scope)
-    call.require(MANAGE, *_kind(scope))
+    await call.require(MANAGE, *_kind(scope))
     created = await call.registry.webhooks.create(scope, body.url, body.event_types, body.description, actor=call.actor)
     return schemas.WebhookCreated(**_webhook(created.record).model_dump(), secret=created.secret)
 
@@ -81,10 +81,14 @@ async def list_webhooks(call: Call) -> schemas.WebhookList:
     scopes = None
     if scope_text is not None:
         scope = Scope.parse(scope_text)
-        call.require(MANAGE, *_kind(scope))
+        await call.require(MANAGE, *_kind(scope))
         scopes = [str(scope)]
-    records = await call.registry.read(call.registry.webhooks.subscriptions, scopes)
-    visible = [r for r in records if call.can(MANAGE, *_kind(Scope.parse(r.scope)))]
+
+    def read() -> list[WebhookRecord]:  # the list and each subscription's check, off the loop
+        records = call.registry.webhooks.subscriptions(scopes)
+        return [r for r in records if call.can_now(MANAGE, *_kind(Scope.parse(r.scope)))]
+
+    visible = await call.registry.read(read)
     return schemas.WebhookList(items=[_webhook(r) for r in visible])
 
 

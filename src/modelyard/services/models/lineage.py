@@ -7,10 +7,11 @@ manifest declares is indexed when the manifest is pushed (:meth:`LineageService.
 the manifest's transaction like the model index: derived data, recomputable from the manifest),
 subjects are indexed by the manifest store already; a walk is one indexed query per level.
 
-Visibility: the caller passes ``visible(repository)``. A node in a repository it may not read
-is not in the answer at all -- not as a redacted node, and the walk does not pass through it,
-so nothing beyond it (whose path would betray it) shows either. A visible base that is gone
-(deleted, or never pushed here) is a node with ``present`` false: the edge is what the child's
+Visibility: the caller passes ``visible(repository)``, awaited (it may read permissions). A
+node in a repository it may not read is not in the answer at all -- not as a redacted node, and
+the walk does not pass through it, so nothing beyond it (whose path would betray it) shows
+either. A visible base that is gone (deleted, or never pushed here) is a node with ``present``
+false: the edge is what the child's
 own manifest says, which the caller may read.
 """
 
@@ -29,6 +30,9 @@ from modelyard.metadata.base import MetadataStore
 from modelyard.metadata.lineage_index import Key, LineageIndex, StoredNode
 from modelyard.services.models.service import ModelService, not_found
 from modelyard.services.runner import BlockingRunner
+
+#: Whether the caller may read a repository (awaited: it may have to read the caller's permissions).
+Visible = Callable[[str], Awaitable[bool]]
 
 log = logging.getLogger("modelyard.lineage")
 
@@ -93,7 +97,7 @@ class LineageService:
         except Exception:
             log.exception("indexing the base of %s@%s failed", repository, digest)
 
-    async def lineage(self, repository: str, reference: str, visible: Callable[[str], bool]) -> Lineage:
+    async def lineage(self, repository: str, reference: str, visible: Visible) -> Lineage:
         """The lineage of ``repository:reference`` (the caller may read ``repository``)."""
         digest = await self._run(resolve, self._meta, repository, reference)
         stored = await self._run(self._index.nodes, [(repository, digest)])
@@ -114,7 +118,7 @@ class LineageService:
         )
 
     async def _ancestors(
-        self, root: StoredNode, visible: Callable[[str], bool], seen: set[Key], edges: list[LineageEdge]
+        self, root: StoredNode, visible: Visible, seen: set[Key], edges: list[LineageEdge]
     ) -> tuple[list[LineageNode], bool]:
         found: list[LineageNode] = []
         frontier = [root]
@@ -122,7 +126,7 @@ class LineageService:
             wanted: list[Key] = []
             for child in frontier:
                 for parent, relation in child.parents:
-                    if not visible(parent[0]):
+                    if not await visible(parent[0]):
                         continue
                     edges.append(LineageEdge(child.node.key, parent, relation))
                     if parent not in seen:
@@ -143,7 +147,7 @@ class LineageService:
         return found, bool(frontier and any(node.parents for node in frontier))
 
     async def _descendants(
-        self, root: Key, visible: Callable[[str], bool], seen: set[Key], edges: list[LineageEdge]
+        self, root: Key, visible: Visible, seen: set[Key], edges: list[LineageEdge]
     ) -> tuple[list[LineageNode], bool]:
         found: list[LineageNode] = []
         frontier = [root]
@@ -151,7 +155,7 @@ class LineageService:
             rows = await self._run(self._index.children, frontier, self.max_nodes + 1)
             wanted: list[Key] = []
             for parent, relation, child in rows:
-                if not visible(child[0]):
+                if not await visible(child[0]):
                     continue
                 edges.append(LineageEdge(child, parent, relation))
                 if child not in seen:
