@@ -143,6 +143,10 @@ class Tags(Protocol):
     def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
         """Current tag names in case-insensitive lexical order, strictly after ``last``."""
 
+    def list_state(self, repository: str) -> tuple[Any, ...] | None:
+        """A value that changes whenever the repository's current tag names may have (``None``:
+        no such repository): what a cached tag list is validated against, in one indexed read."""
+
     def delete(
         self, repository: str, tag: str, *, events: Sequence[Event] = (), change: TagChange | None = None
     ) -> bool:

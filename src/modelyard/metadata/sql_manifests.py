@@ -323,6 +323,23 @@ def _list_tags_query(after: bool, limited: bool) -> Any:
 # (after ``last``?, limited?) -> the statement
 _LIST_TAGS = {(a, n): _list_tags_query(a, n) for a in (False, True) for n in (False, True)}
 
+# The repository (its id and creation time: a repository deleted and created again is another),
+# the number of its current tag rows and the highest id of all its tag rows. Every change to the
+# set of current tag names changes it: a new tag or a move inserts a row with a higher id (rows
+# are only inserted under the repository's row lock, so ids grow in commit order, and are never
+# deleted but with the repository), and a deletion ends a row (lowering the count) without
+# making any other row current again -- so equal values mean the same current rows. Two scans
+# of the repository's index entries (~30-50 us for 150 tags), no rows sent back but one.
+_TAGS_STATE = select(
+    t.repositories.c.id,
+    t.repositories.c.created_at,
+    select(func.count())
+    .select_from(t.tags)
+    .where(t.tags.c.repository_id == t.repositories.c.id, t.tags.c.lifetime_end.is_(None))
+    .scalar_subquery(),
+    select(func.max(t.tags.c.id)).where(t.tags.c.repository_id == t.repositories.c.id).scalar_subquery(),
+).where(t.repositories.c.name == bindparam("repository"))
+
 
 class SqlTags(SqlPart):
     def list_names(self, repository: str, limit: int | None, last: str | None) -> list[str]:
@@ -332,6 +349,10 @@ class SqlTags(SqlPart):
         if limit is not None:
             params["limit"] = limit
         return [row[0] for row in self._store.fast.rows(_LIST_TAGS[last is not None, limit is not None], params)]
+
+    def list_state(self, repository: str) -> tuple[Any, ...] | None:
+        row = self._store.fast.first(_TAGS_STATE, {"repository": repository})
+        return None if row is None else tuple(row)
 
     def delete(
         self, repository: str, tag: str, *, events: Sequence[Event] = (), change: TagChange | None = None

@@ -1,10 +1,20 @@
-"""Content discovery: tag lists, the catalog and the referrers API, with pagination."""
+"""Content discovery: tag lists, the catalog and the referrers API, with pagination.
+
+Tag lists are read far more often than tags change (every pull of a client that resolves
+versions lists them), so each process keeps the answers it rendered -- the bytes, ready to
+send -- with the repository's tag-list state (``Tags.list_state``: its id and creation time and
+the count and highest id of its current tag rows). A request reads that state (one indexed
+row) and sends the kept answer if it is unchanged. The state lives in the database, so a tag
+pushed, moved or deleted through any worker or replica, or by retention, invalidates every
+process's copy on its next request: no TTL, never a stale list.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from modelyard.domain import mediatypes
 from modelyard.domain.errors import ErrorCode, RegistryError
@@ -58,16 +68,39 @@ def filtered_page(
     return found[:limit], len(found) > limit
 
 
+def _unknown(repository: str) -> RegistryError:
+    return RegistryError(ErrorCode.NAME_UNKNOWN, f"repository {repository} does not exist", detail={"name": repository})
+
+
 class ListingService:
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(self, metadata: MetadataStore, cached_tag_pages: int = 2048) -> None:
         self._meta = metadata
+        self._tag_pages: dict[tuple[str, int | None, str | None], tuple[tuple[Any, ...], object]] = {}
+        self._max_pages = cached_tag_pages
+        self._lock = threading.Lock()  # reads run on the thread pool on PostgreSQL
 
     def tags(self, repository: str, limit: int | None, last: str | None) -> Page:
         if self._meta.repositories.get(repository) is None:
-            raise RegistryError(
-                ErrorCode.NAME_UNKNOWN, f"repository {repository} does not exist", detail={"name": repository}
-            )
+            raise _unknown(repository)
         return _page(lambda n, after: self._meta.tags.list_names(repository, n, after), limit, last)
+
+    def tags_rendered(self, repository: str, limit: int | None, last: str | None, render: Callable[[Page], T]) -> T:
+        """``render`` of a page of tags, kept and reused while the repository's tag-list state is
+        unchanged (see the module docstring). The state is read before the tags, so a change
+        landing between the two reads leaves an answer kept under an older state: re-read next time."""
+        state = self._meta.tags.list_state(repository)
+        if state is None:
+            raise _unknown(repository)
+        key = (repository, limit, last)
+        kept = self._tag_pages.get(key)
+        if kept is not None and kept[0] == state:
+            return cast(T, kept[1])
+        rendered = render(_page(lambda n, after: self._meta.tags.list_names(repository, n, after), limit, last))
+        with self._lock:
+            if len(self._tag_pages) >= self._max_pages:
+                self._tag_pages.clear()  # bounded memory; a miss costs one list read
+            self._tag_pages[key] = (state, rendered)
+        return rendered
 
     def catalog(self, limit: int | None, last: str | None, visible: Callable[[str], bool] | None = None) -> Page:
         """A page of repository names; with ``visible``, only those it admits (a page then

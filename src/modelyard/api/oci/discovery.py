@@ -28,13 +28,21 @@ async def base(request: web.Request, route: V2Route) -> web.StreamResponse:
 
 
 async def tags_list(request: web.Request, route: V2Route) -> web.StreamResponse:
+    """A page of tags, served from the bytes rendered for it last time while its repository's
+    tags are unchanged (``services/listing.py``)."""
     limit = query_limit(request)
     registry = registry_of(request)
-    page = await registry.read(registry.listing.tags, route.name, limit, request.query.get("last"))
-    headers = {}
-    if page.more and page.items:
-        headers["Link"] = next_link(f"/v2/{route.name}/tags/list", limit or len(page.items), page.items[-1])
-    return _json({"name": route.name, "tags": page.items}, headers)
+
+    def render(page: Page) -> tuple[bytes, dict[str, str]]:
+        headers = {}
+        if page.more and page.items:
+            headers["Link"] = next_link(f"/v2/{route.name}/tags/list", limit or len(page.items), page.items[-1])
+        return json.dumps({"name": route.name, "tags": page.items}).encode(), headers
+
+    body, headers = await registry.read(
+        registry.listing.tags_rendered, route.name, limit, request.query.get("last"), render
+    )
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def _readable_by(registry: Registry, subject: str) -> Callable[[str], bool]:
