@@ -186,8 +186,6 @@ def validate_rule(rule: NewRule) -> NewRule:
         problems.append(("destination_prefix", "a repository path (lowercase components separated by /)"))
     if rule.interval_seconds is not None and not MIN_INTERVAL <= rule.interval_seconds <= 366 * 86400:
         problems.append(("interval_seconds", f"between {MIN_INTERVAL} seconds and a year"))
-    if not rule.on_push and rule.interval_seconds is None:
-        problems.append(("on_push", "a rule runs on push, on a schedule (interval_seconds), or both"))
     if problems:
         raise ValidationFailed(problems)
     return rule
