@@ -4,7 +4,9 @@ read side's), so nothing of the token dance is written twice.
 
 What it adds, per the distribution spec:
 
-- **Blob existence**: ``HEAD /v2/<name>/blobs/<digest>``; what the target has is never sent.
+- **Blob existence**: ``HEAD /v2/<name>/blobs/<digest>`` (the read side's ``head_blob``); what
+  the target has is never sent.
+- **Tags**: the target's tag list, for a scheduled pass that mirrors deletes.
 - **Cross-repository mount**: ``POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>``; a
   ``201`` is the blob linked without a byte sent, a ``202`` is a session to upload into (the
   target could not mount), which is used rather than thrown away.
@@ -82,15 +84,30 @@ class OciPushClient(OciRegistryClient):
         return absolute[len(self.base_url) :]
 
     async def has_blob(self, repository: str, digest: str) -> bool:
-        what = f"blob {digest} of {repository}"
         try:
-            response = await self._send(
-                "HEAD", f"/v2/{repository}/blobs/{digest}", self._push_scope(repository), {}, what
-            )
+            await self.head_blob(repository, digest)
         except UpstreamNotFound:
             return False
-        await response.aclose()
         return True
+
+    async def tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository`` on the target (following ``Link`` pages); none if it has
+        no such repository."""
+        found: list[str] = []
+        path: str | None = f"/v2/{repository}/tags/list?n=1000"
+        while path is not None:
+            try:
+                response = await self._send("GET", path, self._push_scope(repository), {}, f"the tags of {repository}")
+            except UpstreamNotFound:
+                return found
+            try:
+                body = json.loads(await response.aread())
+            finally:
+                await response.aclose()
+            found += [tag for tag in body.get("tags") or [] if isinstance(tag, str)]
+            following = response.links.get("next", {}).get("url")
+            path = self._path_of(following) if following else None
+        return found
 
     async def push_blob(
         self, repository: str, digest: str, size: int, chunks: Chunks, *, mount_from: str | None

@@ -15,6 +15,7 @@ one the target does not have is not an error.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from modelyard.metadata.base import MetadataStore
 from modelyard.services.blobs import BlobService
 from modelyard.services.runner import Reader
 
+#: The referrers tag schema's tags (``sha256-<hex>``), which a target without the referrers API keeps.
+REFERRERS_TAG = re.compile(r"^[a-z0-9]+-[a-f0-9]{32,}$")
 #: Destination blobs remembered for mounts (digest -> a target repository that has it).
 MOUNT_MEMORY = 10_000
 
@@ -51,6 +54,8 @@ class TargetClient(Protocol):
     ) -> None: ...
 
     async def delete_manifest(self, repository: str, reference: str) -> bool: ...
+
+    async def tags(self, repository: str) -> list[str]: ...
 
     async def aclose(self) -> None: ...
 
@@ -91,20 +96,30 @@ class Replicator:
 
     # -- what a rule selects ------------------------------------------------------------------
 
-    def selection(self, rule: RuleRecord) -> list[tuple[str, str]]:
-        """Every (repository, tag) the rule selects on the source now."""
-        chosen = []
+    def selection(self, rule: RuleRecord) -> dict[str, list[str]]:
+        """Every repository the rule selects on the source now, with its selected tags."""
+        chosen = {}
         for repository in self._meta.repositories.list_names(None, None):
             if rule.wants_repository(repository):
                 tags = self._meta.tags.list_names(repository, None, None)
-                chosen += [(repository, tag) for tag in tags if rule.wants_tag(tag)]
+                chosen[repository] = [tag for tag in tags if rule.wants_tag(tag)]
         return chosen
 
     async def sync(self, run: Run) -> None:
         """A full pass (scheduled and manual runs): every selected tag, stopping at the first
-        failure (a target that is away fails every step; the next run resumes)."""
-        for repository, tag in await self._read(self.selection, run.rule):
-            await self.copy_tag(run, repository, tag)
+        failure (a target that is away fails every step; the next run resumes). With
+        ``mirror_deletes``, a tag the rule selects that the target has and the source no longer
+        has is deleted there (a referrers tag ``sha256-…`` is the target's own bookkeeping)."""
+        selected = await self._read(self.selection, run.rule)
+        for repository, tags in selected.items():
+            for tag in tags:
+                await self.copy_tag(run, repository, tag)
+        if not run.rule.mirror_deletes:
+            return
+        for repository, tags in selected.items():
+            for tag in await run.client.tags(run.rule.destination(repository)):
+                if tag not in tags and run.rule.wants_tag(tag) and not REFERRERS_TAG.match(tag):
+                    await self.delete(run, repository, tag)
 
     # -- copying ------------------------------------------------------------------------------
 
