@@ -18,7 +18,7 @@ from modelyard.metadata.sql_aliases import SqlAliases
 from modelyard.metadata.sql_lifecycle import SqlLifecycle
 from modelyard.metadata.sql_lineage import SqlLineageIndex
 from modelyard.metadata.sql_models import SqlModelIndex
-from modelyard.operations import build_operations
+from modelyard.operations import build_operations, build_replication
 from modelyard.services.aliases import AliasService
 from modelyard.services.audit import AuditService
 from modelyard.services.auth import AuthService
@@ -47,6 +47,7 @@ from modelyard.services.tokens import TokenService
 from modelyard.services.uploads import UploadService
 from modelyard.storage.base import BlobStore
 from modelyard.storage.filesystem import FilesystemBlobStore
+from modelyard.wiring import build_pull_through
 
 
 def _filesystem_store(settings: Settings) -> BlobStore:
@@ -70,6 +71,7 @@ def _s3_store(settings: Settings) -> BlobStore:
             sse_kms_key_id=settings.s3_sse_kms_key_id,
             part_size=settings.s3_part_size,
             redirect=settings.blob_redirect,
+            lease_seconds=settings.s3_upload_lease,
         )
     )
 
@@ -144,20 +146,24 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         maintenance=MaintenanceService(lifecycle_store, gc),
     )
     operations = build_operations(settings, metadata, store, models, runner)
+    blobs = BlobService(metadata, store, runner, redirect_ttl=settings.blob_redirect_ttl)
+    replication = build_replication(settings, metadata, blobs, runner)
+    uploads = UploadService(metadata, store, runner, repositories, quotas=quotas)
+    manifests = ManifestService(
+        metadata,
+        runner,
+        repositories,
+        max_bytes=settings.manifest_max_bytes,
+        after_put=chained(models.index, lineage.record),
+        tag_rules=aliases,
+        quotas=quotas,
+    )
     registry = Registry(
         settings=settings,
         read=Reader(runner, inline=metadata.reads_inline),
-        uploads=UploadService(metadata, store, runner, repositories, quotas=quotas),
-        blobs=BlobService(metadata, store, runner, redirect_ttl=settings.blob_redirect_ttl),
-        manifests=ManifestService(
-            metadata,
-            runner,
-            repositories,
-            max_bytes=settings.manifest_max_bytes,
-            after_put=chained(models.index, lineage.record),
-            tag_rules=aliases,
-            quotas=quotas,
-        ),
+        uploads=uploads,
+        blobs=blobs,
+        manifests=manifests,
         listing=ListingService(metadata),
         compartments=compartments,
         repositories=repositories,
@@ -176,5 +182,8 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         lineage=lineage,
         diffs=DiffService(metadata, models, runner),
         aliases=aliases,
+        proxy=build_pull_through(settings, metadata, manifests, blobs, uploads, runner),
+        replication=replication.service,
+        replication_worker=replication,
     )
     return Runtime(settings, registry, metadata, store, runner)

@@ -8,8 +8,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Printable ASCII without whitespace (a host name in punycode); the server parses the rest.
-URL_PATTERN = r"^https?://[!-~]+$"
+from modelyard.domain.reference import COMPONENT_PATTERN, NAME_PATTERN
+
+# A registry root: a host name in punycode or an IPv4 address, an optional port, no path.
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN = rf"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:{_PORT})?/?$"
+UPSTREAM_PREFIX_PATTERN = rf"^({COMPONENT_PATTERN}(/{COMPONENT_PATTERN})*)?$"
 DEFAULT_TAG_TTL = 300
 
 
@@ -19,7 +23,10 @@ class _Model(BaseModel):
 
 class ProxyCreate(_Model):
     prefix: str = Field(
-        min_length=1, max_length=255, description="A compartment (hub) or repository prefix (hub/library) to proxy."
+        min_length=1,
+        max_length=255,
+        pattern=NAME_PATTERN,
+        description="A compartment (hub) or repository prefix (hub/library) to proxy.",
     )
     upstream_url: str = Field(
         max_length=2048,
@@ -27,7 +34,10 @@ class ProxyCreate(_Model):
         description="The upstream registry's root, e.g. https://registry-1.docker.io.",
     )
     upstream_prefix: str = Field(
-        "", max_length=255, description="Put before the rest of the name upstream: hub/x -> <upstream_prefix>/x."
+        "",
+        max_length=255,
+        pattern=UPSTREAM_PREFIX_PATTERN,
+        description="Put before the rest of the name upstream: hub/x -> <upstream_prefix>/x.",
     )
     username: str | None = Field(None, max_length=255)
     password: str | None = Field(

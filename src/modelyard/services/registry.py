@@ -22,6 +22,8 @@ from modelyard.services.manifests import ManifestService
 from modelyard.services.models import ModelService
 from modelyard.services.models.diff import DiffService
 from modelyard.services.models.lineage import LineageService
+from modelyard.services.proxy import PullThrough
+from modelyard.services.replication import ReplicationService, ReplicationWorker
 from modelyard.services.repositories import RepositoryService
 from modelyard.services.runner import Reader
 from modelyard.services.tokens import TokenService
@@ -56,3 +58,8 @@ class Registry:
     lineage: LineageService
     diffs: DiffService
     aliases: AliasService
+    #: the pull-through cache (``services/proxy/``): its rules and the /v2 read path's fallback
+    proxy: PullThrough
+    replication: ReplicationService
+    #: the leader's on-push and scheduled replication job (``workers.py``)
+    replication_worker: ReplicationWorker

@@ -7,7 +7,19 @@ import json
 
 from aiohttp import web
 
-from modelyard.api.admin import aliases, audit, compartments, iam, models, principals, repositories, tensors, webhooks
+from modelyard.api.admin import (
+    aliases,
+    audit,
+    compartments,
+    iam,
+    models,
+    principals,
+    proxies,
+    replication,
+    repositories,
+    tensors,
+    webhooks,
+)
 from modelyard.api.admin import lifecycle as retention_and_quotas
 from modelyard.api.admin import lineage as version_lineage
 from modelyard.api.admin.framework import Operation, add_operations
@@ -28,6 +40,8 @@ OPERATIONS: list[Operation] = [
     *principals.OPERATIONS,
     *audit.OPERATIONS,
     *webhooks.OPERATIONS,
+    *replication.OPERATIONS,
+    *proxies.OPERATIONS,
 ]
 
 

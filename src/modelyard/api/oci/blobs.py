@@ -10,7 +10,7 @@ from modelyard.api.oci.common import registry_of
 from modelyard.api.oci.ranges import BlobFileResponse, plan_range
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
-from modelyard.domain.errors import ErrorCode
+from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.services.blobs import BlobInfo
 
 
@@ -18,7 +18,13 @@ async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
     """``GET``/``HEAD``. ``Range`` is served with ``sendfile`` (206/416, see ``ranges.py``)."""
     registry = registry_of(request)
     digest = Digest.parse(route.argument)
-    info = await registry.read(registry.blobs.stat, route.name, digest)
+    try:
+        info = await registry.read(registry.blobs.stat, route.name, digest)
+    except RegistryError as exc:
+        if exc.code is not ErrorCode.BLOB_UNKNOWN:
+            raise
+        # A proxied repository fetches it upstream (services/proxy/); any other re-raises.
+        info = await registry.proxy.blob(route.name, digest, exc, body=request.method == "GET")
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -44,7 +50,8 @@ async def _stream(request: web.Request, info: BlobInfo, headers: dict[str, str])
         return web.Response(status=416, headers=headers)
     start, end = planned if isinstance(planned, tuple) else (0, info.size)
     registry = registry_of(request)
-    pieces = registry.blobs.stream(info.digest, start, end) if request.method == "GET" and end > start else None
+    source = info.pieces or (lambda start, end: registry.blobs.stream(info.digest, start, end))
+    pieces = source(start, end) if request.method == "GET" and end > start else None
     first = await anext(pieces, b"") if pieces is not None else b""  # a missing blob fails before the answer
     response = web.StreamResponse(status=206 if isinstance(planned, tuple) else 200, headers=headers)
     response.content_length = end - start
@@ -53,8 +60,16 @@ async def _stream(request: web.Request, info: BlobInfo, headers: dict[str, str])
     await response.prepare(request)
     if pieces is not None:
         await response.write(first)
-        async for piece in pieces:
-            await response.write(piece)
+        try:
+            async for piece in pieces:
+                await response.write(piece)
+        except RegistryError:
+            # The answer is under way (a pull-through download that failed its digest check):
+            # break the connection off, so the client sees a short body -- never an error
+            # document appended to the bytes it was counting.
+            if request.transport is not None:
+                request.transport.abort()
+            return response
     await response.write_eof()
     return response
 

@@ -53,7 +53,8 @@ async def get_manifest(request: web.Request, route: V2Route) -> web.StreamRespon
         found = service.get(route.name, route.argument)
         return service.negotiate(route.name, found, accept, by_digest=is_digest(route.argument))
 
-    record = await registry.read(lookup)
+    # A proxied repository may fetch or revalidate it upstream first (services/proxy/).
+    record = await registry.proxy.manifest(route.name, route.argument, lookup)
     etag = f'"{record.digest}"'
     headers = {"Docker-Content-Digest": record.digest, "ETag": etag}
     if request.method == "GET":  # a pull (a 304 too); HEADs only look. In memory, written in batches.

@@ -126,14 +126,14 @@ class ProxyRules:
         prefix = _validate_prefix("prefix", prefix, empty=False)
         upstream_url = validate_upstream_url(upstream_url)
         upstream_prefix = _validate_prefix("upstream_prefix", upstream_prefix, empty=True)
-        if password is not None and not username:
-            raise ValidationFailed([("username", "is required with a password")])
+        if not username:  # a password alone is a bare token, sent as Basic ":token"
+            username = "" if password is not None else None
         if not 0 <= tag_ttl_seconds <= MAX_TTL:
             raise ValidationFailed([("tag_ttl_seconds", f"must be between 0 and {MAX_TTL}")])
         sealed = self._box.seal(password, SECRET_PURPOSE) if password is not None else None
         try:
             rule = await self._run(
-                self._store.create, prefix, upstream_url, upstream_prefix, username or None, sealed, tls_verify,
+                self._store.create, prefix, upstream_url, upstream_prefix, username, sealed, tls_verify,
                 tag_ttl_seconds, actor.subject,
             )  # fmt: skip
         except AlreadyExistsError:

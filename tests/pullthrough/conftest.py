@@ -1,0 +1,21 @@
+"""Fixtures of the pull-through cache suites (see ``support.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.pullthrough.support import CountingProxy, Rig, cache_server
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    with cache_server(tmp_path / "upstream") as upstream:
+        proxy = CountingProxy(upstream.url).start()
+        try:
+            with cache_server(tmp_path / "cache") as cache:
+                yield Rig(upstream, proxy, cache)
+        finally:
+            proxy.stop()
