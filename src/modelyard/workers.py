@@ -89,6 +89,8 @@ def scheduled_jobs(runtime: Runtime) -> list[Job]:
         jobs.append(Job("retention", settings.retention_interval, retain))
     delivery = runtime.registry.webhook_delivery
     jobs.append(Job("webhooks", settings.webhook_poll_interval, delivery.tick, stop=delivery.close))
+    replication = runtime.registry.replication_worker
+    jobs.append(Job("replication", settings.replication_poll_interval, replication.tick, stop=replication.close))
     return jobs
 
 

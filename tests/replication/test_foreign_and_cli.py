@@ -1,0 +1,192 @@
+"""Replication to a foreign registry -- CNCF Distribution 2.8.2, Debian's ``docker-registry`` --
+and ``modelyard replication …`` end to end against two live modelyard servers.
+
+Distribution 2.8 has no referrers API: a referrer replicated there is found through the
+referrers tag (``sha256-<hex>``) that the target client maintains, as the OCI spec asks of a
+client pushing to such a registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.cli.liveserver import LiveServer, live_server
+from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
+from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
+from tests.interop.serverproc import free_port
+from tests.replication.conftest import FAST
+from tests.replication.test_replication import CARD_TYPE, manifest_on, put_blob, put_manifest, setup
+
+DISTRIBUTION = "/usr/bin/docker-registry"
+CONFIG = """\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+@pytest.fixture
+def distribution(tmp_path: Path) -> Iterator[str]:
+    binary = shutil.which("docker-registry") or DISTRIBUTION
+    if not Path(binary).exists():
+        pytest.fail("docker-registry is not installed: run scripts/bootstrap --system (Debian's docker-registry)")
+    port = free_port()
+    (tmp_path / "distribution").mkdir()
+    config = tmp_path / "distribution.yml"
+    config.write_text(CONFIG.format(root=tmp_path / "distribution", port=port))
+    log = open(tmp_path / "distribution.log", "wb")  # noqa: SIM115 - the child keeps it
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "distribution.log").read_text()
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+
+def test_replication_to_distribution_2_8(api: httpx.Client, distribution: str) -> None:
+    image = push(api, "acme/llm", "v1", [b"weights" * 3000, b"tokenizer"])
+    children = [(image_manifest(b'{"os":"linux"}', [f"layer-{a}".encode()]), {"architecture": a, "os": "linux"})
+                for a in ("amd64", "arm64")]  # fmt: skip
+    for body, platform in children:
+        put_blob(api, "acme/llm", b'{"os":"linux"}')
+        put_blob(api, "acme/llm", f"layer-{platform['architecture']}".encode())
+        put_manifest(api, "acme/llm", sha256(body), body)
+    index = put_manifest(api, "acme/llm", "multi", index_manifest(children), OCI_INDEX)
+    card = b"# LLM\nA model card."
+    for blob in (card, b"{}"):
+        put_blob(api, "acme/llm", blob)
+    size = len(api.get("/v2/acme/llm/manifests/v1").content)
+    card_manifest = image_manifest(
+        b"{}", [card], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
+        subject={"mediaType": OCI_MANIFEST, "digest": image, "size": size}, artifact_type=CARD_TYPE,
+    )  # fmt: skip
+    card_digest = put_manifest(api, "acme/llm", sha256(card_manifest), card_manifest)
+    push(api, "acme/other", "v1", [b"weights" * 3000])  # its big layer is mounted from acme/llm
+
+    setup(api, distribution, mirror_deletes=True)
+    done = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+    assert done["status"] == "succeeded", done
+    assert done["manifests_copied"] == 6 and done["blobs_mounted"] >= 1, done
+
+    with httpx.Client(base_url=distribution, timeout=30) as remote:
+        assert manifest_on(remote, "acme/llm", "v1") == image
+        assert manifest_on(remote, "acme/llm", "multi") == index
+        assert manifest_on(remote, "acme/other", "v1")
+        assert remote.get(f"/v2/acme/llm/blobs/{sha256(card)}").content == card
+        fallback = remote.get(f"/v2/acme/llm/manifests/{image.replace(':', '-')}", headers={"Accept": OCI_INDEX})
+        assert fallback.status_code == 200, fallback.text
+        listed = fallback.json()["manifests"]
+        assert [(m["digest"], m["artifactType"]) for m in listed] == [(card_digest, CARD_TYPE)]
+
+        again = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+        assert (again["status"], again["bytes_copied"], again["manifests_copied"]) == ("succeeded", 0, 0), again
+
+        # Distribution cannot delete a tag alone: the mirrored delete takes the manifest it names.
+        other = manifest_on(api, "acme/other", "v1")
+        assert api.delete(f"/v2/acme/other/manifests/{other}").status_code == 202
+
+        def gone() -> bool:
+            return manifest_on(remote, "acme/other", str(other)) is None
+
+        deadline = time.monotonic() + 30
+        while not gone():
+            assert time.monotonic() < deadline, "the delete did not reach Distribution"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def second(tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(data_dir=tmp_path / "second", **FAST) as running:
+        yield running
+
+
+def test_replication_commands(source: LiveServer, second: LiveServer, api: httpx.Client) -> None:
+    cli = Cli(source)
+    push(api, "acme/llm", "v1", [b"weights"])
+    made: dict[str, Any] = cli.json("replication", "target", "add", "dr", second.url)
+    assert made["name"] == "dr" and made["has_password"] is False
+    added = cli("replication", "target", "add", "locked", second.url, "-u", "bot", "--password-stdin", "--json",
+                stdin="s3cret-token\n")  # fmt: skip
+    secured = json.loads(added.stdout)
+    assert secured["has_password"] is True and "s3cret" not in str(secured)
+    assert [t["name"] for t in cli.json("replication", "target", "list")] == ["dr", "locked"]
+    assert "s3cret" not in api.get("/api/v1/audit").text
+    cli("replication", "target", "add", "bad", "ftp://example", code=EXIT_USAGE)
+
+    rule = cli.json("replication", "rule", "add", "to-dr", "--target", "dr", "--repos", "acme/*", "--prefix", "copy")
+    assert (rule["target"], rule["repositories"], rule["destination_prefix"]) == ("dr", "acme/*", "copy")
+    assert "to-dr" in cli("replication", "rule", "list").stdout
+
+    ran = cli.json("replication", "run", "to-dr")
+    assert ran["status"] == "succeeded" and ran["manifests_copied"] == 1 and ran["bytes_copied"] > 0
+    with httpx.Client(base_url=second.url, timeout=30) as remote:
+        assert manifest_on(remote, "copy/acme/llm", "v1") == manifest_on(api, "acme/llm", "v1")
+    table = cli("replication", "executions", "--rule", "to-dr").stdout
+    assert "succeeded" in table and "manual" in table
+    assert [e["id"] for e in cli.json("replication", "executions")] == [ran["id"]]
+    cli("replication", "run", "nope", code=EXIT_NOT_FOUND)
+
+    cli("replication", "rule", "rm", "to-dr")
+    assert cli.json("replication", "rule", "list") == []
+    cli("replication", "target", "rm", "locked")
+    assert [t["name"] for t in cli.json("replication", "target", "list")] == ["dr"]
+
+
+def test_a_target_with_token_auth_gets_the_stored_credentials(api: httpx.Client, tmp_path: Path) -> None:
+    """The target answers 401 with a Bearer challenge; the stored (encrypted) password earns the
+    token. A wrong one is a failed execution whose error says the target refused."""
+    password = "target-admin-password-1"
+    with live_server(data_dir=tmp_path / "locked", auth_enabled=True, admin_password=password) as locked:
+        digest = push(api, "acme/llm", "v1", [b"weights"])
+        for name, secret in (("good", password), ("bad", "not-the-password")):
+            made = api.post("/api/v1/replication/targets", json={
+                "name": name, "url": locked.url, "username": "admin", "password": secret,
+            })  # fmt: skip
+            assert made.status_code == 201 and made.json()["has_password"] is True, made.text
+            rule = {"name": f"to-{name}", "target": name, "repositories": "acme/*"}
+            assert api.post("/api/v1/replication/rules", json=rule).status_code == 201
+        refused = api.post("/api/v1/replication/rules/to-bad/run", json={"wait": True}).json()
+        assert refused["status"] == "failed" and "401" in refused["error"], refused
+        assert password not in str(api.get("/api/v1/replication/targets").json())
+        done = api.post("/api/v1/replication/rules/to-good/run", json={"wait": True}).json()
+        assert done["status"] == "succeeded" and done["manifests_copied"] == 1, done
+        with httpx.Client(base_url=locked.url, timeout=30) as remote:
+            realm = remote.get("/v2/").headers["WWW-Authenticate"].split('realm="', 1)[1].split('"', 1)[0]
+            scope = {"scope": "repository:acme/llm:pull", "service": "modelyard"}
+            token = remote.get(realm, params=scope, auth=("admin", password))
+            headers = {"Authorization": f"Bearer {token.json()['token']}", "Accept": OCI_MANIFEST}
+            assert remote.head("/v2/acme/llm/manifests/v1", headers=headers).headers["Docker-Content-Digest"] == digest

@@ -1,0 +1,204 @@
+"""Push replication between two real modelyard servers on 127.0.0.1 (no peer is mocked): on
+push (an image, an index and its children, the referrers of a version), a manual pass that
+skips what the target has and mounts within it, a resume after the target was SIGKILLed
+mid-copy (only the remaining bytes are counted), and mirrored deletes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from tests.cli.liveserver import LiveServer
+from tests.cli.test_cli import push
+from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
+from tests.interop.serverproc import ServerProcess
+
+T = TypeVar("T")
+CARD_TYPE = "application/vnd.modelyard.model-card.v1+json"
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "the condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def put_blob(api: httpx.Client, repo: str, data: bytes) -> None:
+    started = api.post(f"/v2/{repo}/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    assert api.put(started.headers["Location"], params={"digest": sha256(data)}, content=data).status_code == 201
+
+
+def put_manifest(api: httpx.Client, repo: str, ref: str, body: bytes, media_type: str = OCI_MANIFEST) -> str:
+    response = api.put(f"/v2/{repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type})
+    assert response.status_code == 201, response.text
+    return str(response.headers["Docker-Content-Digest"])
+
+
+def setup(api: httpx.Client, target_url: str, **rule: Any) -> None:
+    made = api.post("/api/v1/replication/targets", json={"name": "dr", "url": target_url})
+    assert made.status_code == 201, made.text
+    body = {"name": "to-dr", "target": "dr", "repositories": "acme/*", **rule}
+    made = api.post("/api/v1/replication/rules", json=body)
+    assert made.status_code == 201, made.text
+
+
+def executions(api: httpx.Client) -> list[dict[str, Any]]:
+    response = api.get("/api/v1/replication/executions", params={"rule": "to-dr"})
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def manifest_on(client: httpx.Client, repo: str, ref: str) -> str | None:
+    accept = ", ".join([OCI_MANIFEST, OCI_INDEX])
+    response = client.head(f"/v2/{repo}/manifests/{ref}", headers={"Accept": accept})
+    return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+
+
+def test_on_push_copies_an_image_an_index_and_referrers(
+    api: httpx.Client, source: LiveServer, target: ServerProcess
+) -> None:
+    setup(api, target.url, destination_prefix="mirror")
+    image = push(api, "acme/llm", "v1", [b"weights-" * 5000, b"tokenizer"])
+    children = [(image_manifest(b'{"os":"linux"}', [f"layer-{arch}".encode()]), {"architecture": arch, "os": "linux"})
+                for arch in ("amd64", "arm64")]  # fmt: skip
+    for body, platform in children:
+        put_blob(api, "acme/llm", b'{"os":"linux"}')
+        put_blob(api, "acme/llm", f"layer-{platform['architecture']}".encode())
+        put_manifest(api, "acme/llm", sha256(body), body)
+    index = put_manifest(api, "acme/llm", "multi", index_manifest(children), OCI_INDEX)
+    card = b"# LLM\nA model card."
+    put_blob(api, "acme/llm", card)
+    put_blob(api, "acme/llm", b"{}")
+    subject = {"mediaType": OCI_MANIFEST, "digest": image, "size": len(api.get("/v2/acme/llm/manifests/v1").content)}
+    card_manifest = image_manifest(
+        b"{}", [card], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
+        subject=subject, artifact_type=CARD_TYPE,
+    )  # fmt: skip
+    card_digest = put_manifest(api, "acme/llm", sha256(card_manifest), card_manifest)
+
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "mirror/acme/llm", "v1") == image, what="v1 on the target")
+        wait_for(lambda: manifest_on(remote, "mirror/acme/llm", "multi") == index, what="the index on the target")
+        for body, _platform in children:
+            assert manifest_on(remote, "mirror/acme/llm", sha256(body)) == sha256(body)
+
+        def card_listed() -> bool:
+            listed = remote.get(f"/v2/mirror/acme/llm/referrers/{image}").json()["manifests"]
+            return [m["digest"] for m in listed] == [card_digest]
+
+        wait_for(card_listed, what="the model card among the target's referrers of v1")
+        assert remote.get(f"/v2/mirror/acme/llm/blobs/{sha256(card)}").content == card
+        assert (
+            remote.get(f"/v2/mirror/acme/llm/manifests/{image}").content
+            == api.get(f"/v2/acme/llm/manifests/{image}").content
+        )
+
+    def all_done() -> list[dict[str, Any]] | None:
+        found = executions(api)
+        done = [e for e in found if e["status"] != "running"]
+        copied = sum(e["manifests_copied"] for e in done)
+        return done if copied >= 5 and len(done) == len(found) else None
+
+    done = wait_for(all_done, what="the executions to finish")
+    assert all(e["status"] == "succeeded" and e["trigger"] == "on_push" and e["error"] is None for e in done)
+    assert sum(e["bytes_copied"] for e in done) >= len(b"weights-" * 5000) + len(card)
+    assert all(e["duration_seconds"] is not None and e["finished_at"] for e in done)
+
+
+def test_a_manual_pass_skips_what_the_target_has_and_mounts_within_it(
+    api: httpx.Client, source: LiveServer, target: ServerProcess
+) -> None:
+    shared, own = b"shared-layer" * 1000, b"own-layer" * 700
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    push(api, "acme/one", "v1", [shared, own])
+    push(api, "acme/two", "v1", [shared])
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        put_blob(remote, "acme/one", shared)  # already on the target: skipped, not sent
+    setup(api, target.url)  # on push, from now on: what was pushed before goes by a manual pass
+    first = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+    assert first["status"] == "succeeded", first
+    assert first["blobs_skipped"] == 1  # the shared layer in acme/one
+    assert first["blobs_mounted"] == 2  # the config and the shared layer, mounted from acme/one into acme/two
+    assert first["blobs_copied"] == 2  # the config and own layer of acme/one
+    assert first["bytes_copied"] == len(config) + len(own)
+    assert first["manifests_copied"] == 2
+
+    again = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True})
+    assert again.status_code == 202, again.text
+    second = again.json()
+    assert second["status"] == "succeeded" and second["trigger"] == "manual"
+    assert (second["bytes_copied"], second["manifests_copied"], second["manifests_skipped"]) == (0, 0, 2)
+
+
+def test_a_killed_target_is_resumed_and_only_the_rest_is_counted(
+    api: httpx.Client, source: LiveServer, target: ServerProcess
+) -> None:
+    small, big = b"small" * 2000, bytes(range(256)) * (160 * 1024)  # 40 MiB: 40 PATCH chunks of 1 MiB
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    push(api, "acme/big", "v1", [small, big])
+    setup(api, target.url)
+    uploads = target.data_dir / "uploads"
+    started = api.post("/api/v1/replication/rules/to-dr/run", json={})
+    assert started.status_code == 202 and started.json()["status"] == "running", started.text
+
+    def growing() -> bool:
+        return uploads.is_dir() and any(p.stat().st_size > 4 << 20 for p in uploads.iterdir() if p.is_file())
+
+    wait_for(growing, timeout=60, what="the big blob's upload on the target")
+    target.kill()
+    failed = wait_for(lambda: [e for e in executions(api) if e["status"] == "failed"], what="a failed execution")[0]
+    assert failed["error"] and failed["blobs_copied"] == 2 and failed["bytes_copied"] == len(config) + len(small)
+    assert failed["manifests_copied"] == 0
+
+    target.start()
+    resumed = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+    assert resumed["status"] == "succeeded", resumed
+    assert (resumed["blobs_skipped"], resumed["blobs_copied"], resumed["bytes_copied"]) == (2, 1, len(big))
+    with httpx.Client(base_url=target.url, timeout=60) as remote:
+        assert manifest_on(remote, "acme/big", "v1") == manifest_on(api, "acme/big", "v1")
+        assert remote.get(f"/v2/acme/big/blobs/{sha256(big)}").content == big
+
+
+def test_deletes_are_mirrored_when_the_rule_says_so(api: httpx.Client, target: ServerProcess) -> None:
+    setup(api, target.url, mirror_deletes=True)
+    first = push(api, "acme/llm", "v1", [b"one"])
+    push(api, "acme/llm", "v2", [b"two"])
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v2"), what="v2 on the target")
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v1"), what="v1 on the target")
+        assert api.delete(f"/v2/acme/llm/manifests/{first}").status_code == 202
+        wait_for(lambda: manifest_on(remote, "acme/llm", first) is None, what="v1 gone from the target")
+        assert manifest_on(remote, "acme/llm", "v2")
+    wait_for(lambda: any(e["deleted"] == 1 for e in executions(api)), what="the delete in an execution")
+
+
+def test_deletes_are_not_mirrored_by_default(api: httpx.Client, target: ServerProcess) -> None:
+    setup(api, target.url)
+    first = push(api, "acme/llm", "v1", [b"one"])
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v1"), what="v1 on the target")
+        assert api.delete(f"/v2/acme/llm/manifests/{first}").status_code == 202
+        push(api, "acme/llm", "v2", [b"two"])  # a later push is replicated: the delete was seen and passed over
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v2"), what="v2 on the target")
+        assert manifest_on(remote, "acme/llm", first) == first
+
+
+def test_a_full_pass_deletes_selected_tags_the_source_no_longer_has(api: httpx.Client, target: ServerProcess) -> None:
+    push(api, "acme/llm", "v1", [b"one"])
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        stale = push(remote, "acme/llm", "v0", [b"zero"])  # on the target only: gone from the source
+        push(remote, "acme/llm", "keep-me", [b"zero"])  # not selected by the rule: left alone
+        setup(api, target.url, tags="v*", mirror_deletes=True)
+        done = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+        assert done["status"] == "succeeded" and done["deleted"] == 1, done
+        assert manifest_on(remote, "acme/llm", "v1") and manifest_on(remote, "acme/llm", "keep-me") == stale
+        assert manifest_on(remote, "acme/llm", "v0") is None
