@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.pullthrough.support import CountingProxy, Rig, cache_server
+from tests.replication.test_foreign_and_cli import distribution  # noqa: F401  (Distribution 2.8.2 for a test)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ class CountingProxy:
         self.delay = 0.0  # seconds between blob pieces
         self.gate: threading.Event | None = None  # hold a blob body after its first half until set
         self.corrupt: set[str] = set()  # digests whose bodies get one byte flipped
+        self.basic: str | None = None  # "user:password": answer 401 + a Basic challenge without it
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
@@ -109,6 +111,10 @@ class CountingProxy:
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             self.counts[(request.method, request.path)] += 1
+        if self.basic is not None:
+            wanted = "Basic " + base64.b64encode(self.basic.encode()).decode()
+            if request.headers.get("Authorization") != wanted:
+                return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="counting-proxy"'})
         if self._session is None:
             self._session = aiohttp.ClientSession(auto_decompress=False)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
@@ -170,7 +176,9 @@ def push(registry: str, repo: str, tag: str, layers: list[bytes], seed: str = ""
         for blob in [config, *layers]:
             started = http.post(f"/v2/{repo}/blobs/uploads/")
             assert started.status_code == 202, started.text
-            done = http.put(started.headers["Location"], params={"digest": sha256(blob)}, content=blob)
+            location = started.headers["Location"]  # Distribution's carries a query of its own
+            separator = "&" if "?" in location else "?"
+            done = http.put(f"{location}{separator}digest={sha256(blob)}", content=blob)
             assert done.status_code == 201, done.text
         manifest = json.dumps(
             {
