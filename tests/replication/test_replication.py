@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
-from tests.cli.liveserver import LiveServer
+from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import push
 from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
 from tests.interop.serverproc import ServerProcess
+from tests.replication.conftest import FAST
 
 T = TypeVar("T")
 CARD_TYPE = "application/vnd.modelyard.model-card.v1+json"
@@ -202,3 +205,19 @@ def test_a_full_pass_deletes_selected_tags_the_source_no_longer_has(api: httpx.C
         assert done["status"] == "succeeded" and done["deleted"] == 1, done
         assert manifest_on(remote, "acme/llm", "v1") and manifest_on(remote, "acme/llm", "keep-me") == stale
         assert manifest_on(remote, "acme/llm", "v0") is None
+
+
+@pytest.mark.postgres
+def test_on_push_replication_with_postgresql_metadata(postgres_url: str, target: ServerProcess, tmp_path: Path) -> None:
+    """The same leader job, cursor and tasks with the source's metadata on PostgreSQL (reads off
+    the event loop there)."""
+    with (
+        live_server(data_dir=tmp_path / "pg-source", database_url=postgres_url, **FAST) as source,
+        httpx.Client(base_url=source.url, timeout=60) as api,
+        httpx.Client(base_url=target.url, timeout=30) as remote,
+    ):
+        setup(api, target.url)
+        digest = push(api, "acme/llm", "v1", [b"weights" * 1000])
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v1") == digest, what="v1 on the target")
+        done = wait_for(lambda: [e for e in executions(api) if e["status"] == "succeeded"], what="the execution")
+        assert done[0]["trigger"] == "on_push" and done[0]["bytes_copied"] > 7000
