@@ -115,6 +115,8 @@ def test_on_push_copies_an_image_an_index_and_referrers(
     assert all(e["status"] == "succeeded" and e["trigger"] == "on_push" and e["error"] is None for e in done)
     assert sum(e["bytes_copied"] for e in done) >= len(b"weights-" * 5000) + len(card)
     assert all(e["duration_seconds"] is not None and e["finished_at"] for e in done)
+    # The index's children, pushed by digest, refer to nothing: no execution of their own.
+    assert all(e["manifests_copied"] + e["manifests_skipped"] > 0 for e in done), done
 
 
 def test_a_manual_pass_skips_what_the_target_has_and_mounts_within_it(

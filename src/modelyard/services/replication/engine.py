@@ -132,6 +132,10 @@ class Replicator:
         if await run.client.manifest_digest(destination, tag) != record.digest:
             await run.client.put_manifest(destination, tag, record.media_type, record.content)
 
+    def is_referrer(self, repository: str, digest: str) -> bool:
+        record = self._meta.manifests.get(repository, digest)
+        return record is not None and record.subject is not None
+
     async def copy_referrer(self, run: Run, repository: str, digest: str) -> None:
         """A manifest pushed by digest alone: copied when it refers to a subject (a signature,
         a model card added later), subject first; other untagged manifests come with their tag."""

@@ -88,10 +88,20 @@ class ReplicationWorker:
         await self._on_push()
         await self._scheduled()
 
+    def _due(self) -> list[TaskRecord]:
+        """Due tasks, less the manifests pushed by digest that refer to nothing (an index's
+        children: they go with their index's tag), which are done here without an execution."""
+        due = []
+        for task in self._store.due_tasks(utcnow(), TASKS_PER_TICK):
+            if task.action == "referrer" and not self.service.replicator.is_referrer(task.repository, task.reference):
+                self._store.finish_task(task.id, None, None)
+            else:
+                due.append(task)
+        return due
+
     async def _on_push(self) -> None:
-        due = await self._run(self._store.due_tasks, utcnow(), TASKS_PER_TICK)
         by_rule: dict[int, list[TaskRecord]] = defaultdict(list)
-        for task in due:
+        for task in await self._run(self._due):
             by_rule[task.rule_id].append(task)
         for rule_id, tasks in by_rule.items():
             rule = await self._run(self._store.rule_by_id, rule_id)
