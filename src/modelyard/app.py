@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> web.Application:
         metrics.WORKERS.dec()
         await workers.stop()
         await registry.lifecycle.pulls.stop()
+        await registry.proxy.close()  # its downloads and upstream connections
         runtime.close()
 
     app.on_cleanup.append(close)

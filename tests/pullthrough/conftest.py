@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,11 +13,12 @@ from tests.replication.test_foreign_and_cli import distribution  # noqa: F401  (
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path, backend: dict[str, Any]) -> Iterator[Rig]:
+    """``backend``: the cache's database and blob store (SQLite + files unless a module says)."""
     with cache_server(tmp_path / "upstream") as upstream:
         proxy = CountingProxy(upstream.url).start()
         try:
-            with cache_server(tmp_path / "cache") as cache:
+            with cache_server(tmp_path / "cache", **backend) as cache:
                 yield Rig(upstream, proxy, cache)
         finally:
             proxy.stop()
