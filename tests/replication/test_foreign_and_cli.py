@@ -159,6 +159,10 @@ def test_replication_commands(source: LiveServer, second: LiveServer, api: httpx
     assert "succeeded" in table and "manual" in table
     assert [e["id"] for e in cli.json("replication", "executions")] == [ran["id"]]
     cli("replication", "run", "nope", code=EXIT_NOT_FOUND)
+    finished = [e for e in api.get("/api/v1/audit").json()["items"] if e["action"] == "replication.run"]
+    assert finished and finished[0]["detail"]["status"] == "succeeded", finished
+    types = api.get("/api/v1/webhook-event-types").json()["items"]
+    assert "replication.finished" in types  # webhooks can subscribe to it
 
     cli("replication", "rule", "rm", "to-dr")
     assert cli.json("replication", "rule", "list") == []
