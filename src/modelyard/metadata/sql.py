@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     bindparam,
     create_engine,
     delete,
@@ -105,6 +106,22 @@ _GET_REPOSITORY = select(
 ).where(_r.name == bindparam("name"))
 
 
+_INTEGER = Integer()
+
+
+def _list_repositories_query(after: bool, limited: bool) -> Any:
+    query = select(_r.name).order_by(_r.name)
+    if after:
+        query = query.where(_r.name > bindparam("last"))
+    if limited:
+        query = query.limit(bindparam("limit", type_=_INTEGER))
+    return query
+
+
+# (after ``last``?, limited?) -> the statement
+_LIST_REPOSITORIES = {(a, n): _list_repositories_query(a, n) for a in (False, True) for n in (False, True)}
+
+
 class SqlRepositories(SqlPart):
     def get(self, name: str) -> RepositoryRecord | None:
         row = self._store.fast.first(_GET_REPOSITORY, {"name": name})
@@ -131,13 +148,14 @@ class SqlRepositories(SqlPart):
         return record
 
     def list_names(self, limit: int | None, last: str | None) -> list[str]:
-        query = select(t.repositories.c.name).order_by(t.repositories.c.name)
+        """A catalog page: one walk of the unique index on ``name`` (the fast-read path)."""
+        params: dict[str, Any] = {}
         if last is not None:
-            query = query.where(t.repositories.c.name > last)
+            params["last"] = last
         if limit is not None:
-            query = query.limit(limit)
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
+            params["limit"] = limit
+        statement = _LIST_REPOSITORIES[last is not None, limit is not None]
+        return [row[0] for row in self._store.fast.rows(statement, params)]
 
 
 _LINKED_SIZE = (
