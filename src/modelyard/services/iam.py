@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.domain.events import Actor, IamPolicyChanged
@@ -68,6 +69,10 @@ def _split_public(bindings: list[Binding]) -> tuple[list[Binding], bool]:
 
 def _etag(version: int, public: bool) -> str:
     return f"v{version}{'p' if public else ''}"
+
+
+_INLINE_NAMES = 4
+T = TypeVar("T")
 
 
 class IamService:
@@ -206,7 +211,7 @@ class IamService:
         def work() -> dict[str, tuple[frozenset[Permission], bool]]:
             return {name: self.on_repository(principal, name) for name in dict.fromkeys(names)}
 
-        return await self._run(work) if names else {}
+        return await self._off_loop(work, len(names)) if names else {}
 
     async def tag_limits_on(
         self, principal: Principal, names: list[str]
@@ -216,4 +221,12 @@ class IamService:
         def work() -> dict[str, dict[Permission, tuple[str, ...] | None]]:
             return {name: self.tag_limits(principal, name) for name in dict.fromkeys(names)}
 
-        return await self._run(work) if names else {}
+        return await self._off_loop(work, len(names)) if names else {}
+
+    async def _off_loop(self, work: Callable[[], T], names: int) -> T:
+        """Run ``work`` in a worker thread -- or inline, when it is a few local SQLite reads (a
+        token request names a scope or two; the thread hop cost more than the reads, a tenth of
+        a token request). On PostgreSQL, or for many names, always off the event loop."""
+        if names <= _INLINE_NAMES and self._meta.reads_inline:
+            return work()
+        return await self._run(work)
