@@ -20,10 +20,10 @@ import pytest
 
 from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
-from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
+from tests.helpers import OCI_INDEX, OCI_MANIFEST, sha256
 from tests.interop.serverproc import free_port
 from tests.replication.conftest import FAST
-from tests.replication.test_replication import CARD_TYPE, manifest_on, put_blob, put_manifest, setup
+from tests.replication.test_replication import CARD, CARD_TYPE, manifest_on, push_model, setup
 
 DISTRIBUTION = "/usr/bin/docker-registry"
 CONFIG = """\
@@ -78,24 +78,8 @@ def distribution(tmp_path: Path) -> Iterator[str]:
 
 
 def test_replication_to_distribution_2_8(api: httpx.Client, distribution: str) -> None:
-    image = push(api, "acme/llm", "v1", [b"weights" * 3000, b"tokenizer"])
-    children = [(image_manifest(b'{"os":"linux"}', [f"layer-{a}".encode()]), {"architecture": a, "os": "linux"})
-                for a in ("amd64", "arm64")]  # fmt: skip
-    for body, platform in children:
-        put_blob(api, "acme/llm", b'{"os":"linux"}')
-        put_blob(api, "acme/llm", f"layer-{platform['architecture']}".encode())
-        put_manifest(api, "acme/llm", sha256(body), body)
-    index = put_manifest(api, "acme/llm", "multi", index_manifest(children), OCI_INDEX)
-    card = b"# LLM\nA model card."
-    for blob in (card, b"{}"):
-        put_blob(api, "acme/llm", blob)
-    size = len(api.get("/v2/acme/llm/manifests/v1").content)
-    card_manifest = image_manifest(
-        b"{}", [card], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
-        subject={"mediaType": OCI_MANIFEST, "digest": image, "size": size}, artifact_type=CARD_TYPE,
-    )  # fmt: skip
-    card_digest = put_manifest(api, "acme/llm", sha256(card_manifest), card_manifest)
-    push(api, "acme/other", "v1", [b"weights" * 3000])  # its big layer is mounted from acme/llm
+    image, index, _children, card_digest = push_model(api)
+    push(api, "acme/other", "v1", [b"weights-" * 5000])  # its big layer is mounted from acme/llm
 
     setup(api, distribution, mirror_deletes=True)
     done = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
@@ -106,7 +90,7 @@ def test_replication_to_distribution_2_8(api: httpx.Client, distribution: str) -
         assert manifest_on(remote, "acme/llm", "v1") == image
         assert manifest_on(remote, "acme/llm", "multi") == index
         assert manifest_on(remote, "acme/other", "v1")
-        assert remote.get(f"/v2/acme/llm/blobs/{sha256(card)}").content == card
+        assert remote.get(f"/v2/acme/llm/blobs/{sha256(CARD)}").content == CARD
         fallback = remote.get(f"/v2/acme/llm/manifests/{image.replace(':', '-')}", headers={"Accept": OCI_INDEX})
         assert fallback.status_code == 200, fallback.text
         listed = fallback.json()["manifests"]

@@ -66,10 +66,12 @@ def manifest_on(client: httpx.Client, repo: str, ref: str) -> str | None:
     return response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
 
 
-def test_on_push_copies_an_image_an_index_and_referrers(
-    api: httpx.Client, source: LiveServer, target: ServerProcess
-) -> None:
-    setup(api, target.url, destination_prefix="mirror")
+CARD = b"# LLM\nA model card."
+
+
+def push_model(api: httpx.Client) -> tuple[str, str, list[bytes], str]:
+    """acme/llm: ``v1`` (an image), ``multi`` (an index of two images pushed by digest) and a
+    model card referring to ``v1``; their digests, the children's bodies, the card's digest."""
     image = push(api, "acme/llm", "v1", [b"weights-" * 5000, b"tokenizer"])
     children = [(image_manifest(b'{"os":"linux"}', [f"layer-{arch}".encode()]), {"architecture": arch, "os": "linux"})
                 for arch in ("amd64", "arm64")]  # fmt: skip
@@ -78,20 +80,31 @@ def test_on_push_copies_an_image_an_index_and_referrers(
         put_blob(api, "acme/llm", f"layer-{platform['architecture']}".encode())
         put_manifest(api, "acme/llm", sha256(body), body)
     index = put_manifest(api, "acme/llm", "multi", index_manifest(children), OCI_INDEX)
-    card = b"# LLM\nA model card."
-    put_blob(api, "acme/llm", card)
+    put_blob(api, "acme/llm", CARD)
     put_blob(api, "acme/llm", b"{}")
     subject = {"mediaType": OCI_MANIFEST, "digest": image, "size": len(api.get("/v2/acme/llm/manifests/v1").content)}
     card_manifest = image_manifest(
-        b"{}", [card], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
+        b"{}", [CARD], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
         subject=subject, artifact_type=CARD_TYPE,
     )  # fmt: skip
-    card_digest = put_manifest(api, "acme/llm", sha256(card_manifest), card_manifest)
+    return (
+        image,
+        index,
+        [body for body, _ in children],
+        put_manifest(api, "acme/llm", sha256(card_manifest), card_manifest),
+    )
+
+
+def test_on_push_copies_an_image_an_index_and_referrers(
+    api: httpx.Client, source: LiveServer, target: ServerProcess
+) -> None:
+    setup(api, target.url, destination_prefix="mirror")
+    image, index, children, card_digest = push_model(api)
 
     with httpx.Client(base_url=target.url, timeout=30) as remote:
         wait_for(lambda: manifest_on(remote, "mirror/acme/llm", "v1") == image, what="v1 on the target")
         wait_for(lambda: manifest_on(remote, "mirror/acme/llm", "multi") == index, what="the index on the target")
-        for body, _platform in children:
+        for body in children:
             assert manifest_on(remote, "mirror/acme/llm", sha256(body)) == sha256(body)
 
         def card_listed() -> bool:
@@ -99,7 +112,7 @@ def test_on_push_copies_an_image_an_index_and_referrers(
             return [m["digest"] for m in listed] == [card_digest]
 
         wait_for(card_listed, what="the model card among the target's referrers of v1")
-        assert remote.get(f"/v2/mirror/acme/llm/blobs/{sha256(card)}").content == card
+        assert remote.get(f"/v2/mirror/acme/llm/blobs/{sha256(CARD)}").content == CARD
         assert (
             remote.get(f"/v2/mirror/acme/llm/manifests/{image}").content
             == api.get(f"/v2/acme/llm/manifests/{image}").content
@@ -113,7 +126,7 @@ def test_on_push_copies_an_image_an_index_and_referrers(
 
     done = wait_for(all_done, what="the executions to finish")
     assert all(e["status"] == "succeeded" and e["trigger"] == "on_push" and e["error"] is None for e in done)
-    assert sum(e["bytes_copied"] for e in done) >= len(b"weights-" * 5000) + len(card)
+    assert sum(e["bytes_copied"] for e in done) >= len(b"weights-" * 5000) + len(CARD)
     assert all(e["duration_seconds"] is not None and e["finished_at"] for e in done)
     # The index's children, pushed by digest, refer to nothing: no execution of their own.
     assert all(e["manifests_copied"] + e["manifests_skipped"] > 0 for e in done), done

@@ -4,8 +4,10 @@ repository it names to another registry, and a target holds credentials."""
 
 from __future__ import annotations
 
+import re
+
 from modelyard.api.admin.framework import LIMIT, PAGE_NUMBER, Call, Operation, QueryParam
-from modelyard.domain.errors import ErrorCode, RegistryError
+from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
 from modelyard.domain.replication import ExecutionRecord, NewRule, RuleRecord, TargetRecord
 from modelyard.policy.authorizer import Permission
 from modelyard.schemas import replication as schemas
@@ -104,7 +106,9 @@ async def list_executions(call: Call) -> schemas.ExecutionPage:
     await _admin(call)
     service = call.registry.replication
     limit = call.limit()
-    rule = call.query_str("rule")
+    rule = call.request.query.get("rule")
+    if rule is not None and not re.fullmatch(schemas.NAME_PATTERN, rule):
+        raise ValidationFailed([("rule", "must be a rule's name")])
 
     def read() -> tuple[list[ExecutionRecord], dict[int, str]]:
         return service.executions(rule, limit + 1, call.page_number()), {r.id: r.name for r in service.rules()}
