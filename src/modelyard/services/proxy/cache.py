@@ -19,9 +19,10 @@ while streaming, committed only if the digest matches, linked to the repository)
 registry already stores for another repository is mounted after the upstream confirmed this
 repository has it, without downloading it again.
 
-Across workers and replicas each process has its own map, so N workers may each fetch a cold
-blob once: the content-addressed commit makes that harmless (same bytes, stored once), only the
-upstream traffic is N-fold. A claim row in the database would make it one; not done yet.
+Worker processes of one machine share the download too: its spool file is claimed with a lock
+(``spool.py``), and a worker finding it claimed follows it. Replicas on other machines do not
+share a spool directory and may each fetch a cold blob once; the content-addressed commit makes
+that harmless (same bytes, stored once), only the upstream traffic is multiplied.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from io import FileIO
 from pathlib import Path
 
 from modelyard import metrics
@@ -56,6 +56,7 @@ from modelyard.services.blobs import BlobInfo, BlobService
 from modelyard.services.manifests import ManifestService
 from modelyard.services.proxy.flight import Flight
 from modelyard.services.proxy.rules import ProxyRules
+from modelyard.services.proxy.spool import Follower, claim, spool_name, sweep
 from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.uploads import UploadService
 
@@ -106,6 +107,7 @@ class PullThrough:
         self._flights: dict[tuple[str, str], Flight] = {}
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._swept = False
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -206,7 +208,10 @@ class PullThrough:
                 mounted = await self._mount(client, upstream, repository, digest)
                 if mounted is not None:
                     return mounted
-                flight = self._flights.get(key) or self._start(key, client, upstream, repository, digest)
+                begun = self._flights.get(key) or await self._start(key, client, upstream, repository, digest)
+                if isinstance(begun, Follower):
+                    return await self._follow(begun, client, upstream, repository, digest)
+                flight = begun
             size = await flight.started()
         except UpstreamError as exc:
             metrics.PROXY_REQUESTS.labels(kind="blob", result="error").inc()
@@ -238,11 +243,38 @@ class PullThrough:
         metrics.PROXY_REQUESTS.labels(kind="blob", result="hit").inc()
         return await self._read(self._blobs.stat, repository, digest)
 
-    def _start(
+    async def _follow(
+        self, follower: Follower, client: OciRegistryClient, upstream: str, repository: str, digest: Digest
+    ) -> BlobInfo:
+        """Serve a download another worker process runs: its size from the upstream (a HEAD)."""
+        metrics.PROXY_REQUESTS.labels(kind="blob", result="miss").inc()
+        size = await client.head_blob(upstream, str(digest))
+        if size is None:
+            await follower.done()
+            return await self._read(self._blobs.stat, repository, digest)
+        return BlobInfo(digest, size, None, pieces=follower.reader(self._stored_reader(digest)))
+
+    async def _start(
         self, key: tuple[str, str], client: OciRegistryClient, upstream: str, repository: str, digest: Digest
-    ) -> Flight:
-        self._spool_dir.mkdir(parents=True, exist_ok=True)
-        flight = Flight(self._spool_dir / f"{uuid.uuid4()}.part", self._runner)
+    ) -> Flight | Follower:
+        """Download the blob here, or follow the worker process that downloads it already."""
+        path = self._spool_dir / spool_name(*key)
+        if not self._swept:
+            self._swept = True
+            await self._run(sweep, self._spool_dir)
+        fd = await self._run(claim, path)
+        found = self._flights.get(key)  # another request of this process claimed it meanwhile
+        if found is not None:
+            if fd is not None:
+                os.close(fd)  # cannot happen: the name was ours to take only if nobody held it
+            return found
+        if fd is None:
+
+            async def stored() -> bool:
+                return await self._read(self._meta.blobs.linked_size, repository, str(digest)) is not None
+
+            return Follower(path, self._runner, stored)
+        flight = Flight(path, fd, self._runner)
         self._flights[key] = flight
         task = asyncio.ensure_future(self._download(flight, client, upstream, repository, digest))
         self._tasks.add(task)
@@ -266,11 +298,9 @@ class PullThrough:
                 await self._ensure_repository(repository)
                 upload = await self._uploads.start(repository, None, declared=download.size, digest=digest)
                 try:
-                    with flight.spool.open("wb", buffering=0) as spool:
-                        flight.begin(download.size)
-                        await self._uploads.commit(
-                            repository, upload.id, digest, self._tee(download.chunks(), spool, flight), None
-                        )
+                    flight.begin(download.size)
+                    body = self._tee(download.chunks(), flight)
+                    await self._uploads.commit(repository, upload.id, digest, body, None)
                 except BaseException:
                     with contextlib.suppress(RegistryError, OSError):
                         await self._uploads.cancel(repository, upload.id)
@@ -289,10 +319,10 @@ class PullThrough:
         finally:
             flight.finish(error)
 
-    async def _tee(self, chunks: AsyncIterator[bytes], spool: FileIO, flight: Flight) -> AsyncIterator[bytes]:
+    async def _tee(self, chunks: AsyncIterator[bytes], flight: Flight) -> AsyncIterator[bytes]:
         """Each upstream chunk to the spool file (readers tail it) and on to the upload."""
         async for chunk in chunks:
-            await self._run(spool.write, chunk)
+            await self._run(flight.write, chunk)
             flight.advance(len(chunk))
             metrics.PROXY_UPSTREAM_BYTES.inc(len(chunk))
             yield chunk

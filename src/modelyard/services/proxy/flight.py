@@ -13,8 +13,9 @@ client ever receives a complete wrong blob: on a mismatch the download fails, th
 dropped (the upload is cancelled, nothing is stored) and every reader's stream raises, which
 breaks its response off short of its ``Content-Length``.
 
-The spool file is removed once the download ended and its last reader left; a reader that
-starts after a verified download reads the stored blob instead.
+The spool file is named and locked so that other worker processes can follow the download too
+(``spool.py``); it is unlinked and unlocked as the download ends (readers keep their open
+descriptors), and a reader that starts after a verified download reads the stored blob.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ StoredReader = Callable[[int, int], AsyncIterator[bytes]]
 
 
 class Flight:
-    def __init__(self, spool: Path, runner: BlockingRunner) -> None:
+    """The download this process runs into ``spool``; ``fd`` writes it and holds its lock."""
+
+    def __init__(self, spool: Path, fd: int, runner: BlockingRunner) -> None:
         self.spool = spool
+        self._fd = fd
         self._run = runner.run
         self.size: int | None = None
         self.written = 0
@@ -42,7 +46,6 @@ class Flight:
         self.error: RegistryError | None = None
         self._begun: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._progress = asyncio.Event()
-        self._readers = 0
         self._finished = False
 
     # -- the download's side ----------------------------------------------------------------
@@ -52,6 +55,12 @@ class Flight:
         self.size = size
         if not self._begun.done():
             self._begun.set_result(size)
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` to the spool file (blocking: called in a worker thread)."""
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
 
     def advance(self, count: int) -> None:
         """``count`` more bytes are in the spool file."""
@@ -70,17 +79,14 @@ class Flight:
                 self._begun.set_exception(error)
             else:
                 self._begun.set_result(self.written)
+        with contextlib.suppress(OSError):
+            self.spool.unlink(missing_ok=True)  # unlinked first, then unlocked: see spool.py
+        os.close(self._fd)
         self._wake()
-        self._cleanup()
 
     def _wake(self) -> None:
         event, self._progress = self._progress, asyncio.Event()
         event.set()
-
-    def _cleanup(self) -> None:
-        if self._finished and self._readers == 0:
-            with contextlib.suppress(OSError):
-                self.spool.unlink(missing_ok=True)
 
     # -- the readers' side ------------------------------------------------------------------
 
@@ -105,7 +111,6 @@ class Flight:
                 raise self.error
             # Opened now, on the loop, while the download cannot end in between: the file exists.
             fd = os.open(self.spool, os.O_RDONLY)
-            self._readers += 1
             return self._tail(fd, start, end)
 
         return pieces
@@ -131,5 +136,3 @@ class Flight:
                 await self._progress.wait()
         finally:
             os.close(fd)
-            self._readers -= 1
-            self._cleanup()
