@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         le=5 * 1024 * MiB,
         description="Multipart part size to start with (doubles every 500 parts); memory per upload is about this.",
     )
+    s3_upload_lease: float = Field(
+        30.0,
+        ge=2.0,
+        le=3600.0,
+        description="Seconds an S3 upload stays locked to a writer that stopped renewing (a killed replica): "
+        "its client's retry waits this long; shorter risks taking over from a writer that is only slow.",
+    )
     blob_redirect: bool = Field(
         True,
         description="Object stores: answer blob GETs with 307 to a short-lived presigned URL (false: stream through).",

@@ -1,4 +1,5 @@
-"""HTTP helpers for the crash suite: fresh connections, streamed bodies, a body that pauses on cue."""
+"""Helpers for the crash suite: fresh connections, streamed bodies, a body that pauses on cue, and
+a look at what the blob store holds (files on the filesystem, objects in the S3 bucket)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import hashlib
 import http.client
 import os
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from tests.interop.serverproc import ServerProcess
 
 MiB = 1024 * 1024
+S3_LEASE_S = 3.0  # the crash servers' s3_upload_lease
 
 
 class BigBlob:
@@ -136,3 +140,72 @@ class PausedUpload:
         assert self._thread is not None
         self._thread.join(60)
         assert not self._thread.is_alive(), "the request did not end after the server died"
+
+
+class StoredBytes(Protocol):
+    """What the blob store holds, seen from outside the server (the crash tests' witness)."""
+
+    def blobs(self, digest: str) -> list[str]:
+        """Every stored copy of the blob ``digest`` (files or object keys)."""
+
+    def upload_bytes(self, upload_id: str) -> int:
+        """How many bytes of the upload the server has written to storage so far."""
+
+    def upload_exists(self, upload_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FilesystemBytes:
+    data_dir: Path
+
+    def blobs(self, digest: str) -> list[str]:
+        return [str(path) for path in blob_files(self.data_dir, digest)]
+
+    def upload_bytes(self, upload_id: str) -> int:
+        try:
+            return (self.data_dir / "uploads" / upload_id).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def upload_exists(self, upload_id: str) -> bool:
+        return (self.data_dir / "uploads" / upload_id).exists()
+
+
+@dataclass(frozen=True)
+class S3Bytes:
+    """The bucket below the server's prefix (``storage/s3.py`` documents the key layout)."""
+
+    client: Any
+    bucket: str
+    prefix: str
+
+    def _objects(self, prefix: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(page.get("Contents", []))
+        return found
+
+    def blobs(self, digest: str) -> list[str]:
+        algorithm, hexdigest = digest.split(":", 1)
+        key = f"{self.prefix}blobs/{algorithm}/{hexdigest[:2]}/{hexdigest}"
+        return [str(item["Key"]) for item in self._objects(key) if item["Key"] == key]
+
+    def upload_bytes(self, upload_id: str) -> int:
+        base = f"{self.prefix}uploads/{upload_id}/"
+        return sum(int(item["Size"]) for item in self._objects(base + "parts/") + self._objects(base + "tail/"))
+
+    def upload_exists(self, upload_id: str) -> bool:
+        return bool(self._objects(f"{self.prefix}uploads/{upload_id}/state/"))
+
+
+def retry_while_busy(
+    send: Callable[[], tuple[int, Any, bytes]], timeout: float = 4 * S3_LEASE_S
+) -> tuple[int, Any, bytes]:
+    """``send()`` again while the upload is locked to a writer that died with the server (S3's
+    lease, ``storage/s3.py``; the filesystem's lock dies with the process): the retry a client makes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, body = send()
+        if status != 416 or b"another request is writing" not in body or time.monotonic() > deadline:
+            return status, headers, body
+        time.sleep(0.5)

@@ -14,8 +14,10 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,7 +25,17 @@ import pytest
 from modelyard.bootstrap import open_blob_store, open_metadata
 from modelyard.config import Settings
 from modelyard.services.gc import GarbageCollector
-from tests.crash.support import BigBlob, blob_files, blob_matches, request
+from tests.backends import s3_env, s3_settings
+from tests.crash.support import (
+    S3_LEASE_S,
+    BigBlob,
+    FilesystemBytes,
+    S3Bytes,
+    StoredBytes,
+    blob_matches,
+    request,
+    retry_while_busy,
+)
 from tests.interop.serverproc import ServerProcess, register_servers
 
 REPO = "acme/big"
@@ -65,7 +77,7 @@ def assert_complete_or_completable(server: ServerProcess, location: str, blob: B
     status, headers, _ = request(server, "GET", location)
     if status == 204:
         assert headers["Range"] == f"0-{blob.size - 1}", "the session lost acknowledged bytes"
-        status, _, body = request(server, "PUT", f"{location}?digest={blob.digest}", b"")
+        status, _, body = retry_while_busy(lambda: request(server, "PUT", f"{location}?digest={blob.digest}", b""))
         assert status == 201, body
         outcome = "completed by the retried PUT"
     else:
@@ -77,29 +89,47 @@ def assert_complete_or_completable(server: ServerProcess, location: str, blob: B
     return outcome
 
 
-@pytest.fixture
-def pg_server(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        tmp_path / "data", tmp_path / "server.log", extra=("--no-access-log", "--database-url", postgres_url)
-    )
+@dataclass
+class PgServer:
+    server: ServerProcess
+    stored: StoredBytes
+    settings: Settings
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def pg_server(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PgServer]:
+    """A server on PostgreSQL with its blobs on the filesystem or in the S3 bucket."""
+    data_dir = tmp_path / "data"
+    storage: dict[str, Any] = {}
+    stored: StoredBytes = FilesystemBytes(data_dir)
+    if request.param == "s3":
+        options = request.getfixturevalue("s3_options")
+        storage = s3_settings(options, blob_redirect=False, s3_upload_lease=S3_LEASE_S)
+        for name, value in s3_env(options, blob_redirect="false", s3_upload_lease=str(S3_LEASE_S)).items():
+            monkeypatch.setenv(name, value)
+        stored = S3Bytes(request.getfixturevalue("s3_server").client(), options.bucket, options.prefix)
+    server = ServerProcess(data_dir, tmp_path / "server.log", extra=("--no-access-log", "--database-url", postgres_url))
     register_servers(request.node, [server])
     server.start()
-    yield server
+    yield PgServer(server, stored, Settings(data_dir=data_dir, database_url=postgres_url, fsync=False, **storage))
     server.stop()
 
 
 @pytest.mark.postgres
 def test_kill_after_the_bytes_moved_and_before_the_session_ended(
-    pg_server: ServerProcess, postgres_url: str, blob: BigBlob
+    pg_server: PgServer, postgres_url: str, blob: BigBlob
 ) -> None:
-    """Deterministic: hold the repository row so the commit's transaction stops after the move."""
-    server = pg_server
+    """Deterministic: hold the repository row so the commit's transaction stops after the move
+    (on S3: after the multipart upload to the digest key completed)."""
+    server, stored = pg_server.server, pg_server.stored
     location = upload_everything(server, blob)
     with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as blocker:
         blocker.execute("SELECT id FROM repositories WHERE name = %s FOR UPDATE", (REPO,))
         commit = send_commit(server, location, blob)
         deadline = time.monotonic() + 30
-        while not blob_files(server.data_dir, blob.digest):
+        while not stored.blobs(blob.digest):
             assert time.monotonic() < deadline, "the commit never moved the bytes"
             time.sleep(0.01)
         server.kill()
@@ -108,7 +138,7 @@ def test_kill_after_the_bytes_moved_and_before_the_session_ended(
     server.start()
     # A collection in between neither drops the session nor takes its bytes (a blob file with
     # no row would otherwise look orphaned): the client may come back for it.
-    settings = Settings(data_dir=server.data_dir, database_url=postgres_url, fsync=False)
+    settings = pg_server.settings
     report = GarbageCollector(open_metadata(settings), open_blob_store(settings)).collect(
         grace=timedelta(0), upload_ttl=timedelta(days=7)
     )
@@ -116,7 +146,7 @@ def test_kill_after_the_bytes_moved_and_before_the_session_ended(
 
     assert assert_complete_or_completable(server, location, blob) == "completed by the retried PUT"
     # The retried PUT is idempotent in effect: the same blob, stored once.
-    assert len(blob_files(server.data_dir, blob.digest)) == 1
+    assert len(stored.blobs(blob.digest)) == 1
 
 
 def test_kill_at_any_instant_of_the_commit_leaves_it_complete_or_completable(
