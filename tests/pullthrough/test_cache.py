@@ -6,6 +6,7 @@ drives the cache with httpx like a client would.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -146,3 +147,33 @@ def test_pulls_by_digest_and_unknowns(rig: Rig) -> None:
     before = sum(rig.proxy.counts.values())
     assert manifest(rig, "other/tool", digest).status_code == 404
     assert sum(rig.proxy.counts.values()) == before
+
+
+def test_a_client_that_cannot_take_an_index_gets_its_amd64_image(rig: Rig) -> None:
+    images = {
+        arch: push(rig.upstream.url, "team/multi", f"only-{arch}", [arch.encode()], seed=arch)
+        for arch in ("amd64", "arm64")
+    }
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": len(body),
+                 "platform": {"os": "linux", "architecture": arch}}
+                for arch, (digest, body) in images.items()
+            ],
+        }
+    ).encode()  # fmt: skip
+    put = httpx.put(
+        f"{rig.upstream.url}/v2/team/multi/manifests/latest",
+        content=index,
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+    )
+    assert put.status_code == 201, put.text
+    add_rule(rig.cache.url, "hub", rig.proxy.url)
+    single = "application/vnd.oci.image.manifest.v1+json"
+    got = rig.get("/v2/hub/team/multi/manifests/latest", headers={"Accept": single})
+    assert got.status_code == 200, got.text
+    assert got.headers["Docker-Content-Digest"] == images["amd64"][0] and got.content == images["amd64"][1]
+    assert manifest(rig, "hub/team/multi", "latest").content == index  # a client that takes indexes gets it

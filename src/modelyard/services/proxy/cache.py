@@ -36,9 +36,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from modelyard import metrics
+from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError, RetryLater
 from modelyard.domain.events import Actor, RepositoryCreated
+from modelyard.domain.manifest import parse_manifest
 from modelyard.domain.proxy import ProxyRule
 from modelyard.domain.records import AlreadyExistsError, ManifestRecord, RepositorySettings
 from modelyard.egress.oci import (
@@ -140,7 +142,37 @@ class PullThrough:
             metrics.PROXY_REQUESTS.labels(kind="manifest", result="error").inc()
             raise _refusal(exc, rule, f"manifest {repository}:{reference}", ErrorCode.MANIFEST_UNKNOWN) from None
         metrics.PROXY_REQUESTS.labels(kind="manifest", result="miss").inc()
-        return await self._read(lookup)
+        try:
+            return await self._read(lookup)
+        except RegistryError as exc:
+            if exc.code is not ErrorCode.MANIFEST_UNKNOWN or is_digest(reference):
+                raise
+            # An index asked for by a client that cannot take one: the answer is its linux/amd64
+            # image (ManifestService.negotiate), which may not have been pulled through yet.
+            child = await self._read(self._absent_default_child, repository, reference)
+            if child is None:
+                raise
+            try:
+                await self._once((repository, child), lambda: self._fetch_manifest(rule, repository, child))
+            except UpstreamError:
+                raise exc from None
+            return await self._read(lookup)
+
+    def _absent_default_child(self, repository: str, tag: str) -> str | None:
+        """The digest of the linux/amd64 image of the index ``tag`` names, if it is not here."""
+        record = self._meta.manifests.resolve_tag(repository, tag)
+        if record is None or record.media_type not in mediatypes.INDEXES:
+            return None
+        try:
+            children = parse_manifest(record.content, record.media_type).children
+        except RegistryError:
+            return None
+        for child in children:
+            platform = child.platform
+            if platform is None or (platform.os, platform.architecture) != ("linux", "amd64"):
+                continue
+            return child.digest if self._meta.manifests.get(repository, child.digest) is None else None
+        return None
 
     async def _local(self, lookup: Callable[[], ManifestRecord]) -> ManifestRecord | None:
         try:
