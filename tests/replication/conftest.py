@@ -1,6 +1,6 @@
 """Two real registries on 127.0.0.1: the source (``modelyard`` in-process, its leader running
-the replication job with fast polling) and a target (``modelyard serve`` as a subprocess, so a
-test can SIGKILL it mid-copy and start it again on the same port and data)."""
+the replication job with fast polling) and a target: in-process too, or ``modelyard serve`` as a
+subprocess that a test can SIGKILL mid-copy and start again on the same port and data."""
 
 from __future__ import annotations
 
@@ -38,7 +38,15 @@ def api(source: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def target(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+def target(tmp_path: Path) -> Iterator[LiveServer]:
+    """A target registry in-process (starts in a fraction of the time of a subprocess)."""
+    with live_server(data_dir=tmp_path / "target") as running:
+        yield running
+
+
+@pytest.fixture
+def killable(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A target registry that can be SIGKILLed and started again on the same port and data."""
     server = ServerProcess(tmp_path / "target", tmp_path / "target.log")
     register_servers(request.node, [server])
     server.start()

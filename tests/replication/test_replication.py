@@ -5,6 +5,7 @@ mid-copy (only the remaining bytes are counted), and mirrored deletes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -24,14 +25,16 @@ T = TypeVar("T")
 CARD_TYPE = "application/vnd.modelyard.model-card.v1+json"
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "the condition") -> T:
+def wait_for(
+    check: Callable[[], T | None], timeout: float = 30.0, what: str = "the condition", every: float = 0.05
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def put_blob(api: httpx.Client, repo: str, data: bytes) -> None:
@@ -96,7 +99,7 @@ def push_model(api: httpx.Client) -> tuple[str, str, list[bytes], str]:
 
 
 def test_on_push_copies_an_image_an_index_and_referrers(
-    api: httpx.Client, source: LiveServer, target: ServerProcess
+    api: httpx.Client, source: LiveServer, target: LiveServer
 ) -> None:
     setup(api, target.url, destination_prefix="mirror")
     image, index, children, card_digest = push_model(api)
@@ -133,7 +136,7 @@ def test_on_push_copies_an_image_an_index_and_referrers(
 
 
 def test_a_manual_pass_skips_what_the_target_has_and_mounts_within_it(
-    api: httpx.Client, source: LiveServer, target: ServerProcess
+    api: httpx.Client, source: LiveServer, target: LiveServer
 ) -> None:
     shared, own = b"shared-layer" * 1000, b"own-layer" * 700
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
@@ -158,8 +161,9 @@ def test_a_manual_pass_skips_what_the_target_has_and_mounts_within_it(
 
 
 def test_a_killed_target_is_resumed_and_only_the_rest_is_counted(
-    api: httpx.Client, source: LiveServer, target: ServerProcess
+    api: httpx.Client, source: LiveServer, killable: ServerProcess
 ) -> None:
+    target = killable
     small, big = b"small" * 2000, bytes(range(256)) * (160 * 1024)  # 40 MiB: 40 PATCH chunks of 1 MiB
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     push(api, "acme/big", "v1", [small, big])
@@ -169,9 +173,11 @@ def test_a_killed_target_is_resumed_and_only_the_rest_is_counted(
     assert started.status_code == 202 and started.json()["status"] == "running", started.text
 
     def growing() -> bool:
-        return uploads.is_dir() and any(p.stat().st_size > 4 << 20 for p in uploads.iterdir() if p.is_file())
+        with contextlib.suppress(FileNotFoundError):  # a finished upload is renamed away
+            return any(p.stat().st_size > 2 << 20 for p in uploads.iterdir() if p.is_file())
+        return False
 
-    wait_for(growing, timeout=60, what="the big blob's upload on the target")
+    wait_for(growing, timeout=60, what="the big blob's upload on the target", every=0.002)
     target.kill()
     failed = wait_for(lambda: [e for e in executions(api) if e["status"] == "failed"], what="a failed execution")[0]
     assert failed["error"] and failed["blobs_copied"] == 2 and failed["bytes_copied"] == len(config) + len(small)
@@ -186,7 +192,7 @@ def test_a_killed_target_is_resumed_and_only_the_rest_is_counted(
         assert remote.get(f"/v2/acme/big/blobs/{sha256(big)}").content == big
 
 
-def test_deletes_are_mirrored_when_the_rule_says_so(api: httpx.Client, target: ServerProcess) -> None:
+def test_deletes_are_mirrored_when_the_rule_says_so(api: httpx.Client, target: LiveServer) -> None:
     setup(api, target.url, mirror_deletes=True)
     first = push(api, "acme/llm", "v1", [b"one"])
     push(api, "acme/llm", "v2", [b"two"])
@@ -199,7 +205,7 @@ def test_deletes_are_mirrored_when_the_rule_says_so(api: httpx.Client, target: S
     wait_for(lambda: any(e["deleted"] == 1 for e in executions(api)), what="the delete in an execution")
 
 
-def test_deletes_are_not_mirrored_by_default(api: httpx.Client, target: ServerProcess) -> None:
+def test_deletes_are_not_mirrored_by_default(api: httpx.Client, target: LiveServer) -> None:
     setup(api, target.url)
     first = push(api, "acme/llm", "v1", [b"one"])
     with httpx.Client(base_url=target.url, timeout=30) as remote:
@@ -210,7 +216,7 @@ def test_deletes_are_not_mirrored_by_default(api: httpx.Client, target: ServerPr
         assert manifest_on(remote, "acme/llm", first) == first
 
 
-def test_a_full_pass_deletes_selected_tags_the_source_no_longer_has(api: httpx.Client, target: ServerProcess) -> None:
+def test_a_full_pass_deletes_selected_tags_the_source_no_longer_has(api: httpx.Client, target: LiveServer) -> None:
     push(api, "acme/llm", "v1", [b"one"])
     with httpx.Client(base_url=target.url, timeout=30) as remote:
         stale = push(remote, "acme/llm", "v0", [b"zero"])  # on the target only: gone from the source
@@ -223,7 +229,7 @@ def test_a_full_pass_deletes_selected_tags_the_source_no_longer_has(api: httpx.C
 
 
 @pytest.mark.postgres
-def test_on_push_replication_with_postgresql_metadata(postgres_url: str, target: ServerProcess, tmp_path: Path) -> None:
+def test_on_push_replication_with_postgresql_metadata(postgres_url: str, target: LiveServer, tmp_path: Path) -> None:
     """The same leader job, cursor and tasks with the source's metadata on PostgreSQL (reads off
     the event loop there)."""
     with (
