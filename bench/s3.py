@@ -13,6 +13,9 @@ own bucket, with fresh prefixes every repeat; runs alternate Distribution, model
   default on S3), then the bytes from moto; ``get-direct`` is the same object fetched from moto
   by a presigned URL without the registry, the yardstick of the redirect target;
 - ``get-proxied``: a second process of each registry with redirects off on the same storage;
+- ``skopeo-push`` / ``skopeo-pull``: ``skopeo copy`` of the model image (a weights layer of
+  ``--model-size`` plus small layers, as ``bench/run.py``'s) into each registry and back out to
+  ``dir:`` (the pull follows the registries' redirects to moto);
 - ``manifest-get``: ``wrk`` on one modelyard replica, then two wrk halves on two replicas of the
   same storage at once (sum of req/s): how replicas scale on this machine.
 
@@ -37,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3
 from botocore.config import Config
 from common import MB, CommandError, free_port, parse_size, run
-from inputs import BlobFile, chunk_files, random_blob
+from inputs import BlobFile, ImageInfo, chunk_files, model_layout, random_blob, sized_file
 from registries import Server
-from workloads import parse_wrk, upload_chunked, upload_monolithic
+from workloads import Context, parse_wrk, run_skopeo_pull, run_skopeo_push, upload_chunked, upload_monolithic
 
 KEY, SECRET, REGION = "bench", "bench-secret", "us-east-1"
 DISTRIBUTION_S3 = """\
@@ -152,7 +155,13 @@ def push_manifest(base: str) -> str:
 
 
 def one_repeat(
-    number: int, work: Path, endpoint: str, blobs: list[BlobFile], chunks: list[Path], wrk_s: int
+    number: int,
+    work: Path,
+    endpoint: str,
+    blobs: list[BlobFile],
+    chunks: list[Path],
+    wrk_s: int,
+    model: tuple[Path, ImageInfo],
 ) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     prefix = f"r{number}-{int(time.time())}"
@@ -198,6 +207,10 @@ def one_repeat(
             row["get-redirect MB/s"] = mono.size / get(url, mono.size) / MB
             url = f"{proxied.base_url}/v2/bench/blob/blobs/{mono.digest}"
             row["get-proxied MB/s"] = mono.size / get(url, mono.size) / MB
+            layout, image = model
+            ctx = Context(work, mono, [], 0, None, layout, image, None)
+            row["skopeo-push MB/s"] = run_skopeo_push(ctx, direct_server)["MBps"]
+            row["skopeo-pull MB/s"] = run_skopeo_pull(ctx, direct_server)["MBps"]
             results[name] = row
         client = s3_client(endpoint)
         key = f"{prefix}/blobs/sha256/{mono.digest[7:9]}/{mono.digest[7:]}"
@@ -217,6 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blob-size", default="256MiB")
     parser.add_argument("--chunk", default="32MiB")
+    parser.add_argument("--model-size", default=None, help="weights layer of the skopeo image [the blob size]")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--wrk-seconds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
@@ -228,12 +242,14 @@ def main() -> None:
         (work / sub).mkdir(exist_ok=True)
     blobs = [random_blob(work / "a", size), random_blob(work / "b", size)]
     chunks = chunk_files(work / "b", blobs[1], parse_size(args.chunk))
+    weights = parse_size(args.model_size) if args.model_size else size
+    model = model_layout(work / "a", sized_file(work / "a", blobs[0], max(weights, size)), weights)
     moto, endpoint = start_moto()
     try:
         client = s3_client(endpoint)
         for bucket in ("modelyard-bench", "distribution-bench"):
             client.create_bucket(Bucket=bucket)
-        samples = [one_repeat(n, work, endpoint, blobs, chunks, args.wrk_seconds) for n in range(args.repeats)]
+        samples = [one_repeat(n, work, endpoint, blobs, chunks, args.wrk_seconds, model) for n in range(args.repeats)]
     finally:
         moto.terminate()
     table: dict[str, dict[str, float]] = {}
