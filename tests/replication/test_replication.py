@@ -242,3 +242,19 @@ def test_on_push_replication_with_postgresql_metadata(postgres_url: str, target:
         wait_for(lambda: manifest_on(remote, "acme/llm", "v1") == digest, what="v1 on the target")
         done = wait_for(lambda: [e for e in executions(api) if e["status"] == "succeeded"], what="the execution")
         assert done[0]["trigger"] == "on_push" and done[0]["bytes_copied"] > 7000
+
+
+def test_an_alias_moved_through_the_admin_api_is_replicated(api: httpx.Client, target: LiveServer) -> None:
+    setup(api, target.url, tags="prod")
+    first = push(api, "acme/llm", "v1", [b"one"])
+    second = push(api, "acme/llm", "v2", [b"two"])  # v1, v2: not selected (tags="prod")
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        for digest, version in ((first, "v1"), (second, "v2")):
+            moved = api.put("/api/v1/repositories/acme/llm/-/aliases/prod", json={"target": version})
+            assert moved.status_code == 200, moved.text
+
+            def moved_there(wanted: str = digest) -> bool:
+                return manifest_on(remote, "acme/llm", "prod") == wanted
+
+            wait_for(moved_there, what=f"prod -> {version}")
+        assert manifest_on(remote, "acme/llm", "v2") is None

@@ -2,7 +2,8 @@
 
 1. **Dispatch** (a thread): outbox events after this consumer's cursor become tasks, one per
    (on-push rule that selects it, event), unique, in the transaction that moves the cursor, so
-   reading an event twice queues nothing twice. A pushed tag the rule selects is a ``copy``; a
+   reading an event twice queues nothing twice. A pushed tag (or an alias set or rolled back
+   through the admin API) the rule selects is a ``copy``; a
    manifest pushed by digest alone is a ``copy`` of a referrer; with ``mirror_deletes`` a
    deleted tag or manifest is a ``delete``. A rule gets only events from after its creation.
    The cursor moves over gaps in row ids as ``services/outbox.py`` says (webhooks read alike).
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from modelyard.domain.events import Event, ManifestDeleted, ManifestPushed, TagDeleted
+from modelyard.domain.events import AliasMoved, Event, ManifestDeleted, ManifestPushed, TagDeleted
 from modelyard.domain.replication import NewTask, RuleRecord, TaskRecord, backoff_seconds
 from modelyard.metadata.clock import utcnow
 from modelyard.services.outbox import Outbox, consume
@@ -54,6 +55,8 @@ def task_for(rule: RuleRecord, row_id: int, event: Event) -> NewTask | None:
         if event.tag is None:
             return NewTask(rule.id, row_id, "referrer", repository, event.digest)
         return NewTask(rule.id, row_id, "copy", repository, event.tag) if rule.wants_tag(event.tag) else None
+    if isinstance(event, AliasMoved):  # set or rolled back through the admin API, no /v2 push
+        return NewTask(rule.id, row_id, "copy", repository, event.alias) if rule.wants_tag(event.alias) else None
     if rule.mirror_deletes and isinstance(event, TagDeleted) and rule.wants_tag(event.tag):
         return NewTask(rule.id, row_id, "delete", repository, event.tag)
     if rule.mirror_deletes and isinstance(event, ManifestDeleted):
