@@ -133,3 +133,21 @@ def test_tokens_are_signed_exactly_as_pyjwt_signs_them() -> None:
     refresh = tokens.issue_refresh("user:alice", "0123456789abcdef", "gen")
     claims = tokens.verify_refresh(refresh.token)
     assert (claims.subject, claims.key_id, claims.generation) == ("user:alice", "0123456789abcdef", "gen")
+
+
+def test_a_revoked_api_key_is_refused_at_once_however_often_it_was_just_used(
+    registry_factory: AuthRegistryFactory,
+) -> None:
+    # last_used_at is written at most once a minute per process; the key itself is read every time.
+    registry = registry_factory()
+    admin = registry.refresh_token("admin", ADMIN_PASSWORD)
+    _user(registry, admin, "robot")
+    created = registry.api("POST", "/api/v1/users/robot/keys", admin, 201, json={})
+    key_id, secret = created["id"], created["secret"]
+    for _ in range(5):
+        assert registry.token_response(auth=("robot", secret)).status_code == 200
+    listed = registry.api("GET", "/api/v1/users/robot/keys", admin, 200)["items"]
+    assert [k["time_last_used"] is not None for k in listed] == [True]
+    registry.api("DELETE", f"/api/v1/users/robot/keys/{key_id}", admin, 204)
+    refused = registry.token_response(auth=("robot", secret))
+    assert (refused.status_code, refusal_of(refused).code) == (401, "UNAUTHORIZED")
