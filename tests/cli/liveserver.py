@@ -9,6 +9,7 @@ takes a fraction of a second, and the thread is stopped by the test that started
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +24,9 @@ START_TIMEOUT = 20.0
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
+        self.ssl_context = ssl_context  # HTTPS with this server context (e.g. a replication target)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="modelyard-live-server", daemon=True)
@@ -37,7 +39,7 @@ class LiveServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}"
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -45,7 +47,7 @@ class LiveServer:
         try:
             runner = web.AppRunner(create_app(self.settings), access_log=None)
             self._loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
             self._loop.run_until_complete(site.start())
             self.port = int(runner.addresses[0][1])
         except BaseException as exc:  # reported to the starting thread
@@ -74,8 +76,9 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(**settings: Any) -> Iterator[LiveServer]:
-    server = LiveServer(Settings(**{"fsync": False, "access_log": False, "auth_enabled": False, **settings})).start()
+def live_server(ssl_context: ssl.SSLContext | None = None, **settings: Any) -> Iterator[LiveServer]:
+    base = {"fsync": False, "access_log": False, "auth_enabled": False}
+    server = LiveServer(Settings(**{**base, **settings}), ssl_context).start()
     try:
         yield server
     finally:

@@ -7,8 +7,11 @@ client pushing to such a registry."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import shutil
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
@@ -178,3 +185,53 @@ def test_a_target_with_token_auth_gets_the_stored_credentials(api: httpx.Client,
             token = remote.get(realm, params=scope, auth=("admin", password))
             headers = {"Authorization": f"Bearer {token.json()['token']}", "Accept": OCI_MANIFEST}
             assert remote.head("/v2/acme/llm/manifests/v1", headers=headers).headers["Docker-Content-Digest"] == digest
+
+
+def _certificates(directory: Path) -> tuple[str, ssl.SSLContext]:
+    """A CA (its PEM) and a server context whose certificate it signed for 127.0.0.1."""
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+        .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    leaf = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(2).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    (directory / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return ca.public_bytes(serialization.Encoding.PEM).decode(), context
+
+
+def test_tls_options_of_a_target(api: httpx.Client, tmp_path: Path) -> None:
+    """An HTTPS target signed by a private CA: refused without it, verified with its CA bundle,
+    or taken unverified when the target says so."""
+    ca_pem, context = _certificates(tmp_path)
+    with live_server(context, data_dir=tmp_path / "tls") as secure:
+        push(api, "acme/llm", "v1", [b"weights"])
+        for name, options in (("strict", {}), ("pinned", {"ca_pem": ca_pem}), ("insecure", {"tls_verify": False})):
+            made = api.post("/api/v1/replication/targets", json={"name": name, "url": secure.url, **options})
+            assert made.status_code == 201, made.text
+            rule = {"name": f"to-{name}", "target": name, "repositories": "acme/*", "destination_prefix": name}
+            assert api.post("/api/v1/replication/rules", json=rule).status_code == 201
+        refused = api.post("/api/v1/replication/rules/to-strict/run", json={"wait": True}).json()
+        assert refused["status"] == "failed" and "CERTIFICATE_VERIFY_FAILED" in refused["error"], refused
+        for name in ("pinned", "insecure"):
+            done = api.post(f"/api/v1/replication/rules/to-{name}/run", json={"wait": True}).json()
+            assert done["status"] == "succeeded" and done["manifests_copied"] == 1, done
+        assert api.get("/api/v1/replication/targets/pinned").json()["has_ca"] is True
