@@ -40,6 +40,30 @@ import httpx
 
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
+from modelyard.domain.upstream import (
+    FetchedManifest,
+    ManifestHead,
+    UpstreamCredentials,
+    UpstreamDenied,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
+
+# The records and errors are domain types (services see them without importing HTTP); they are
+# re-exported here, where callers of the client have always found them.
+__all__ = [
+    "BlobDownload",
+    "FetchedManifest",
+    "ManifestHead",
+    "OciRegistryClient",
+    "UpstreamCredentials",
+    "UpstreamDenied",
+    "UpstreamError",
+    "UpstreamNotFound",
+    "UpstreamUnavailable",
+    "parse_challenge",
+]
 
 USER_AGENT = "modelyard-egress/1"
 #: Every manifest type the registry stores; sent as one ``Accept`` header.
@@ -52,50 +76,6 @@ MAX_ERROR_BODY = 64 * 1024
 CHUNK = 1 << 20
 #: A request body: bytes, or a factory of a fresh byte stream (a retry after a challenge re-reads it).
 Body = bytes | Callable[[], AsyncIterable[bytes]] | None
-
-
-class UpstreamError(Exception):
-    """The upstream registry answered something other than what was asked for."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class UpstreamNotFound(UpstreamError):
-    """404: the manifest, blob or repository does not exist upstream."""
-
-
-class UpstreamDenied(UpstreamError):
-    """401/403 after authenticating: the credentials (or their absence) are refused."""
-
-
-class UpstreamUnavailable(UpstreamError):
-    """The upstream cannot answer now (connection refused, timeout, 429, 5xx)."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamCredentials:
-    username: str
-    password: str
-
-    def __repr__(self) -> str:  # never in a log or a traceback
-        return f"UpstreamCredentials(username={self.username!r}, password=***)"
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestHead:
-    digest: str
-    media_type: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedManifest:
-    digest: str
-    media_type: str
-    content: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,8 +43,7 @@ from modelyard.domain.events import Actor, RepositoryCreated
 from modelyard.domain.manifest import parse_manifest
 from modelyard.domain.proxy import ProxyRule
 from modelyard.domain.records import AlreadyExistsError, ManifestRecord, RepositorySettings
-from modelyard.egress.oci import (
-    OciRegistryClient,
+from modelyard.domain.upstream import (
     UpstreamDenied,
     UpstreamError,
     UpstreamNotFound,
@@ -59,6 +58,7 @@ from modelyard.services.manifests import ManifestService
 from modelyard.services.proxy.flight import Flight
 from modelyard.services.proxy.rules import ProxyRules
 from modelyard.services.proxy.spool import Follower, claim, spool_name, sweep
+from modelyard.services.proxy.upstream import UpstreamClient
 from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.uploads import UploadService
 
@@ -261,9 +261,7 @@ class PullThrough:
 
         return pieces
 
-    async def _mount(
-        self, client: OciRegistryClient, upstream: str, repository: str, digest: Digest
-    ) -> BlobInfo | None:
+    async def _mount(self, client: UpstreamClient, upstream: str, repository: str, digest: Digest) -> BlobInfo | None:
         """Link a blob stored for another repository, once the upstream confirmed that this
         repository has it there (so a digest seen elsewhere opens nothing it should not)."""
         if await self._read(self._meta.blobs.stored_size, str(digest)) is None:
@@ -276,7 +274,7 @@ class PullThrough:
         return await self._read(self._blobs.stat, repository, digest)
 
     async def _follow(
-        self, follower: Follower, client: OciRegistryClient, upstream: str, repository: str, digest: Digest
+        self, follower: Follower, client: UpstreamClient, upstream: str, repository: str, digest: Digest
     ) -> BlobInfo:
         """Serve a download another worker process runs: its size from the upstream (a HEAD)."""
         metrics.PROXY_REQUESTS.labels(kind="blob", result="miss").inc()
@@ -287,7 +285,7 @@ class PullThrough:
         return BlobInfo(digest, size, None, pieces=follower.reader(self._stored_reader(digest)))
 
     async def _start(
-        self, key: tuple[str, str], client: OciRegistryClient, upstream: str, repository: str, digest: Digest
+        self, key: tuple[str, str], client: UpstreamClient, upstream: str, repository: str, digest: Digest
     ) -> Flight | Follower:
         """Download the blob here, or follow the worker process that downloads it already."""
         path = self._spool_dir / spool_name(*key)
@@ -320,7 +318,7 @@ class PullThrough:
         return flight
 
     async def _download(
-        self, flight: Flight, client: OciRegistryClient, upstream: str, repository: str, digest: Digest
+        self, flight: Flight, client: UpstreamClient, upstream: str, repository: str, digest: Digest
     ) -> None:
         error: RegistryError | None = RegistryError(
             ErrorCode.BLOB_UNKNOWN, f"the download of blob {digest} from upstream was interrupted; retry"

@@ -10,7 +10,6 @@ upstream password is decrypted only to build that rule's client, and appears in 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
@@ -18,15 +17,14 @@ from modelyard.domain.events import Actor
 from modelyard.domain.proxy import ProxyRule, match_rule
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.domain.reference import validate_name
-from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials
+from modelyard.domain.upstream import UpstreamCredentials
 from modelyard.metadata.proxy import ProxyStore
+from modelyard.services.proxy.upstream import ClientFactory, UpstreamClient
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.secretbox import SecretBox
 
 SECRET_PURPOSE = "proxy-upstream-password"
 MAX_TTL = 30 * 86400
-#: Builds the client of one upstream: (url, credentials, verify TLS) -> client (``bootstrap.py``).
-ClientFactory = Callable[[str, UpstreamCredentials | None, bool], OciRegistryClient]
 
 
 def validate_upstream_url(url: str) -> str:
@@ -76,7 +74,7 @@ class ProxyRules:
         self._refresh = refresh
         self._rules: list[ProxyRule] = []
         self._loaded_at = float("-inf")
-        self._clients: dict[tuple[int, str], OciRegistryClient] = {}
+        self._clients: dict[tuple[int, str], UpstreamClient] = {}
 
     # -- the pull path ----------------------------------------------------------------------
 
@@ -87,7 +85,7 @@ class ProxyRules:
             self._loaded_at = time.monotonic()
         return match_rule(self._rules, repository)
 
-    async def client(self, rule: ProxyRule) -> OciRegistryClient:
+    async def client(self, rule: ProxyRule) -> UpstreamClient:
         """The rule's upstream client, made once per rule (its connection pool and tokens)."""
         key = (rule.id, rule.created_at.isoformat())
         found = self._clients.get(key)
