@@ -155,6 +155,15 @@ def test_replication_commands(source: LiveServer, second: LiveServer, api: httpx
     types = api.get("/api/v1/webhook-event-types").json()["items"]
     assert "replication.finished" in types  # webhooks can subscribe to it
 
+    cli("replication", "rule", "disable", "to-dr")
+    assert cli.json("replication", "rule", "list")[0]["enabled"] is False
+    push(api, "acme/llm", "v2", [b"more weights"])  # a disabled rule queues nothing on push
+    time.sleep(0.5)  # several of the leader's polls: the push's event is read and passed over
+    cli("replication", "rule", "enable", "to-dr")
+    time.sleep(0.3)
+    with httpx.Client(base_url=second.url, timeout=30) as remote:
+        assert manifest_on(remote, "copy/acme/llm", "v2") is None
+    cli("replication", "rule", "enable", "nope", code=EXIT_NOT_FOUND)
     cli("replication", "rule", "rm", "to-dr")
     assert cli.json("replication", "rule", "list") == []
     cli("replication", "target", "rm", "locked")

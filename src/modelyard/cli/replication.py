@@ -131,6 +131,24 @@ def rule_list(registry: RegistryOption = None, as_json: JsonOption = False) -> N
     ])  # fmt: skip
 
 
+def _switch(name: str, enabled: bool, registry: str | None) -> None:
+    with admin_client(registry) as client:
+        client.enable_replication_rule(name, enabled)
+    typer.echo(f"replication rule {name} {'enabled' if enabled else 'disabled'}")
+
+
+@rule_app.command("enable")
+def rule_enable(name: Name, registry: RegistryOption = None) -> None:
+    """Switch a rule on."""
+    _switch(name, True, registry)
+
+
+@rule_app.command("disable")
+def rule_disable(name: Name, registry: RegistryOption = None) -> None:
+    """Switch a rule off: no on-push work, no scheduled pass (a manual run still goes)."""
+    _switch(name, False, registry)
+
+
 @rule_app.command("rm")
 def rule_rm(name: Name, registry: RegistryOption = None) -> None:
     """Delete a rule and its executions."""

@@ -31,6 +31,10 @@ class ReplicationMethods:
     def list_replication_rules(self) -> list[schemas.Rule]:
         return schemas.RuleList.model_validate(self._request("GET", f"{BASE}/rules")).items
 
+    def enable_replication_rule(self, name: str, enabled: bool) -> schemas.Rule:
+        body = schemas.RuleUpdate(enabled=enabled).model_dump()
+        return schemas.Rule.model_validate(self._request("PATCH", f"{BASE}/rules/{quote(name, safe='')}", json=body))
+
     def delete_replication_rule(self, name: str) -> None:
         self._request("DELETE", f"{BASE}/rules/{quote(name, safe='')}")
 

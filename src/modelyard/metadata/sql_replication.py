@@ -184,6 +184,14 @@ class SqlReplication(SqlPart):
 
         return self._store.write(work)
 
+    def set_enabled(self, name: str, enabled: bool) -> RuleRecord | None:
+        def work(conn: Connection) -> RuleRecord | None:
+            conn.execute(update(t.replication_rules).where(ru.name == name).values(enabled=enabled))
+            row = conn.execute(_RULES.where(ru.name == name)).first()
+            return _rule(row) if row is not None else None
+
+        return self._store.write(work)
+
     def mark_scheduled(self, rule_id: int, at: datetime) -> None:
         self._store.write(
             lambda conn: conn.execute(update(t.replication_rules).where(ru.id == rule_id).values(last_scheduled_at=at))

@@ -83,6 +83,10 @@ class Rule(_Model):
     created_at: datetime
 
 
+class RuleUpdate(_Model):
+    enabled: bool = Field(description="Off: no on-push work is queued and no scheduled pass runs.")
+
+
 class RuleList(_Model):
     items: list[Rule]
 

@@ -89,6 +89,12 @@ async def show_rule(call: Call) -> schemas.Rule:
     return _rule(await call.registry.read(call.registry.replication.rule, call.path("rule")))
 
 
+async def update_rule(call: Call) -> schemas.Rule:
+    await _admin(call)
+    body: schemas.RuleUpdate = call.body
+    return _rule(await call.registry.replication.enable_rule(call.path("rule"), body.enabled))
+
+
 async def delete_rule(call: Call) -> None:
     await _admin(call)
     await call.registry.replication.delete_rule(call.path("rule"), actor=call.actor)
@@ -154,6 +160,8 @@ OPERATIONS = [
               response=schemas.RuleList, errors=(401, 403)),
     Operation("GET", RULE, "getReplicationRule", "One rule", "replication", show_rule, response=schemas.Rule,
               errors=(401, 403, 404)),
+    Operation("PATCH", RULE, "updateReplicationRule", "Switch a rule on or off", "replication", update_rule,
+              body=schemas.RuleUpdate, response=schemas.Rule, errors=(401, 403, 404, 422)),
     Operation("DELETE", RULE, "deleteReplicationRule", "Delete a rule and its executions", "replication",
               delete_rule, status=204, errors=(401, 403, 404)),
     Operation("POST", RULE + "/run", "runReplicationRule", "Run a full pass of a rule now", "replication",

@@ -142,6 +142,14 @@ class ReplicationService:
     def rules(self) -> list[RuleRecord]:
         return self.store.rules()
 
+    async def enable_rule(self, name: str, enabled: bool) -> RuleRecord:
+        """Switch a rule on or off: off, it queues no on-push work and runs on no schedule (a
+        manual run still goes)."""
+        record = await self._run(self.store.set_enabled, name, enabled)
+        if record is None:
+            raise not_found("rule", name)
+        return record
+
     async def delete_rule(self, name: str, *, actor: Actor) -> None:
         event = ReplicationRuleDeleted(actor=actor, rule=name)
         if not await self._run(self.store.delete_rule, name, events=[event]):
