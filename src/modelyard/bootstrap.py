@@ -182,7 +182,7 @@ def build_registry(settings: Settings, *, migrate: bool = True) -> Runtime:
         lineage=lineage,
         diffs=DiffService(metadata, models, runner),
         aliases=aliases,
-        proxy=build_pull_through(settings, metadata, manifests, blobs, uploads, runner),
+        proxy=build_pull_through(settings, metadata, manifests, blobs, uploads, runner, models),
         replication=replication.service,
         replication_worker=replication,
     )

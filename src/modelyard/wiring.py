@@ -10,6 +10,7 @@ from modelyard.metadata.sql_proxy import SqlProxy
 from modelyard.secretkey import load_secret_key
 from modelyard.services.blobs import BlobService
 from modelyard.services.manifests import ManifestService
+from modelyard.services.models import ModelService
 from modelyard.services.proxy import ProxyRules, PullThrough
 from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.secretbox import SecretBox
@@ -27,9 +28,10 @@ def build_pull_through(
     blobs: BlobService,
     uploads: UploadService,
     runner: BlockingRunner,
+    models: ModelService,
 ) -> PullThrough:
     store = SqlProxy(metadata)
     rules = ProxyRules(store, SecretBox(load_secret_key(settings)), runner, _client)
     read = Reader(runner, inline=metadata.reads_inline)
     spool = settings.data_dir.resolve() / "proxy-spool"
-    return PullThrough(metadata, store, rules, manifests, blobs, uploads, runner, read, spool)
+    return PullThrough(metadata, store, rules, manifests, blobs, uploads, runner, read, spool, reindex=models.index)

@@ -23,7 +23,7 @@ class ProxyStore(Protocol):
     ) -> ProxyRule:
         """Insert a rule; raises ``AlreadyExistsError`` if its prefix has one."""
 
-    def list(self) -> list[ProxyRule]: ...
+    def all_rules(self) -> list[ProxyRule]: ...
 
     def secret_ciphertext(self, rule_id: int) -> str | None: ...
 
@@ -34,3 +34,6 @@ class ProxyStore(Protocol):
         fetched through the cache (a tag pushed here)."""
 
     def record_tag(self, repository: str, tag: str, digest: str, checked_at: datetime) -> None: ...
+
+    def manifests_using(self, repository: str, blob: str) -> list[str]:
+        """The digests of the repository's manifests that list ``blob`` (config or layer)."""

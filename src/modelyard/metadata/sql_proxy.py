@@ -57,7 +57,7 @@ class SqlProxy(SqlPart):
         except IntegrityError:  # a concurrent create of the same prefix
             raise AlreadyExistsError(prefix) from None
 
-    def list(self) -> list[ProxyRule]:
+    def all_rules(self) -> list[ProxyRule]:
         with self._read() as conn:
             return [_rule(row) for row in conn.execute(select(*_COLUMNS).order_by(r.prefix))]
 
@@ -90,3 +90,14 @@ class SqlProxy(SqlPart):
             )
 
         self._store.write(work)
+
+    def manifests_using(self, repository: str, blob: str) -> list[str]:
+        m, ref = t.manifests.c, t.manifest_references.c
+        query = (
+            select(m.digest)
+            .join(t.manifest_references, ref.manifest_id == m.id)
+            .join(t.repositories, t.repositories.c.id == m.repository_id)
+            .where(t.repositories.c.name == repository, ref.digest == blob, ref.is_manifest == 0)
+        )
+        with self._read() as conn:
+            return [str(row.digest) for row in conn.execute(query)]

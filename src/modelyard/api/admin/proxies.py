@@ -33,13 +33,13 @@ async def create_proxy(call: Call) -> schemas.Proxy:
 
 async def list_proxies(call: Call) -> schemas.ProxyList:
     await call.require(ADMIN, "registry")
-    return schemas.ProxyList(items=[_proxy(r) for r in await call.registry.read(call.registry.proxy.rules.list)])
+    return schemas.ProxyList(items=[_proxy(r) for r in await call.registry.read(call.registry.proxy.rules.all_rules)])
 
 
 async def show_proxy(call: Call) -> schemas.Proxy:
     await call.require(ADMIN, "registry")
     prefix = call.path("prefix").strip("/")
-    for rule in await call.registry.read(call.registry.proxy.rules.list):
+    for rule in await call.registry.read(call.registry.proxy.rules.all_rules):
         if rule.prefix == prefix:
             return _proxy(rule)
     raise RegistryError(ErrorCode.NOT_FOUND, f"no proxy rule for {prefix[:255]!r}", detail={"prefix": prefix[:255]})

@@ -40,7 +40,7 @@ from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.errors import ErrorCode, RegistryError, RetryLater
 from modelyard.domain.events import Actor, RepositoryCreated
-from modelyard.domain.manifest import parse_manifest
+from modelyard.domain.manifest import ParsedManifest, parse_manifest
 from modelyard.domain.proxy import ProxyRule
 from modelyard.domain.records import AlreadyExistsError, ManifestRecord, RepositorySettings
 from modelyard.domain.upstream import (
@@ -95,6 +95,8 @@ class PullThrough:
         runner: BlockingRunner,
         read: Reader,
         spool_dir: Path,
+        *,
+        reindex: Callable[[str, str, ParsedManifest], Awaitable[object]] | None = None,
     ) -> None:
         self._meta = metadata
         self._store = store
@@ -110,6 +112,9 @@ class PullThrough:
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._swept = False
+        # The model index (ModelService.index): a manifest stored before its blobs came was
+        # indexed without them; it is indexed again once its last blob arrived.
+        self._reindex = reindex
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -270,6 +275,7 @@ class PullThrough:
         await self._ensure_repository(repository)
         if await self._uploads.mount(repository, digest, None) is None:
             return None
+        await self._complete(repository, digest)
         metrics.PROXY_REQUESTS.labels(kind="blob", result="hit").inc()
         return await self._read(self._blobs.stat, repository, digest)
 
@@ -348,6 +354,19 @@ class PullThrough:
             error = RegistryError(ErrorCode.BLOB_UNKNOWN, f"the cache could not spool blob {digest}: {exc.strerror}")
         finally:
             flight.finish(error)
+        await self._complete(repository, digest)
+
+    async def _complete(self, repository: str, blob: Digest) -> None:
+        """Index again the manifests of ``repository`` that ``blob`` was the last missing blob of."""
+        if self._reindex is None:
+            return
+        for digest in await self._read(self._store.manifests_using, repository, str(blob)):
+            record = await self._read(self._meta.manifests.get, repository, digest)
+            if record is None:
+                continue
+            parsed = parse_manifest(record.content, record.media_type)
+            if not await self._read(self._meta.blobs.missing, repository, parsed.required_blobs()):
+                await self._reindex(repository, digest, parsed)
 
     async def _tee(self, chunks: AsyncIterator[bytes], flight: Flight) -> AsyncIterator[bytes]:
         """Each upstream chunk to the spool file (readers tail it) and on to the upload."""

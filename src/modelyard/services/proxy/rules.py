@@ -81,7 +81,7 @@ class ProxyRules:
     async def match(self, repository: str) -> ProxyRule | None:
         """The rule covering ``repository``, from rules at most ``refresh`` seconds old."""
         if time.monotonic() - self._loaded_at > self._refresh:
-            self._rules = await self._run(self._store.list)
+            self._rules = await self._run(self._store.all_rules)
             self._loaded_at = time.monotonic()
         return match_rule(self._rules, repository)
 
@@ -105,8 +105,8 @@ class ProxyRules:
 
     # -- administration ---------------------------------------------------------------------
 
-    def list(self) -> list[ProxyRule]:
-        return self._store.list()
+    def all_rules(self) -> list[ProxyRule]:
+        return self._store.all_rules()
 
     async def create(
         self,
