@@ -47,6 +47,13 @@ def test_targets_rules_tasks_and_executions(store: SqlMetadataStore) -> None:
     assert [e.id for e in repl.executions(rule.id, 10, None)] == [execution]
     assert repl.executions(rule.id, 10, execution) == []
 
+    left = repl.start_execution(rule.id, "on_push", "copy acme/llm:v1")
+    manual = repl.start_execution(rule.id, "manual", None)
+    assert repl.interrupt(("on_push", "schedule"), "interrupted") == 1
+    stale, running = repl.execution(left), repl.execution(manual)
+    assert stale is not None and (stale.status, stale.error) == ("failed", "interrupted") and stale.finished_at
+    assert running is not None and running.status == "running"
+
     repl.mark_scheduled(rule.id, utcnow())
     assert repl.rule("r") is not None and repl.rule("r").last_scheduled_at is not None  # type: ignore[union-attr]
     assert repl.delete_target("dr") and not repl.delete_target("dr")

@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from modelyard.bootstrap import build_registry
+from modelyard.config import Settings
+from modelyard.domain.replication import NewRule
 from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import push
 from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
@@ -258,3 +261,24 @@ def test_an_alias_moved_through_the_admin_api_is_replicated(api: httpx.Client, t
 
             wait_for(moved_there, what=f"prod -> {version}")
         assert manifest_on(remote, "acme/llm", "v2") is None
+
+
+def test_a_new_leader_marks_a_stopped_leaders_executions_failed(tmp_path: Path) -> None:
+    """An on-push execution left "running" by a server that died is failed, saying why, by the
+    next leader's first tick (its tasks are still pending and retried)."""
+    settings = Settings(data_dir=tmp_path / "source", fsync=False, auth_enabled=False)
+    runtime = build_registry(settings)
+    try:
+        store = runtime.registry.replication.store
+        assert store.create_target("dr", "http://127.0.0.1:9", None, None, True, None, None) is not None
+        rule = store.create_rule(NewRule("to-dr", "dr", "acme/*"), None)
+        assert not isinstance(rule, str)
+        left = store.start_execution(rule.id, "on_push", "copy acme/llm:v1")
+    finally:
+        runtime.close()
+    with live_server(data_dir=tmp_path / "source", **FAST) as source, httpx.Client(base_url=source.url) as api:
+        record = wait_for(
+            lambda: next((e for e in executions(api) if e["id"] == left and e["status"] == "failed"), None),
+            what="the stale execution failed",
+        )
+        assert "interrupted" in record["error"] and record["finished_at"]

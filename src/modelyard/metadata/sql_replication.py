@@ -225,6 +225,20 @@ class SqlReplication(SqlPart):
 
         self._store.write(work)
 
+    def interrupt(self, triggers: Sequence[str], error: str) -> int:
+        """Mark the executions of ``triggers`` still ``running`` failed with ``error``; how many."""
+
+        def work(conn: Connection) -> int:
+            stale = conn.execute(
+                update(t.replication_executions)
+                .where(ex.status == "running", ex.trigger.in_(list(triggers)))
+                .values(status="failed", finished_at=utcnow(), error=error)
+                .returning(ex.id)
+            )
+            return len(stale.all())
+
+        return self._store.write(work)
+
     def executions(self, rule_id: int | None, limit: int, before_id: int | None) -> list[ExecutionRecord]:
         query = select(t.replication_executions).order_by(ex.id.desc()).limit(limit)
         if rule_id is not None:

@@ -1,4 +1,6 @@
-"""The replication job of the background-work leader (``workers.py``), each tick:
+"""The replication job of the background-work leader (``workers.py``). Its first tick in a
+process marks on-push and scheduled executions still ``running`` as failed: only a leader runs
+them, so they are a stopped leader's (their tasks are still pending and are retried). Each tick:
 
 1. **Dispatch** (a thread): outbox events after this consumer's cursor become tasks, one per
    (on-push rule that selects it, event), unique, in the transaction that moves the cursor, so
@@ -35,6 +37,7 @@ log = logging.getLogger("modelyard.replication")
 
 CONSUMER = "replication"
 TASKS_PER_TICK = 200
+INTERRUPTED = "interrupted: the server running it stopped before it ended (its tasks are retried)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class ReplicationWorker:
         self._outbox = outbox
         self._run = runner.run
         self.policy = policy
+        self._began = False
 
     def dispatch(self) -> int:
         """Turn new outbox events into tasks; how many were made."""
@@ -87,6 +91,10 @@ class ReplicationWorker:
         return consume(self._outbox, lambda: self._store.cursor(CONSUMER), mapper, commit)
 
     async def tick(self) -> None:
+        if not self._began:
+            # The leader's own executions still "running" are a stopped leader's: say so once.
+            await self._run(self._store.interrupt, ("on_push", "schedule"), INTERRUPTED)
+            self._began = True
         await self._run(self.dispatch)
         await self._on_push()
         await self._scheduled()
