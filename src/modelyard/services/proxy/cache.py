@@ -32,7 +32,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from modelyard import metrics
@@ -130,8 +130,18 @@ class PullThrough:
         rule = await self.rules.match(repository)
         if rule is None:
             return await self._read(lookup)
-        local = await self._local(lookup)
-        checked = None if is_digest(reference) else await self._read(self._store.tag_checked, repository, reference)
+
+        def read() -> tuple[ManifestRecord | None, tuple[str, datetime] | None]:
+            """Both reads in one call: one thread hop on PostgreSQL, none on SQLite."""
+            try:
+                found: ManifestRecord | None = lookup()
+            except RegistryError as exc:
+                if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
+                    raise
+                found = None
+            return found, None if is_digest(reference) else self._store.tag_checked(repository, reference)
+
+        local, checked = await self._read(read)
         if local is not None:
             fresh = checked is None or utcnow() - checked[1] < timedelta(seconds=rule.tag_ttl_seconds)
             if is_digest(reference) or fresh:
@@ -178,14 +188,6 @@ class PullThrough:
                 continue
             return child.digest if self._meta.manifests.get(repository, child.digest) is None else None
         return None
-
-    async def _local(self, lookup: Callable[[], ManifestRecord]) -> ManifestRecord | None:
-        try:
-            return await self._read(lookup)
-        except RegistryError as exc:
-            if exc.code is not ErrorCode.MANIFEST_UNKNOWN:
-                raise
-            return None
 
     async def _fetch_manifest(self, rule: ProxyRule, repository: str, reference: str) -> None:
         client = await self.rules.client(rule)
