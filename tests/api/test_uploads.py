@@ -245,6 +245,37 @@ async def test_out_of_order_chunk_is_416_with_current_range(client: Client) -> N
     await assert_blob(client, "acme/llm", sha256(data), data)
 
 
+async def test_a_second_writer_of_one_upload_is_told_to_retry(client: Client) -> None:
+    """Two requests writing one upload at once (a client's retry racing its first attempt, or
+    one that reached another replica): the second is told 429 + Retry-After -- which OCI clients
+    retry -- not 416, which ends a push; the first finishes and the upload goes on."""
+    data = data_of(64 * 1024, seed=9)
+    location = await start_upload(client, "acme/llm")
+    first_sent, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield data[:1024]
+        first_sent.set()
+        await go_on.wait()
+        yield data[1024:]
+
+    first = asyncio.ensure_future(
+        client.patch(location, data=slow_body(), headers={"Content-Type": "application/octet-stream"})
+    )
+    await asyncio.wait_for(first_sent.wait(), 10)
+    await asyncio.sleep(0.2)  # the first request holds the upload's writer now
+    second = await patch_chunk(client, location, data, 0)
+    assert second.status == 429, await second.text()
+    assert await error_code(second) == "TOOMANYREQUESTS"
+    assert 1 <= int(second.headers["Retry-After"]) <= 31
+    go_on.set()
+    assert (await first).status == 202
+    assert await upload_range(client, location) == f"0-{len(data) - 1}"
+    done = await client.put(location, params={"digest": sha256(data)})
+    assert done.status == 201
+    await assert_blob(client, "acme/llm", sha256(data), data)
+
+
 async def test_first_chunk_must_start_at_zero(client: Client) -> None:
     location = await start_upload(client, "acme/llm")
     response = await patch_chunk(client, location, b"abc", 1)

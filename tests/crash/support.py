@@ -202,10 +202,13 @@ def retry_while_busy(
     send: Callable[[], tuple[int, Any, bytes]], timeout: float = 4 * S3_LEASE_S
 ) -> tuple[int, Any, bytes]:
     """``send()`` again while the upload is locked to a writer that died with the server (S3's
-    lease, ``storage/s3.py``; the filesystem's lock dies with the process): the retry a client makes."""
+    lease, ``storage/s3.py``; the filesystem's lock dies with the process), after the
+    ``Retry-After`` the server names: the retry an OCI client makes on 429."""
     deadline = time.monotonic() + timeout
     while True:
         status, headers, body = send()
-        if status != 416 or b"another request is writing" not in body or time.monotonic() > deadline:
+        if status != 429 or b"another request is writing" not in body or time.monotonic() > deadline:
             return status, headers, body
-        time.sleep(0.5)
+        wait = int(headers["Retry-After"])
+        assert 1 <= wait <= S3_LEASE_S + 1, f"Retry-After {wait} s for a lease of {S3_LEASE_S} s"
+        time.sleep(min(wait, 1))

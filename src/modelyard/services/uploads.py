@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from modelyard.domain.digest import Digest
-from modelyard.domain.errors import ErrorCode, RegistryError, UploadOutOfOrder
+from modelyard.domain.errors import ErrorCode, RegistryError, RetryLater, UploadOutOfOrder
 from modelyard.domain.events import Actor
 from modelyard.domain.records import UploadRecord
 from modelyard.metadata.base import MetadataStore
@@ -301,8 +302,11 @@ class UploadService:
     async def _open(self, repository: str, record: UploadRecord) -> UploadWriter:
         try:
             return await self._run(self._store.open_upload, record.id, record.offset)
-        except UploadBusyError:
-            raise _out_of_order(repository, record, "another request is writing to this upload; retry") from None
+        except UploadBusyError as exc:
+            # A retry will do (429 + Retry-After, which OCI clients honour; a 416 would end the
+            # push): a concurrent request's writer finishes, a dead replica's lease runs out.
+            wait = max(1, math.ceil(exc.retry_after))
+            raise RetryLater(f"another request is writing to upload {record.id}; retry in {wait} s", wait) from None
         except UploadMissingError:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} has no data any more") from None
 

@@ -28,7 +28,16 @@ class StoredItem:
 
 
 class UploadBusyError(Exception):
-    """Another request is writing to the same upload right now."""
+    """Another request is writing to the same upload right now.
+
+    ``retry_after``: seconds until the upload may be free again -- at once for a live writer that
+    finishes (the filesystem's lock dies with its request), the rest of the lease for an object
+    store's writer that stopped renewing (a killed replica).
+    """
+
+    def __init__(self, upload_id: str, retry_after: float = 1.0) -> None:
+        super().__init__(upload_id)
+        self.retry_after = retry_after
 
 
 class UploadMissingError(Exception):

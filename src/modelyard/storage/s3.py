@@ -313,8 +313,9 @@ class S3BlobStore:
             held["Body"].close()
             server_now = parsedate_to_datetime(held["ResponseMetadata"]["HTTPHeaders"]["date"])
             last_write: datetime = held["LastModified"]
-            if (server_now - last_write).total_seconds() < self.options.lease_seconds:
-                raise UploadBusyError(upload_id)
+            age = (server_now - last_write).total_seconds()
+            if age < self.options.lease_seconds:
+                raise UploadBusyError(upload_id, retry_after=self.options.lease_seconds - age)
             try:  # the writer died: take its lease over, unless someone just did
                 self._client.delete_object(Bucket=self.options.bucket, Key=key, IfMatch=held["ETag"])
             except ClientError as exc:
