@@ -125,6 +125,8 @@ def test_an_upstream_outage_serves_what_is_cached(rig: Rig) -> None:
     assert cached.status_code == 200 and cached.content == body
     assert manifest(rig, "hub/team/steady", digest).content == body
     assert rig.get(f"/v2/hub/team/steady/blobs/{sha256(layer)}").content == layer
+    cold = rig.get(f"/v2/hub/team/steady/blobs/sha256:{'2' * 64}")
+    assert cold.status_code == 429 and cold.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
     missing = manifest(rig, "hub/team/steady", "v2")
     assert missing.status_code == 429, missing.text
     assert missing.json()["errors"][0]["code"] == "TOOMANYREQUESTS"

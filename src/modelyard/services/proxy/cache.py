@@ -222,7 +222,13 @@ class PullThrough:
 
             task = asyncio.ensure_future(run())
             self._pending[key] = task
-            task.add_done_callback(lambda _: self._pending.pop(key, None))
+
+            def ended(done: asyncio.Task[None]) -> None:
+                self._pending.pop(key, None)
+                if not done.cancelled():
+                    done.exception()  # retrieved: every caller that stayed got it
+
+            task.add_done_callback(ended)
         await asyncio.shield(task)
 
     # -- blobs ------------------------------------------------------------------------------
@@ -247,7 +253,7 @@ class PullThrough:
                 mounted = await self._mount(client, upstream, repository, digest)
                 if mounted is not None:
                     return mounted
-                begun = self._flights.get(key) or await self._start(key, client, upstream, repository, digest)
+                begun = self._flights.get(key) or await self._start(key, rule, client, upstream, digest)
                 if isinstance(begun, Follower):
                     return await self._follow(begun, client, upstream, repository, digest)
                 flight = begun
@@ -293,9 +299,10 @@ class PullThrough:
         return BlobInfo(digest, size, None, pieces=follower.reader(self._stored_reader(digest)))
 
     async def _start(
-        self, key: tuple[str, str], client: UpstreamClient, upstream: str, repository: str, digest: Digest
+        self, key: tuple[str, str], rule: ProxyRule, client: UpstreamClient, upstream: str, digest: Digest
     ) -> Flight | Follower:
         """Download the blob here, or follow the worker process that downloads it already."""
+        repository = key[0]
         path = self._spool_dir / spool_name(*key)
         if not self._swept:
             self._swept = True
@@ -314,7 +321,7 @@ class PullThrough:
             return Follower(path, self._runner, stored)
         flight = Flight(path, fd, self._runner)
         self._flights[key] = flight
-        task = asyncio.ensure_future(self._download(flight, client, upstream, repository, digest))
+        task = asyncio.ensure_future(self._download(flight, rule, client, upstream, repository, digest))
         self._tasks.add(task)
 
         def ended(_: object) -> None:
@@ -326,7 +333,7 @@ class PullThrough:
         return flight
 
     async def _download(
-        self, flight: Flight, client: UpstreamClient, upstream: str, repository: str, digest: Digest
+        self, flight: Flight, rule: ProxyRule, client: UpstreamClient, upstream: str, repository: str, digest: Digest
     ) -> None:
         error: RegistryError | None = RegistryError(
             ErrorCode.BLOB_UNKNOWN, f"the download of blob {digest} from upstream was interrupted; retry"
@@ -345,7 +352,7 @@ class PullThrough:
                     raise
             error = None
         except UpstreamError as exc:
-            error = RegistryError(ErrorCode.BLOB_UNKNOWN, f"the upstream failed to send blob {digest}: {exc}")
+            error = _refusal(exc, rule, f"blob {digest} of {repository}", ErrorCode.BLOB_UNKNOWN)
         except RegistryError as exc:
             if exc.code is ErrorCode.DIGEST_INVALID:
                 log.warning("the upstream sent wrong bytes for %s (%s): dropped", digest, exc.message)

@@ -77,6 +77,7 @@ class Flight:
         if not self._begun.done():
             if error is not None:
                 self._begun.set_exception(error)
+                self._begun.exception()  # retrieved: the readers that wait for it get it
             else:
                 self._begun.set_result(self.written)
         with contextlib.suppress(OSError):
