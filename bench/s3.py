@@ -17,7 +17,9 @@ own bucket, with fresh prefixes every repeat; runs alternate Distribution, model
   ``--model-size`` plus small layers, as ``bench/run.py``'s) into each registry and back out to
   ``dir:`` (the pull follows the registries' redirects to moto);
 - ``manifest-get``: ``wrk`` on one modelyard replica, then two wrk halves on two replicas of the
-  same storage at once (sum of req/s): how replicas scale on this machine.
+  same storage at once (sum of req/s): how replicas scale on this machine, with the cores the
+  servers and the wrk processes used meanwhile (on two cores, what the load generator takes
+  the second replica cannot have).
 
 Prints a table and writes JSON (``--json``). The machine is shared: medians of ``--repeats``.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -117,10 +120,15 @@ def get(url: str, size: int) -> float:
     return seconds
 
 
-def wrk(urls: list[str], seconds: int, connections: int) -> float:
-    """Total req/s of one wrk per URL, run at once (connections split between them)."""
+def wrk(urls: list[str], seconds: int, connections: int, servers: list[Server]) -> dict[str, float]:
+    """One wrk per URL, run at once (connections split between them): total req/s, and where
+    the machine's CPU went meanwhile -- the servers' and the load generators' CPU-seconds per
+    second (2.0 is both cores of this machine), so a scaling figure says what bounded it."""
     argv = ["wrk", "-t1", f"-c{connections // len(urls)}", f"-d{seconds}s", "--latency",
             "-H", "Accept: application/vnd.oci.image.manifest.v1+json"]  # fmt: skip
+    server_cpu = sum(server.cpu_seconds() for server in servers)
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = [subprocess.Popen([*argv, url], stdout=subprocess.PIPE, text=True) for url in urls]
     total = 0.0
     for process in processes:
@@ -129,7 +137,11 @@ def wrk(urls: list[str], seconds: int, connections: int) -> float:
         if metrics["non_2xx"]:
             raise CommandError(f"wrk saw {metrics['non_2xx']} errors")
         total += metrics["req_s"]
-    return total
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    server_cpu = sum(server.cpu_seconds() for server in servers) - server_cpu
+    return {"req/s": total, "server cores": server_cpu / elapsed, "wrk cores": wrk_cpu / elapsed}
 
 
 def push_manifest(base: str) -> str:
@@ -217,9 +229,10 @@ def one_repeat(
         presigned = client.generate_presigned_url("get_object", Params={"Bucket": "modelyard-bench", "Key": key})
         results["moto"] = {"get-direct MB/s": mono.size / get(presigned, mono.size) / MB}
         path = push_manifest(mine.base_url)
-        one = wrk([mine.base_url + path], wrk_s, 32)
-        two = wrk([mine.base_url + path, mine_proxy.base_url + path], wrk_s, 32)
-        results["modelyard"].update({"manifest-get 1 replica req/s": one, "manifest-get 2 replicas req/s": two})
+        one = wrk([mine.base_url + path], wrk_s, 32, [mine])
+        two = wrk([mine.base_url + path, mine_proxy.base_url + path], wrk_s, 32, [mine, mine_proxy])
+        for label, measured in (("1 replica", one), ("2 replicas", two)):
+            results["modelyard"].update({f"manifest-get {label} {key}": value for key, value in measured.items()})
     finally:
         for server in servers:
             server.stop()
