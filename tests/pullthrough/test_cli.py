@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, Cli
 from tests.pullthrough.support import ALL_MANIFESTS, Rig, push
 
@@ -35,3 +37,12 @@ def test_proxy_commands(rig: Rig) -> None:
     cli("proxy", "rm", "private/models")
     cli("proxy", "rm", "private/models", code=EXIT_NOT_FOUND)
     assert [r["prefix"] for r in cli.json("proxy", "list")] == ["hub"]
+    # Recorded in the audit log, without the password.
+    audit = httpx.get(f"{rig.cache.url}/api/v1/audit", params={"limit": 100}).json()["items"]
+    proxy_events = [(e["action"], e["resource"]) for e in audit if e["action"].startswith("proxy.")]
+    assert sorted(proxy_events) == [
+        ("proxy.rule.create", "proxy-rule:hub"),
+        ("proxy.rule.create", "proxy-rule:private/models"),
+        ("proxy.rule.delete", "proxy-rule:private/models"),
+    ]
+    assert "s3cret" not in json.dumps(audit)

@@ -771,3 +771,36 @@ EVENT_TYPES.update(
         )
     }
 )
+
+
+# -- pull-through cache (``services/proxy/``) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyRuleCreated(Event):
+    """A pull-through cache rule was added; its credentials are never part of an event."""
+
+    action: ClassVar[str] = "proxy.rule.create"
+    prefix: str
+    upstream_url: str
+    upstream_prefix: str
+
+    @property
+    def resource(self) -> str:
+        return f"proxy-rule:{self.prefix}"
+
+    def detail(self) -> dict[str, Any] | None:
+        return {"upstream_url": self.upstream_url, "upstream_prefix": self.upstream_prefix}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyRuleDeleted(Event):
+    action: ClassVar[str] = "proxy.rule.delete"
+    prefix: str
+
+    @property
+    def resource(self) -> str:
+        return f"proxy-rule:{self.prefix}"
+
+
+EVENT_TYPES.update({cls.__name__: cls for cls in (ProxyRuleCreated, ProxyRuleDeleted)})

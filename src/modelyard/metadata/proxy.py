@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from modelyard.domain.events import Event
 from modelyard.domain.proxy import ProxyRule
 
 
@@ -20,14 +22,17 @@ class ProxyStore(Protocol):
         tls_verify: bool,
         tag_ttl_seconds: int,
         created_by: str | None,
+        *,
+        events: Sequence[Event] = (),
     ) -> ProxyRule:
-        """Insert a rule; raises ``AlreadyExistsError`` if its prefix has one."""
+        """Insert a rule (``events`` in the same transaction); ``AlreadyExistsError`` if its
+        prefix has one."""
 
     def all_rules(self) -> list[ProxyRule]: ...
 
     def secret_ciphertext(self, rule_id: int) -> str | None: ...
 
-    def delete(self, prefix: str) -> bool: ...
+    def delete(self, prefix: str, *, events: Sequence[Event] = ()) -> bool: ...
 
     def tag_checked(self, repository: str, tag: str) -> tuple[str, datetime] | None:
         """The digest a cached tag had upstream and when that was checked; ``None``: never

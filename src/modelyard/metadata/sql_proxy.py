@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,10 +10,12 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.domain.events import Event
 from modelyard.domain.proxy import ProxyRule
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.metadata import tables as t
 from modelyard.metadata.clock import as_utc, utcnow
+from modelyard.metadata.outbox import insert_events
 from modelyard.metadata.sql_base import SqlPart
 
 r = t.proxy_rules.c
@@ -40,6 +43,8 @@ class SqlProxy(SqlPart):
         tls_verify: bool,
         tag_ttl_seconds: int,
         created_by: str | None,
+        *,
+        events: Sequence[Event] = (),
     ) -> ProxyRule:
         values = {
             "prefix": prefix, "upstream_url": upstream_url, "upstream_prefix": upstream_prefix,
@@ -50,7 +55,9 @@ class SqlProxy(SqlPart):
         def work(conn: Connection) -> ProxyRule:
             if conn.execute(select(r.id).where(r.prefix == prefix)).first() is not None:
                 raise AlreadyExistsError(prefix)
-            return _rule(conn.execute(insert(t.proxy_rules).values(**values).returning(*_COLUMNS)).one())
+            rule = _rule(conn.execute(insert(t.proxy_rules).values(**values).returning(*_COLUMNS)).one())
+            insert_events(conn, events)
+            return rule
 
         try:
             return self._store.write(work)
@@ -66,9 +73,12 @@ class SqlProxy(SqlPart):
             value = conn.execute(select(r.secret_ciphertext).where(r.id == rule_id)).scalar()
         return str(value) if value is not None else None
 
-    def delete(self, prefix: str) -> bool:
+    def delete(self, prefix: str, *, events: Sequence[Event] = ()) -> bool:
         def work(conn: Connection) -> bool:
-            return conn.execute(delete(t.proxy_rules).where(r.prefix == prefix).returning(r.id)).first() is not None
+            gone = conn.execute(delete(t.proxy_rules).where(r.prefix == prefix).returning(r.id)).first() is not None
+            if gone:
+                insert_events(conn, events)
+            return gone
 
         return self._store.write(work)
 

@@ -47,7 +47,7 @@ async def show_proxy(call: Call) -> schemas.Proxy:
 
 async def delete_proxy(call: Call) -> None:
     await call.require(ADMIN, "registry")
-    await call.registry.proxy.rules.delete(call.path("prefix"))
+    await call.registry.proxy.rules.delete(call.path("prefix"), actor=call.actor)
 
 
 BASE = "/api/v1/proxies"

@@ -13,12 +13,13 @@ import time
 from urllib.parse import urlsplit
 
 from modelyard.domain.errors import ErrorCode, RegistryError, ValidationFailed
-from modelyard.domain.events import Actor
+from modelyard.domain.events import Actor, ProxyRuleCreated, ProxyRuleDeleted
 from modelyard.domain.proxy import ProxyRule, match_rule
 from modelyard.domain.records import AlreadyExistsError
 from modelyard.domain.reference import validate_name
 from modelyard.domain.upstream import UpstreamCredentials
 from modelyard.metadata.proxy import ProxyStore
+from modelyard.services.audit import log_events
 from modelyard.services.proxy.upstream import ClientFactory, UpstreamClient
 from modelyard.services.runner import BlockingRunner
 from modelyard.services.secretbox import SecretBox
@@ -129,19 +130,24 @@ class ProxyRules:
         if not 0 <= tag_ttl_seconds <= MAX_TTL:
             raise ValidationFailed([("tag_ttl_seconds", f"must be between 0 and {MAX_TTL}")])
         sealed = self._box.seal(password, SECRET_PURPOSE) if password is not None else None
+        event = ProxyRuleCreated(actor=actor, prefix=prefix, upstream_url=upstream_url, upstream_prefix=upstream_prefix)
         try:
             rule = await self._run(
                 self._store.create, prefix, upstream_url, upstream_prefix, username, sealed, tls_verify,
-                tag_ttl_seconds, actor.subject,
+                tag_ttl_seconds, actor.subject, events=[event],
             )  # fmt: skip
         except AlreadyExistsError:
             raise RegistryError(
                 ErrorCode.CONFLICT, f"a proxy rule for {prefix!r} exists; remove it first", detail={"prefix": prefix}
             ) from None
         self._loaded_at = float("-inf")
+        log_events([event])
         return rule
 
-    async def delete(self, prefix: str) -> None:
-        if not await self._run(self._store.delete, prefix.strip("/")):
+    async def delete(self, prefix: str, *, actor: Actor) -> None:
+        prefix = prefix.strip("/")
+        event = ProxyRuleDeleted(actor=actor, prefix=prefix)
+        if not await self._run(self._store.delete, prefix, events=[event]):
             raise RegistryError(ErrorCode.NOT_FOUND, f"no proxy rule for {prefix!r}", detail={"prefix": prefix})
         self._loaded_at = float("-inf")
+        log_events([event])
