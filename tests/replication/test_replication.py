@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select, update
 
 from modelyard.bootstrap import build_registry
 from modelyard.config import Settings
 from modelyard.domain.replication import NewRule
+from modelyard.metadata import tables as t
 from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import push
 from tests.helpers import OCI_INDEX, OCI_MANIFEST, image_manifest, index_manifest, sha256
@@ -282,3 +284,28 @@ def test_a_new_leader_marks_a_stopped_leaders_executions_failed(tmp_path: Path) 
             what="the stale execution failed",
         )
         assert "interrupted" in record["error"] and record["finished_at"]
+
+
+def test_a_target_whose_password_does_not_decrypt_fails_and_backs_off(
+    api: httpx.Client, source: LiveServer, target: LiveServer
+) -> None:
+    """An execution that fails before its tasks (another server's secret_key sealed the password)
+    says why, and its tasks wait their back-off like any failed copy instead of running each poll."""
+    made = api.post("/api/v1/replication/targets", json={
+        "name": "dr", "url": target.url, "username": "bot", "password": "sealed-elsewhere",
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    rule = {"name": "to-dr", "target": "dr", "repositories": "acme/*"}
+    assert api.post("/api/v1/replication/rules", json=rule).status_code == 201
+    engine = create_engine(source.settings.resolved_database_url)
+    with engine.begin() as conn:
+        conn.execute(update(t.replication_targets).values(secret_ciphertext="v1." + "A" * 60))
+    push(api, "acme/llm", "v1", [b"weights"])
+    failed = wait_for(lambda: [e for e in executions(api) if e["status"] == "failed"], what="a failed execution")
+    assert "SecretBoxError" in failed[0]["error"], failed
+    time.sleep(1.0)  # ten polls of the leader; the retries wait 0.2, 0.4, 0.8 s
+    assert len(executions(api)) <= 4
+    with engine.connect() as conn:
+        attempts, error = conn.execute(select(t.replication_tasks.c.attempts, t.replication_tasks.c.last_error)).one()
+    engine.dispose()
+    assert attempts >= 1 and "SecretBoxError" in error

@@ -121,7 +121,9 @@ class ReplicationWorker:
             scope = ", ".join(f"{t.action} {t.repository}:{t.reference}" for t in tasks)[:600]
             execution_id = await self.service.start(rule, "on_push", scope)
 
-            async def work(run: Run, tasks: list[TaskRecord] = tasks) -> None:
+            handled: set[int] = set()
+
+            async def work(run: Run, tasks: list[TaskRecord] = tasks, handled: set[int] = handled) -> None:
                 first: Exception | None = None
                 for task in tasks:
                     try:
@@ -131,10 +133,14 @@ class ReplicationWorker:
                         await self._run(self._failed, task, f"{type(exc).__name__}: {exc}"[:2000])
                     else:
                         await self._run(self._store.finish_task, task.id, None, None)
+                    handled.add(task.id)
                 if first is not None:
                     raise first
 
-            await self.service.execute(rule, execution_id, "on_push", work)
+            record = await self.service.execute(rule, execution_id, "on_push", work)
+            for task in tasks:  # the execution failed before them (the target's secret, say): back off too
+                if task.id not in handled:
+                    await self._run(self._failed, task, record.error or "the execution ended before this task")
 
     async def _one(self, run: Run, task: TaskRecord) -> None:
         replicator = self.service.replicator
