@@ -162,6 +162,7 @@ def test_a_manual_pass_skips_what_the_target_has_and_mounts_within_it(
     assert again.status_code == 202, again.text
     second = again.json()
     assert second["status"] == "succeeded" and second["trigger"] == "manual"
+    assert second["scope"] == "every tag * of acme/*"
     assert (second["bytes_copied"], second["manifests_copied"], second["manifests_skipped"]) == (0, 0, 2)
 
 

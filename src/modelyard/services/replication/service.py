@@ -53,6 +53,11 @@ SYSTEM = Actor("system:replication")
 MAX_ERROR = 2000
 
 
+def full_pass(rule: RuleRecord) -> str:
+    """What a full pass covers, as an execution's scope."""
+    return f"every tag {rule.tags} of {rule.repositories}" + (" (deletes mirrored)" if rule.mirror_deletes else "")
+
+
 def not_found(kind: str, name: str) -> RegistryError:
     return RegistryError(ErrorCode.NOT_FOUND, f"replication {kind} {name!r} does not exist", detail={kind: name})
 
@@ -216,7 +221,7 @@ class ReplicationService:
         """A manual full pass of a rule: started here, awaited only with ``wait`` (else the
         record says ``running`` and the executions list shows the outcome later)."""
         rule = await self._run(self.rule, name)
-        execution_id = await self.start(rule, "manual", None)
+        execution_id = await self.start(rule, "manual", full_pass(rule))
         task = asyncio.create_task(self.execute(rule, execution_id, "manual", self.replicator.sync))
         self._manual.add(task)
         task.add_done_callback(self._manual.discard)

@@ -30,7 +30,7 @@ from modelyard.domain.replication import NewTask, RuleRecord, TaskRecord, backof
 from modelyard.metadata.clock import utcnow
 from modelyard.services.outbox import Outbox, consume
 from modelyard.services.replication.engine import Run
-from modelyard.services.replication.service import ReplicationService
+from modelyard.services.replication.service import ReplicationService, full_pass
 from modelyard.services.runner import BlockingRunner
 
 log = logging.getLogger("modelyard.replication")
@@ -167,7 +167,7 @@ class ReplicationWorker:
             if last is not None and now - last < timedelta(seconds=rule.interval_seconds):
                 continue
             await self._run(self._store.mark_scheduled, rule.id, now)
-            execution_id = await self.service.start(rule, "schedule", None)
+            execution_id = await self.service.start(rule, "schedule", full_pass(rule))
             await self.service.execute(rule, execution_id, "schedule", self.service.replicator.sync)
 
     async def close(self) -> None:
