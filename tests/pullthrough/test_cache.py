@@ -179,3 +179,16 @@ def test_a_client_that_cannot_take_an_index_gets_its_amd64_image(rig: Rig) -> No
     assert got.status_code == 200, got.text
     assert got.headers["Docker-Content-Digest"] == images["amd64"][0] and got.content == images["amd64"][1]
     assert manifest(rig, "hub/team/multi", "latest").content == index  # a client that takes indexes gets it
+
+
+def test_a_tag_that_may_not_move_here_keeps_serving_the_cached_manifest(rig: Rig) -> None:
+    first, body = push(rig.upstream.url, "team/pinned", "v1", [b"first"], seed="1")
+    add_rule(rig.cache.url, "hub", rig.proxy.url, tag_ttl_seconds=0)
+    assert manifest(rig, "hub/team/pinned", "v1").headers["Docker-Content-Digest"] == first
+    pinned = httpx.patch(
+        f"{rig.cache.url}/api/v1/repositories/hub/team/pinned", json={"immutable_tag_patterns": ["v*"]}
+    )
+    assert pinned.status_code == 200, pinned.text
+    push(rig.upstream.url, "team/pinned", "v1", [b"second"], seed="2")
+    again = manifest(rig, "hub/team/pinned", "v1")  # the upstream moved it; here it is immutable
+    assert again.status_code == 200 and again.content == body

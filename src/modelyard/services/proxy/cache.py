@@ -149,12 +149,16 @@ class PullThrough:
                 return local
         try:
             await self._once((repository, reference), lambda: self._fetch_manifest(rule, repository, reference))
-        except UpstreamError as exc:
+        except (UpstreamError, RegistryError) as exc:
+            # RegistryError: the registry refused to store what the upstream has now (an
+            # immutable tag moved upstream, a quota): the cached copy is still the best answer.
             if local is not None:
                 metrics.PROXY_REQUESTS.labels(kind="manifest", result="stale").inc()
                 log.warning("serving cached %s:%s, the upstream failed: %s", repository, reference, exc)
                 return local
             metrics.PROXY_REQUESTS.labels(kind="manifest", result="error").inc()
+            if isinstance(exc, RegistryError):
+                raise
             raise _refusal(exc, rule, f"manifest {repository}:{reference}", ErrorCode.MANIFEST_UNKNOWN) from None
         metrics.PROXY_REQUESTS.labels(kind="manifest", result="miss").inc()
         try:
