@@ -39,7 +39,17 @@ for _layer, _forbidden in FORBIDDEN.items():
     if _layer != "web":
         _forbidden.add("web")
 # The CLI's admin commands are clients; its offline commands (serve, gc, reset-admin) build the server.
-CLI_CLIENT_MODULES = {"common", "compartments", "identity", "modelinfo", "models", "replication", "repos", "webhooks"}
+CLI_CLIENT_MODULES = {
+    "common",
+    "compartments",
+    "identity",
+    "modelinfo",
+    "models",
+    "proxies",
+    "replication",
+    "repos",
+    "webhooks",
+}
 
 
 def imports_of(path: Path) -> list[str]:
