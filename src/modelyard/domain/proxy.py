@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 DEFAULT_TAG_TTL = 300
+#: Docker Hub keeps its official images under ``library/``: ``alpine`` there is ``library/alpine``.
+DOCKER_HUB_HOSTS = frozenset({"registry-1.docker.io", "docker.io", "index.docker.io"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +37,14 @@ class ProxyRule:
 
     def upstream_name(self, repository: str) -> str | None:
         """The repository's name upstream, or ``None`` if this rule maps it to nothing (the rule
-        names a whole repository with no upstream prefix)."""
+        names a whole repository with no upstream prefix). On Docker Hub without an upstream
+        prefix, a one-component name is an official image: ``hub/alpine`` -> ``library/alpine``,
+        while ``hub/bitnami/redis`` stays ``bitnami/redis`` (as docker itself resolves them)."""
         rest = repository[len(self.prefix) :].lstrip("/")
-        name = "/".join(part for part in (self.upstream_prefix, rest) if part)
+        prefix = self.upstream_prefix
+        if not prefix and rest and "/" not in rest and urlsplit(self.upstream_url).hostname in DOCKER_HUB_HOSTS:
+            prefix = "library"
+        name = "/".join(part for part in (prefix, rest) if part)
         return name or None
 
 
