@@ -47,6 +47,11 @@ def test_ten_concurrent_cold_pulls_make_one_upstream_fetch(rig: Rig) -> None:
     assert rig.proxy.count("GET", f"/v2/team/model/blobs/{sha256(layer)}") == 1
     tags = rig.get("/v2/hub/team/model/tags/list").json()
     assert tags["tags"] == ["v1"]
+    # The counters (process-wide here: every in-process server of the session adds to them).
+    exposed = rig.get("/metrics").text
+    assert 'modelyard_proxy_requests_total{kind="blob",result="miss"}' in exposed
+    upstream_bytes = [line for line in exposed.splitlines() if line.startswith("modelyard_proxy_upstream_bytes_total")]
+    assert upstream_bytes and float(upstream_bytes[0].split()[-1]) >= len(layer)
 
 
 def test_first_client_streams_before_the_upstream_finished(rig: Rig) -> None:
