@@ -30,7 +30,16 @@ from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
 from tests.helpers import OCI_INDEX, OCI_MANIFEST, sha256
 from tests.interop.serverproc import free_port
 from tests.replication.conftest import FAST
-from tests.replication.test_replication import CARD, CARD_TYPE, manifest_on, push_model, setup
+from tests.replication.test_replication import (
+    CARD,
+    CARD_TYPE,
+    executions,
+    manifest_on,
+    push_model,
+    put_manifest,
+    setup,
+    wait_for,
+)
 
 DISTRIBUTION = "/usr/bin/docker-registry"
 CONFIG = """\
@@ -244,3 +253,36 @@ def test_tls_options_of_a_target(api: httpx.Client, tmp_path: Path) -> None:
             done = api.post(f"/api/v1/replication/rules/to-{name}/run", json={"wait": True}).json()
             assert done["status"] == "succeeded" and done["manifests_copied"] == 1, done
         assert api.get("/api/v1/replication/targets/pinned").json()["has_ca"] is True
+
+
+def test_a_tag_delete_on_distribution_leaves_a_manifest_another_tag_names(api: httpx.Client, distribution: str) -> None:
+    """Distribution 2.8 cannot delete a tag alone (405), so a mirrored tag delete could only
+    delete the manifest, and every tag on it with it. With another tag on that manifest the
+    delete is left undone, and the execution's scope says so; with none, the manifest goes."""
+    digest = push(api, "acme/llm", "v1", [b"weights"])
+    manifest = api.get("/v2/acme/llm/manifests/v1", headers={"Accept": OCI_MANIFEST}).content
+    assert put_manifest(api, "acme/llm", "v1.0", manifest) == digest
+    lone = push(api, "acme/llm", "lone", [b"other weights"])
+    setup(api, distribution, mirror_deletes=True)
+    done = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True}).json()
+    assert done["status"] == "succeeded", done
+
+    with httpx.Client(base_url=distribution, timeout=30) as remote:
+        assert manifest_on(remote, "acme/llm", "v1.0") == digest
+        assert api.delete("/v2/acme/llm/manifests/v1").status_code == 202
+        assert api.delete("/v2/acme/llm/manifests/lone").status_code == 202
+
+        def finished() -> dict[str, Any] | None:
+            for execution in executions(api):
+                if execution["trigger"] == "on_push" and "delete acme/llm:lone" in (execution["scope"] or ""):
+                    return execution if execution["status"] != "running" else None
+            return None
+
+        execution = wait_for(finished, what="the mirrored deletes")
+        assert execution["status"] == "succeeded", execution
+        assert manifest_on(remote, "acme/llm", "v1.0") == digest  # the tag the source still has survives
+        assert manifest_on(remote, "acme/llm", "lone") is None  # no other tag: the manifest went
+        assert manifest_on(remote, "acme/llm", lone) is None
+        noted = [e for e in executions(api) if "delete acme/llm:v1" in (e["scope"] or "")]
+        assert len(noted) == 1 and noted[0]["status"] == "succeeded", noted
+        assert "skipped: manifest still tagged" in noted[0]["scope"] and "tag acme/llm:v1 alone" in noted[0]["scope"]

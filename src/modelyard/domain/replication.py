@@ -27,9 +27,24 @@ SECRET_PURPOSE = "replication-target-secret"
 TRIGGERS = ("manual", "on_push", "schedule")
 MAX_URL = 2048
 MIN_INTERVAL = 10
+#: The size of an execution's ``scope`` column (``replication_executions.scope``).
+MAX_SCOPE = 600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _PATTERN = re.compile(r"^[A-Za-z0-9_.\-/*?\[\]]{1,300}$")
 _PREFIX = re.compile(r"^(?:[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+
+
+class DeleteSkipped(Exception):
+    """A mirrored delete the target client chose not to do, and why (the execution notes it):
+    a target that cannot delete a tag alone would have to delete the manifest, and another tag
+    on the target still names it."""
+
+
+def fit_scope(text: str) -> str:
+    """An execution's scope cut to its column (``MAX_SCOPE``), ending in an ellipsis when cut:
+    PostgreSQL refuses a longer value, and a full pass's scope of two 300-character patterns
+    can be longer."""
+    return text if len(text) <= MAX_SCOPE else text[: MAX_SCOPE - 1] + "\u2026"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ What it adds, per the distribution spec:
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,12 +31,16 @@ from urllib.parse import quote, urljoin
 
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
-from modelyard.domain.replication import TargetAccess
+from modelyard.domain.replication import DeleteSkipped, TargetAccess
 from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials, UpstreamError, UpstreamNotFound
 
 #: Blobs larger than this go in ``PATCH`` chunks of this size.
 CHUNK_SIZE = 64 << 20
 MAX_REFERRERS_INDEX = 4 << 20
+#: A tag delete that must fall back to the manifest checks at most this many other tags first.
+MAX_TAGS_CHECKED = 1000
+#: The referrers tag schema's tags (``sha256-<hex>``).
+REFERRERS_TAG = re.compile(r"^[a-z0-9]+-[a-f0-9]{32,}$")
 
 Chunks = Callable[[], AsyncIterator[bytes]]
 
@@ -199,9 +204,16 @@ class OciPushClient(OciRegistryClient):
         await self.put_manifest(repository, tag, mediatypes.OCI_INDEX, body)
 
     async def delete_manifest(self, repository: str, reference: str) -> bool:
-        """Delete a manifest (by digest) or a tag; ``False`` if the target had none. A registry
-        that cannot delete a tag alone (the spec makes it optional) deletes the manifest the tag
-        names on it."""
+        """Delete a manifest (by digest) or a tag; ``False`` if the target had none.
+
+        A registry that cannot delete a tag alone (the spec makes it optional; Distribution 2.8,
+        Docker Hub, GHCR answer 400/405) can only lose the tag by losing the manifest it names,
+        which takes every other tag on that manifest with it: tags the rule does not select,
+        tags the source still has, tags other writers pushed. So the manifest is deleted only
+        when no other tag on the target names it (its tag list, read in full up to
+        ``MAX_TAGS_CHECKED``, each tag HEADed); otherwise :class:`DeleteSkipped` says why it was
+        left. (A tag pushed there between the check and the delete is still lost: the spec
+        offers no conditional delete.)"""
         what = f"manifest {repository}:{reference}"
         try:
             response = await self._send(
@@ -213,9 +225,30 @@ class OciPushClient(OciRegistryClient):
             if is_digest(reference) or exc.status not in (400, 405):
                 raise
             digest = await self.manifest_digest(repository, reference)
-            return digest is not None and await self.delete_manifest(repository, digest)
+            if digest is None:
+                return False
+            shared = await self._other_tag_on(repository, reference, digest)
+            if shared is not None:
+                raise DeleteSkipped(
+                    f"skipped: manifest still tagged: the target cannot delete tag {repository}:{reference} alone,"
+                    f" and its manifest {digest} is also {shared}, so the tag was left there"
+                ) from None
+            return await self.delete_manifest(repository, digest)
         await response.aclose()
         return True
+
+    async def _other_tag_on(self, repository: str, tag: str, digest: str) -> str | None:
+        """Another tag of ``repository`` on the target naming ``digest`` (or a reason to assume
+        one: too many tags to check), else ``None``."""
+        others = [other for other in await self.tags(repository) if other != tag]
+        if len(others) > MAX_TAGS_CHECKED:
+            return f"possibly tagged otherwise (the repository has more than {MAX_TAGS_CHECKED} tags to check)"
+        for other in others:
+            if REFERRERS_TAG.match(other):
+                continue  # the referrers tag schema's index of a subject, never an image itself
+            if await self.manifest_digest(repository, other) == digest:
+                return f"tagged {other}"
+        return None
 
 
 def target_client(access: TargetAccess, timeout: float, *, chunk_size: int = CHUNK_SIZE) -> OciPushClient:

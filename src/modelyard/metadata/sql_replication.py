@@ -211,9 +211,20 @@ class SqlReplication(SqlPart):
         return self._store.write(work)
 
     def finish_execution(
-        self, execution_id: int, status: str, counts: Counts, error: str | None, *, events: Sequence[Event] = ()
+        self,
+        execution_id: int,
+        status: str,
+        counts: Counts,
+        error: str | None,
+        *,
+        events: Sequence[Event] = (),
+        scope: str | None = None,
     ) -> None:
-        values = {name: getattr(counts, name) for name in COUNT_FIELDS}
+        """Record how an execution ended; ``scope``, when given, replaces the one it started with
+        (what it covered plus what it left undone, already cut to the column)."""
+        values: dict[str, object] = {name: getattr(counts, name) for name in COUNT_FIELDS}
+        if scope is not None:
+            values["scope"] = scope
 
         def work(conn: Connection) -> None:
             conn.execute(

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from modelyard import metrics
 from modelyard.domain.digest import Digest, is_digest
-from modelyard.domain.replication import Counts, RuleRecord
+from modelyard.domain.replication import Counts, DeleteSkipped, RuleRecord
 from modelyard.metadata.base import MetadataStore
 from modelyard.services.blobs import BlobService
 from modelyard.services.runner import Reader
@@ -69,6 +69,8 @@ class Run:
     counts: Counts = field(default_factory=Counts)
     visited: set[tuple[str, str]] = field(default_factory=set)
     blobs_done: set[tuple[str, str]] = field(default_factory=set)
+    #: Steps deliberately not done, and why (kept with the execution's scope).
+    notes: list[str] = field(default_factory=list)
 
 
 def blob_digests(document: dict[str, Any]) -> list[str]:
@@ -198,5 +200,10 @@ class Replicator:
         """Mirror a delete: a tag (if the rule selects it) or a manifest by digest."""
         if not is_digest(reference) and not run.rule.wants_tag(reference):
             return
-        if await run.client.delete_manifest(run.rule.destination(repository), reference):
+        try:
+            deleted = await run.client.delete_manifest(run.rule.destination(repository), reference)
+        except DeleteSkipped as skipped:
+            run.notes.append(str(skipped))
+            return
+        if deleted:
             run.counts.tags_deleted += 1

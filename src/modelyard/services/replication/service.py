@@ -35,6 +35,7 @@ from modelyard.domain.replication import (
     RuleRecord,
     TargetAccess,
     TargetRecord,
+    fit_scope,
     validate_name,
     validate_rule,
     validate_target_url,
@@ -213,7 +214,14 @@ class ReplicationService:
             status=status, manifests_copied=counts.manifests_copied, blobs_copied=counts.blobs_copied,
             bytes_copied=counts.bytes_copied, error=error,
         )  # fmt: skip
-        self.store.finish_execution(execution_id, status, counts, error, events=[event])
+        scope = None
+        if run is not None and run.notes:  # deletes left undone: the scope says so, after what it covered
+            for note in run.notes:
+                log.warning("replication %s execution %d: %s", rule.name, execution_id, note)
+            started = self.store.execution(execution_id)
+            covered = [started.scope] if started is not None and started.scope else []
+            scope = fit_scope("; ".join(covered + run.notes))
+        self.store.finish_execution(execution_id, status, counts, error, events=[event], scope=scope)
         metrics.REPLICATION_RUNS.labels(outcome="success" if error is None else "failure").inc()
         log_events([event])
 
