@@ -249,9 +249,25 @@ class Server:
     def peak_rss_mib(self) -> float:
         return sum(status_kib(pid, "VmHWM") for pid in self.pids) / 1024
 
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: modelyard's spawned workers when it runs several
+        (not the idle parent, which migrated and hashed the first admin's password, nor
+        multiprocessing's resource tracker), else the server process itself."""
+        if self.process is None or self.name != "modelyard" or self.workers < 2:
+            return self.pids[:1]
+        workers = []
+        for pid in self.pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing.spawn" in cmdline:
+                workers.append(pid)
+        return workers or self.pids
+
     def peak_rss_max_mib(self) -> float:
-        """The largest single process's peak RSS (per worker: the issue's RSS budget is per worker)."""
-        return max((status_kib(pid, "VmHWM") for pid in self.pids), default=0) / 1024
+        """The largest peak RSS of one serving process (the issue's RSS budget is per worker)."""
+        return max((status_kib(pid, "VmHWM") for pid in self.worker_pids()), default=0) / 1024
 
     def rss_mib(self) -> float:
         return sum(status_kib(pid, "VmRSS") for pid in self.pids) / 1024

@@ -83,7 +83,7 @@ def targets(summary: dict[str, Any], limits: dict[str, float], auth: str | None 
             (f"(17) manifest GET, auth {auth}, ÷ Distribution no auth", ratio("manifest-get", "req_s"), ">=", 5.0),
             (f"(17) blob GET, auth {auth}, ÷ Distribution no auth", ratio("blob-get", "MBps"), ">=", 1.1),
             ("(17) token requests/s, repeated Basic credentials", mine("token", "req_s"), ">=", 2000.0),
-            ("(17) peak RSS per modelyard process MiB", max((r for r in rss if r), default=None), "<=", 100.0),
+            ("(17) peak RSS per modelyard worker MiB", max((r for r in rss if r), default=None), "<=", 100.0),
         ]
     result = []
     for name, value, op, threshold in rows:

@@ -171,7 +171,7 @@ def _targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"target": f"{name}: seeded req/s ÷ empty req/s", "op": ">=", "threshold": 0.8,
                      "measured": value, "met": None if value is None else value >= 0.8})  # fmt: skip
     worst = max((e[r]["peak_rss_max_mib"] for e in summary.values() for r in ROLES[1:] if r in e), default=None)
-    rows.append({"target": "peak RSS per modelyard process MiB", "op": "<=", "threshold": 100.0, "measured": worst,
+    rows.append({"target": "peak RSS per modelyard worker MiB", "op": "<=", "threshold": 100.0, "measured": worst,
                  "met": None if worst is None else worst <= 100.0})  # fmt: skip
     return rows
 
@@ -190,7 +190,7 @@ def _report(summary: dict[str, Any], result: dict[str, Any]) -> str:
         f"medians of {meta['repeats']}; modelyard --workers {meta['workers']}, auth {meta['auth'] or 'off'}",
         "",
         f"{'workload':<22} {'Dist req/s':>10} {'my empty':>9} {'my seeded':>10} {'seeded/empty':>13} "
-        f"{'empty/Dist':>11} {'seeded/Dist':>12} {'p99 ms e/s':>12} {'CPU-ms/req e/s':>15} {'RSS/proc MiB':>13}",
+        f"{'empty/Dist':>11} {'seeded/Dist':>12} {'p99 ms e/s':>12} {'CPU-ms/req e/s':>15} {'RSS/worker MiB':>13}",
         "-" * 136,
     ]
     for name, entry in summary.items():

@@ -80,7 +80,7 @@ MBPS = Metric("MBps", "MB/s", True)
 CPU_GB = Metric("cpu_s_per_GB", "server CPU-s/GB", False)
 CPU_REQ = Metric("cpu_ms_per_req", "server CPU-ms/req", False)
 RSS = Metric("peak_rss_mib", "server peak RSS MiB", False)
-RSS_MAX = Metric("peak_rss_max_mib", "peak RSS/process MiB", False)
+RSS_MAX = Metric("peak_rss_max_mib", "peak RSS/worker MiB", False)
 REQS = Metric("req_s", "req/s", True)
 P99 = Metric("p99_ms", "p99 latency ms", False)
 
