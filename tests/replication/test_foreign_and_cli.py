@@ -8,8 +8,10 @@ client pushing to such a registry."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from modelyard.config import Settings
 from tests.cli.liveserver import LiveServer, live_server
 from tests.cli.test_cli import EXIT_NOT_FOUND, EXIT_USAGE, Cli, push
 from tests.helpers import OCI_INDEX, OCI_MANIFEST, sha256
@@ -203,6 +206,54 @@ def test_a_target_with_token_auth_gets_the_stored_credentials(api: httpx.Client,
             token = remote.get(realm, params=scope, auth=("admin", password))
             headers = {"Authorization": f"Bearer {token.json()['token']}", "Accept": OCI_MANIFEST}
             assert remote.head("/v2/acme/llm/manifests/v1", headers=headers).headers["Docker-Content-Digest"] == digest
+
+
+#: The expiry test, past Settings' validation (test only): the target's tokens live 3 s (the
+#: floor is 30 s) and the source sends 32 KiB chunks (the floor is 1 MiB), so one blob of a few
+#: MiB takes several token lifetimes on loopback -- what a multi-GB blob does with real values.
+SHORT_TOKEN_TTL = 3
+SMALL_CHUNK = 32 << 10
+
+
+def _server(directory: Path, below_floor: dict[str, Any], **values: Any) -> LiveServer:
+    settings = Settings(**{"data_dir": directory, "fsync": False, "access_log": False, "auth_enabled": False, **values})
+    return LiveServer(settings.model_copy(update=below_floor)).start()
+
+
+def test_a_token_that_expires_mid_blob_is_refreshed_and_the_upload_goes_on(tmp_path: Path) -> None:
+    """A blob of many PATCH chunks to a token-auth target whose tokens live 3 s: the client
+    fetches a new token ahead of expiry (and, were a chunk still refused, resumes from the
+    target's upload offset rather than resending a consumed body), so the copy completes and
+    the target holds the blob byte for byte."""
+    password = "target-admin-password-1"
+    source = _server(tmp_path / "source", {"replication_chunk_size": SMALL_CHUNK}, **FAST)
+    locked = _server(tmp_path / "short", {"token_ttl": SHORT_TOKEN_TTL}, auth_enabled=True, admin_password=password)
+    try:
+        with httpx.Client(base_url=source.url, timeout=60) as api:
+            big = os.urandom(20 << 20)  # 640 PATCHes
+            digest = push(api, "acme/big", "v1", [big])
+            made = api.post("/api/v1/replication/targets", json={
+                "name": "short", "url": locked.url, "username": "admin", "password": password,
+            })  # fmt: skip
+            assert made.status_code == 201, made.text
+            rule = {"name": "to-short", "target": "short", "repositories": "acme/*", "on_push": False}
+            assert api.post("/api/v1/replication/rules", json=rule).status_code == 201
+            began = time.monotonic()
+            done = api.post("/api/v1/replication/rules/to-short/run", json={"wait": True}).json()
+            took = time.monotonic() - began
+        assert done["status"] == "succeeded" and done["bytes_copied"] >= len(big), done
+        assert took > SHORT_TOKEN_TTL, f"the copy took {took:.1f} s: no token ran out during it"
+        with httpx.Client(base_url=locked.url, timeout=60) as remote:
+            realm = remote.get("/v2/").headers["WWW-Authenticate"].split('realm="', 1)[1].split('"', 1)[0]
+            scope = {"scope": "repository:acme/big:pull", "service": "modelyard"}
+            token = remote.get(realm, params=scope, auth=("admin", password)).json()["token"]
+            headers = {"Authorization": f"Bearer {token}", "Accept": OCI_MANIFEST}
+            assert remote.head("/v2/acme/big/manifests/v1", headers=headers).headers["Docker-Content-Digest"] == digest
+            blob = remote.get(f"/v2/acme/big/blobs/{sha256(big)}", headers=headers)
+            assert blob.status_code == 200 and "sha256:" + hashlib.sha256(blob.content).hexdigest() == sha256(big)
+    finally:
+        locked.stop()
+        source.stop()
 
 
 def _certificates(directory: Path) -> tuple[str, ssl.SSLContext]:

@@ -54,6 +54,7 @@ from modelyard.domain.upstream import (
 # re-exported here, where callers of the client have always found them.
 __all__ = [
     "BlobDownload",
+    "BodyNotReplayed",
     "FetchedManifest",
     "ManifestHead",
     "OciRegistryClient",
@@ -96,8 +97,27 @@ class BlobDownload:
 
 @dataclass(slots=True)
 class _Token:
+    """A cached token: sent until ``expires``; fetched anew before a request once ``refresh``
+    has passed (the challenge that earned it is remembered), so a long upload of many requests
+    never meets the expiry mid-way."""
+
     value: str
     expires: float
+    refresh: float
+
+
+class BodyNotReplayed(UpstreamDenied):
+    """A request whose streamed body cannot be sent twice (an upload chunk) was refused with a
+    ``401``; a new token is cached, and the caller resumes from what the registry says it has."""
+
+
+def token_times(issued: float, lifetime: float) -> tuple[float, float]:
+    """When a token fetched at ``issued`` (monotonic, before the request) lasting ``lifetime``
+    seconds should be refreshed (at 80 % of its life, or half of a very short one) and when it
+    must no longer be sent (``TOKEN_MARGIN`` before its end, or at three quarters of a short one)."""
+    refresh = min(lifetime * 0.8, max(lifetime - TOKEN_MARGIN, lifetime * 0.5))
+    expires = max(lifetime - TOKEN_MARGIN, lifetime * 0.75)
+    return issued + refresh, issued + expires
 
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
@@ -153,6 +173,7 @@ class OciRegistryClient:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._tokens: dict[str, _Token] = {}
+        self._challenges: dict[str, str] = {}  # scope -> the Bearer challenge that earned its token
         self._basic = False  # the registry asked for Basic: send the credentials up front
         self._client = httpx.AsyncClient(
             follow_redirects=True,
@@ -195,6 +216,7 @@ class OciRegistryClient:
         realm = params["realm"]
         if urlsplit(realm).scheme not in ("http", "https"):
             raise UpstreamDenied(f"the upstream's token realm is not an http(s) URL: {realm[:200]!r}", status=401)
+        self._challenges[scope] = challenge
         query = {"scope": params.get("scope", scope)}
         if "service" in params:
             query["service"] = params["service"]
@@ -202,6 +224,7 @@ class OciRegistryClient:
         basic = self._basic_header()
         if basic is not None:
             headers["Authorization"] = basic
+        issued = time.monotonic()
         try:
             response = await self._client.get(realm, params=query, headers=headers)
         except httpx.HTTPError as exc:
@@ -217,16 +240,35 @@ class OciRegistryClient:
             value, lifetime = None, 0.0
         if not isinstance(value, str) or not value:
             raise UpstreamDenied("the upstream's token endpoint answered without a token", status=401)
-        self._tokens[scope] = _Token(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 1.0))
+        refresh, expires = token_times(issued, max(lifetime, 1.0))
+        self._tokens[scope] = _Token(value, expires, refresh)
+
+    async def _refresh_ahead(self, scope: str) -> None:
+        """Fetch a new token for ``scope`` before it runs out, if one was earned by a challenge."""
+        token = self._tokens.get(scope)
+        challenge = self._challenges.get(scope)
+        if token is not None and challenge is not None and time.monotonic() >= token.refresh:
+            await self._authenticate(challenge, scope)
 
     async def _send(
-        self, method: str, path: str, scope: str, headers: dict[str, str], what: str, content: Body = None
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str],
+        what: str,
+        content: Body = None,
+        *,
+        replayable: bool = True,
     ) -> httpx.Response:
         """Send with auth (one retry after a challenge) and return the streamed response, open;
         any non-2xx answer is raised as an :class:`UpstreamError` (and closed). A streamed body
-        (the write side, ``oci_push.py``) is a factory, called again for the retry."""
+        (the write side, ``oci_push.py``) is a factory, called again for the retry -- unless it
+        is not ``replayable`` (a chunk read once from a stream): then a ``401`` earns a new
+        token and raises :class:`BodyNotReplayed`, never a resend of a consumed body."""
         url = f"{self.base_url}{path}"
         for attempt in (1, 2):
+            await self._refresh_ahead(scope)
             sent = dict(headers)
             auth = self._auth_header(scope)
             if auth is not None:
@@ -246,6 +288,8 @@ class OciRegistryClient:
                 await response.aclose()
                 self._tokens.pop(scope, None)
                 await self._authenticate(challenge, scope)
+                if not replayable and content is not None:
+                    raise BodyNotReplayed(f"upstream answered 401 for {what} (its token expired)", status=401)
                 continue
             if response.is_success:
                 return response

@@ -32,7 +32,13 @@ from urllib.parse import quote, urljoin
 from modelyard.domain import mediatypes
 from modelyard.domain.digest import Digest, is_digest
 from modelyard.domain.replication import DeleteSkipped, TargetAccess
-from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials, UpstreamError, UpstreamNotFound
+from modelyard.egress.oci import (
+    BodyNotReplayed,
+    OciRegistryClient,
+    UpstreamCredentials,
+    UpstreamError,
+    UpstreamNotFound,
+)
 
 #: Blobs larger than this go in ``PATCH`` chunks of this size.
 CHUNK_SIZE = 64 << 20
@@ -42,7 +48,12 @@ MAX_TAGS_CHECKED = 1000
 #: The referrers tag schema's tags (``sha256-<hex>``).
 REFERRERS_TAG = re.compile(r"^[a-z0-9]+-[a-f0-9]{32,}$")
 
-Chunks = Callable[[], AsyncIterator[bytes]]
+#: A blob's bytes from an offset on (read from the local store afresh for each call).
+Chunks = Callable[[int], AsyncIterator[bytes]]
+#: An upload chunk refused for an expired token is resumed this many times per blob at most.
+MAX_RESUMES = 5
+#: An upload status's ``Range`` (``0-<last byte>``; Distribution says ``0--1`` for none yet).
+RANGE = re.compile(r"^\s*0-(-?\d+)\s*$")
 
 
 async def _window(source: AsyncIterator[bytes], first: bytes, limit: int, rest: list[bytes]) -> AsyncIterator[bytes]:
@@ -66,8 +77,14 @@ async def _window(source: AsyncIterator[bytes], first: bytes, limit: int, rest: 
             return
 
 
-def _once(stream: AsyncIterator[bytes]) -> Chunks:
+def _once(stream: AsyncIterator[bytes]) -> Callable[[], AsyncIterator[bytes]]:
     return lambda: stream
+
+
+async def _close(stream: AsyncIterator[bytes]) -> None:
+    closing = getattr(stream, "aclose", None)
+    if closing is not None:
+        await closing()
 
 
 class OciPushClient(OciRegistryClient):
@@ -134,7 +151,7 @@ class OciPushClient(OciRegistryClient):
         path = self._path_of(location)
         if size > self.chunk_size:
             path = await self._patch_chunks(path, scope, size, chunks, what)
-        body: Chunks | None = chunks if size <= self.chunk_size else None
+        body = (lambda: chunks(0)) if size <= self.chunk_size else None
         separator = "&" if "?" in path else "?"
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size if body else 0)}
         response = await self._send(
@@ -144,10 +161,17 @@ class OciPushClient(OciRegistryClient):
         return True
 
     async def _patch_chunks(self, path: str, scope: str, size: int, chunks: Chunks, what: str) -> str:
-        """Send the blob in ``PATCH`` requests of ``chunk_size`` bytes; the last ``Location``."""
-        source = chunks()
+        """Send the blob in ``PATCH`` requests of ``chunk_size`` bytes; the last ``Location``.
+
+        A chunk's body is read once from the store, so it cannot be sent again: a ``401`` on it
+        (a token that ran out despite the refresh ahead of time: a clock, a revocation) raises
+        :class:`BodyNotReplayed`, and the upload goes on from the offset the target reports
+        (``GET`` of the upload's location, its ``Range``), read afresh from the store -- at most
+        ``MAX_RESUMES`` times per blob."""
+        source = chunks(0)
         rest: list[bytes] = []
         offset = 0
+        resumes = 0
         while offset < size:
             length = min(self.chunk_size, size - offset)
             first = rest.pop() if rest else b""
@@ -157,12 +181,32 @@ class OciPushClient(OciRegistryClient):
                 "Content-Length": str(length),
                 "Content-Range": f"{offset}-{offset + length - 1}",
             }
-            # A window cannot be replayed: the PATCH is sent with the token the POST earned.
-            response = await self._send("PATCH", path, scope, headers, what, _once(window))
+            try:
+                response = await self._send("PATCH", path, scope, headers, what, _once(window), replayable=False)
+            except BodyNotReplayed:
+                resumes += 1
+                if resumes > MAX_RESUMES:
+                    raise
+                await _close(source)
+                offset, path = await self._upload_offset(path, scope, what)
+                source, rest = chunks(offset), []
+                continue
             await response.aclose()
             offset += length
             path = self._path_of(response.headers.get("Location") or path)
+        await _close(source)
         return path
+
+    async def _upload_offset(self, path: str, scope: str, what: str) -> tuple[int, str]:
+        """How many bytes of an upload the target holds (``Range: 0-<last>``) and its location."""
+        response = await self._send("GET", path, scope, {}, what)
+        await response.aclose()
+        found = RANGE.match(response.headers.get("Range") or "")
+        if found is None:
+            raise UpstreamError(f"the target's upload status for {what} has no usable Range")
+        last = int(found.group(1))
+        # "0-0" is one byte or none (modelyard says it for none); chunks are never one byte long.
+        return (last + 1 if last > 0 else 0), self._path_of(response.headers.get("Location") or path)
 
     async def manifest_digest(self, repository: str, reference: str) -> str | None:
         """The digest a tag or digest names on the target, or ``None`` if it has none."""

@@ -43,7 +43,7 @@ class TargetClient(Protocol):
     async def has_blob(self, repository: str, digest: str) -> bool: ...
 
     async def push_blob(
-        self, repository: str, digest: str, size: int, chunks: Callable[[], AsyncIterator[bytes]], *,
+        self, repository: str, digest: str, size: int, chunks: Callable[[int], AsyncIterator[bytes]], *,
         mount_from: str | None,
     ) -> bool: ...  # fmt: skip
 
@@ -181,8 +181,8 @@ class Replicator:
             elsewhere = self._placed.get(key)
             parsed = Digest.parse(digest)
 
-            def chunks() -> AsyncIterator[bytes]:
-                return self._blobs.stream(parsed, 0, size)
+            def chunks(start: int) -> AsyncIterator[bytes]:  # from ``start`` on: an upload resumed
+                return self._blobs.stream(parsed, start, size)
 
             mount_from = elsewhere if elsewhere != destination else None
             if await run.client.push_blob(destination, digest, size, chunks, mount_from=mount_from):
