@@ -310,3 +310,37 @@ def test_a_target_whose_password_does_not_decrypt_fails_and_backs_off(
         attempts, error = conn.execute(select(t.replication_tasks.c.attempts, t.replication_tasks.c.last_error)).one()
     engine.dispose()
     assert attempts >= 1 and "SecretBoxError" in error
+
+
+def push_card(api: httpx.Client, repo: str, tag: str, text: bytes) -> str:
+    """A model card (pushed by digest) referring to ``repo:tag``; its digest."""
+    put_blob(api, repo, text)
+    put_blob(api, repo, b"{}")
+    body = api.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+    subject = {"mediaType": OCI_MANIFEST, "digest": body.headers["Docker-Content-Digest"], "size": len(body.content)}
+    card = image_manifest(
+        b"{}", [text], config_type="application/vnd.oci.empty.v1+json", layer_type="text/markdown",
+        subject=subject, artifact_type=CARD_TYPE,
+    )  # fmt: skip
+    return put_manifest(api, repo, sha256(card), card)
+
+
+def test_a_referrer_goes_only_with_a_subject_the_rule_selects(api: httpx.Client, target: LiveServer) -> None:
+    """A rule for ``release-*``: a card referring to ``dev-1`` copies neither the card nor the
+    dev image (it would leave the registry by the back door); a card of ``release-1`` goes,
+    with its subject."""
+    setup(api, target.url, tags="release-*")
+    dev = push(api, "acme/llm", "dev-1", [b"dev weights"])
+    dev_card = push_card(api, "acme/llm", "dev-1", b"# dev card")
+    release = push(api, "acme/llm", "release-1", [b"release weights"])
+    release_card = push_card(api, "acme/llm", "release-1", b"# release card")
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "acme/llm", release_card) == release_card, what="the release card")
+        assert manifest_on(remote, "acme/llm", "release-1") == release
+        assert manifest_on(remote, "acme/llm", dev_card) is None
+        assert manifest_on(remote, "acme/llm", dev) is None
+        assert remote.get(f"/v2/acme/llm/blobs/{sha256(b'dev weights')}").status_code == 404
+    noted = wait_for(
+        lambda: [e for e in executions(api) if "skipped referrer" in (e["scope"] or "")], what="the skip noted"
+    )
+    assert dev_card in noted[0]["scope"] and noted[0]["status"] == "succeeded", noted

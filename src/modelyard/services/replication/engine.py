@@ -31,6 +31,8 @@ from modelyard.services.runner import Reader
 REFERRERS_TAG = re.compile(r"^[a-z0-9]+-[a-f0-9]{32,}$")
 #: Destination blobs remembered for mounts (digest -> a target repository that has it).
 MOUNT_MEMORY = 10_000
+#: How deep an index tree, or a chain of referrers, is followed to decide what a rule covers.
+MAX_DEPTH = 8
 
 
 class ReplicationFailed(Exception):
@@ -140,11 +142,60 @@ class Replicator:
 
     async def copy_referrer(self, run: Run, repository: str, digest: str) -> None:
         """A manifest pushed by digest alone: copied when it refers to a subject (a signature,
-        a model card added later), subject first; other untagged manifests come with their tag."""
+        a model card added later), subject first; other untagged manifests come with their tag.
+
+        Only when the rule covers the subject: reachable from a tag the rule selects (the tag's
+        manifest, an index's child, or the subject of such a referrer) as the source stands now.
+        Otherwise a signature of a dev build would ship the build to a target whose rule says
+        ``release-*``; if such a tag is pushed later, its copy brings the referrers along."""
         record = await self._read(self._meta.manifests.get, repository, digest)
-        if record is not None and record.subject is not None:
-            subject = await self._read(self._meta.manifests.get, repository, record.subject)
-            await self.copy_manifest(run, repository, record.subject if subject is not None else digest)
+        if record is None or record.subject is None:
+            return
+        if not await self._read(self.covers, run.rule, repository, record.subject):
+            run.notes.append(f"skipped referrer {repository}@{digest}: its subject is under no tag the rule selects")
+            return
+        subject = await self._read(self._meta.manifests.get, repository, record.subject)
+        await self.copy_manifest(run, repository, record.subject if subject is not None else digest)
+
+    def covers(self, rule: RuleRecord, repository: str, digest: str) -> bool:
+        """Whether ``digest`` is reachable in ``repository`` from a tag ``rule`` selects: named by
+        such a tag, a child of an index so named (any depth), or -- following subjects up a chain
+        of referrers (a signature of a card) -- refers to one of those."""
+        chain = [digest]
+        record = self._meta.manifests.get(repository, digest)
+        while record is not None and record.subject is not None and len(chain) < MAX_DEPTH:
+            chain.append(record.subject)
+            record = self._meta.manifests.get(repository, record.subject)
+        wanted = set(chain)
+        for tag in self._meta.tags.list_names(repository, None, None):
+            if not rule.wants_tag(tag):
+                continue
+            tagged = self._meta.manifests.resolve_tag(repository, tag)
+            if tagged is not None and wanted & self._reachable(repository, tagged.digest, tagged.content):
+                return True
+        return False
+
+    def _reachable(self, repository: str, digest: str, content: bytes) -> set[str]:
+        """A manifest's digest and its children's, down an index's tree (bounded depth)."""
+        found = {digest}
+        level = [content]
+        for _ in range(MAX_DEPTH):
+            children = []
+            for body in level:
+                try:
+                    document = json.loads(body)
+                except ValueError:
+                    continue
+                for child in child_digests(document) if isinstance(document, dict) else []:
+                    if child not in found:
+                        found.add(child)
+                        record = self._meta.manifests.get(repository, child)
+                        if record is not None:
+                            children.append(record.content)
+            if not children:
+                break
+            level = children
+        return found
 
     async def copy_manifest(self, run: Run, repository: str, digest: str) -> None:
         if (repository, digest) in run.visited:
