@@ -11,6 +11,7 @@ import pytest
 from modelyard.domain.aliases import TagChange
 from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.sql import SqlMetadataStore, create_metadata_engine
+from modelyard.services import listing as listing_module
 from modelyard.services.listing import ListingService, Page
 from tests.contract.test_metadata_contract import manifest
 
@@ -72,3 +73,25 @@ def test_the_state_is_none_for_an_unknown_repository_and_counts_current_tags(sto
     first = store.tags.list_state(REPO)
     assert first is not None and first[2] == 2
     assert store.tags.list_state(REPO) == first
+
+
+def test_kept_pages_are_bounded_by_the_names_they_hold(
+    store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing_module, "MAX_KEPT_NAMES", 2)
+    listing = ListingService(store)
+    for tag in ("a", "b", "c"):
+        store.manifests.put(REPO, manifest("one"), tag)
+    renders: list[list[str]] = []
+
+    def render(rendered: Page) -> list[str]:
+        renders.append(rendered.items)
+        return rendered.items
+
+    def page(last: str | None) -> list[str]:
+        return listing.tags_rendered(REPO, 1, last, render)
+
+    assert [page(None), page("a")] == [["a"], ["b"]]
+    assert page(None) == ["a"] and len(renders) == 2  # both kept: two names
+    assert page("b") == ["c"]  # a third name: the kept pages are dropped first
+    assert page(None) == ["a"] and len(renders) == 4  # rendered again

@@ -21,6 +21,7 @@ from modelyard.domain.errors import ErrorCode, RegistryError
 from modelyard.metadata.base import MetadataStore
 
 MAX_PAGE = 10_000
+MAX_KEPT_NAMES = 100_000  # tag names in all the tag-list pages a process keeps rendered
 _FILTER_BATCH = 100
 
 T = TypeVar("T")
@@ -77,6 +78,7 @@ class ListingService:
         self._meta = metadata
         self._tag_pages: dict[tuple[str, int | None, str | None], tuple[tuple[Any, ...], object]] = {}
         self._max_pages = cached_tag_pages
+        self._kept_names = 0
         self._lock = threading.Lock()  # reads run on the thread pool on PostgreSQL
 
     def tags(self, repository: str, limit: int | None, last: str | None) -> Page:
@@ -95,11 +97,16 @@ class ListingService:
         kept = self._tag_pages.get(key)
         if kept is not None and kept[0] == state:
             return cast(T, kept[1])
-        rendered = render(_page(lambda n, after: self._meta.tags.list_names(repository, n, after), limit, last))
+        page = _page(lambda n, after: self._meta.tags.list_names(repository, n, after), limit, last)
+        rendered = render(page)
         with self._lock:
-            if len(self._tag_pages) >= self._max_pages:
-                self._tag_pages.clear()  # bounded memory; a miss costs one list read
+            # Bounded by pages and by names kept (a page may hold 10,000 tags of 128 characters):
+            # at most ~100,000 names, a few MiB. Full, it starts over; a miss costs one list read.
+            if len(self._tag_pages) >= self._max_pages or self._kept_names + len(page.items) > MAX_KEPT_NAMES:
+                self._tag_pages.clear()
+                self._kept_names = 0
             self._tag_pages[key] = (state, rendered)
+            self._kept_names += len(page.items)
         return rendered
 
     def catalog(self, limit: int | None, last: str | None, visible: Callable[[str], bool] | None = None) -> Page:
