@@ -344,3 +344,21 @@ def test_a_referrer_goes_only_with_a_subject_the_rule_selects(api: httpx.Client,
         lambda: [e for e in executions(api) if "skipped referrer" in (e["scope"] or "")], what="the skip noted"
     )
     assert dev_card in noted[0]["scope"] and noted[0]["status"] == "succeeded", noted
+
+
+@pytest.mark.postgres
+def test_a_full_pass_of_long_patterns_runs_on_postgresql(postgres_url: str, target: LiveServer, tmp_path: Path) -> None:
+    """Two 300-character patterns make a full pass's scope longer than its 600-character column;
+    PostgreSQL refuses such a value, so the run answered 500 and a schedule died quietly. The
+    scope is cut to the column, ending in an ellipsis, and the pass runs."""
+    repositories, tags = "acme/" + "*" * 295, "*" * 300  # the longest patterns a rule may have
+    with (
+        live_server(data_dir=tmp_path / "pg-source", database_url=postgres_url, **FAST) as source,
+        httpx.Client(base_url=source.url, timeout=60) as api,
+    ):
+        setup(api, target.url, repositories=repositories, tags=tags, mirror_deletes=True, on_push=False)
+        ran = api.post("/api/v1/replication/rules/to-dr/run", json={"wait": True})
+        assert ran.status_code == 202, ran.text
+        done = ran.json()
+        assert done["status"] == "succeeded", done
+        assert len(done["scope"]) == 600 and done["scope"].endswith("\u2026"), done["scope"]

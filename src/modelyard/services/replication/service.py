@@ -55,8 +55,10 @@ MAX_ERROR = 2000
 
 
 def full_pass(rule: RuleRecord) -> str:
-    """What a full pass covers, as an execution's scope."""
-    return f"every tag {rule.tags} of {rule.repositories}" + (" (deletes mirrored)" if rule.mirror_deletes else "")
+    """What a full pass covers, as an execution's scope (cut to the column: two 300-character
+    patterns make more than its 600, which PostgreSQL refuses)."""
+    text = f"every tag {rule.tags} of {rule.repositories}" + (" (deletes mirrored)" if rule.mirror_deletes else "")
+    return fit_scope(text)
 
 
 def not_found(kind: str, name: str) -> RegistryError:
@@ -175,7 +177,8 @@ class ReplicationService:
         return record
 
     async def start(self, rule: RuleRecord, trigger: str, scope: str | None) -> int:
-        return await self._run(self.store.start_execution, rule.id, trigger, scope)
+        fitted = fit_scope(scope) if scope is not None else None
+        return await self._run(self.store.start_execution, rule.id, trigger, fitted)
 
     async def execute(
         self, rule: RuleRecord, execution_id: int, trigger: str, work: Callable[[Run], Awaitable[None]]

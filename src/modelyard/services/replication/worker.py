@@ -118,7 +118,7 @@ class ReplicationWorker:
             rule = await self._run(self._store.rule_by_id, rule_id)
             if rule is None:
                 continue
-            scope = ", ".join(f"{t.action} {t.repository}:{t.reference}" for t in tasks)[:600]
+            scope = ", ".join(f"{t.action} {t.repository}:{t.reference}" for t in tasks)  # start() cuts it
             execution_id = await self.service.start(rule, "on_push", scope)
 
             handled: set[int] = set()
