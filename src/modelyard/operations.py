@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelyard.config import Settings
-from modelyard.egress.oci_push import target_client
 from modelyard.egress.webhooks import HttpxTransport
 from modelyard.metadata.sql import SqlMetadataStore
 from modelyard.metadata.sql_replication import SqlReplication
@@ -22,6 +22,17 @@ from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.secretbox import SecretBox
 from modelyard.services.webhooks import DeliveryPolicy, WebhookDelivery, WebhookService
 from modelyard.storage.base import BlobStore
+
+if TYPE_CHECKING:
+    from modelyard.domain.replication import TargetAccess
+    from modelyard.egress.oci_push import OciPushClient
+
+
+def _target_client(access: TargetAccess, timeout: float, *, chunk_size: int) -> OciPushClient:
+    # Imported on first use: httpx costs a serving worker ~5 MiB, and most registries replicate nothing.
+    from modelyard.egress.oci_push import target_client
+
+    return target_client(access, timeout, chunk_size=chunk_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +71,7 @@ def build_replication(
     replicator = Replicator(metadata, blobs, Reader(runner, inline=metadata.reads_inline))
     service = ReplicationService(
         SqlReplication(metadata), replicator, SecretBox(load_secret_key(settings)), runner,
-        functools.partial(target_client, chunk_size=settings.replication_chunk_size),
+        functools.partial(_target_client, chunk_size=settings.replication_chunk_size),
         timeout=settings.replication_timeout,
     )  # fmt: skip
     policy = RetryPolicy(

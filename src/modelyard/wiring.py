@@ -3,8 +3,9 @@ wiring file grows by a line): its store, its secret box and the egress client it
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modelyard.config import Settings
-from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials
 from modelyard.metadata.sql import SqlMetadataStore
 from modelyard.metadata.sql_proxy import SqlProxy
 from modelyard.secretkey import load_secret_key
@@ -16,8 +17,14 @@ from modelyard.services.runner import BlockingRunner, Reader
 from modelyard.services.secretbox import SecretBox
 from modelyard.services.uploads import UploadService
 
+if TYPE_CHECKING:
+    from modelyard.egress.oci import OciRegistryClient, UpstreamCredentials
+
 
 def _client(url: str, credentials: UpstreamCredentials | None, verify_tls: bool) -> OciRegistryClient:
+    # Imported on first use: httpx costs a serving worker ~5 MiB, and most registries proxy nothing.
+    from modelyard.egress.oci import OciRegistryClient
+
     return OciRegistryClient(url, credentials=credentials, verify_tls=verify_tls)
 
 

@@ -23,11 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import psycopg
-from sqlalchemy.exc import SQLAlchemyError
-
 from modelyard import metrics
 from modelyard.bootstrap import Runtime
+from modelyard.metadata.errors import database_errors
 from modelyard.metadata.leader import LeaderLock, leader_lock
 
 log = logging.getLogger("modelyard.workers")
@@ -134,7 +132,7 @@ class BackgroundWorkers:
         while True:
             try:
                 await self._tick()
-            except (OSError, psycopg.Error, SQLAlchemyError) as exc:  # e.g. the database is away for a moment
+            except database_errors() as exc:  # e.g. the database is away for a moment
                 log.warning("background work: %s", exc)
                 self.is_leader = False
             await asyncio.sleep(self._sleep_time())

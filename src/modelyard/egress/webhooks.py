@@ -9,10 +9,12 @@ subscription names where its events go), and the whole exchange has one deadline
 from __future__ import annotations
 
 import time
-
-import httpx
+from typing import TYPE_CHECKING
 
 from modelyard.domain.webhooks import AttemptResult, SignedMessage
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "modelyard-webhooks/1"
 MAX_ERROR = 500
@@ -24,6 +26,8 @@ class HttpxTransport:
         self._client: httpx.AsyncClient | None = None  # made on first use: most processes never send
 
     def _session(self) -> httpx.AsyncClient:
+        import httpx  # on first send: most serving workers never send, and httpx costs ~5 MiB each
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
@@ -43,6 +47,8 @@ class HttpxTransport:
             "X-Modelyard-Delivery": str(message.delivery_id),
             "X-Modelyard-Attempt": str(message.attempt),
         }
+        import httpx
+
         start = time.monotonic()
         try:
             response = await self._session().post(url, content=message.body, headers=headers, timeout=timeout)

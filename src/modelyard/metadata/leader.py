@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
 from sqlalchemy import Engine
 
 from modelyard.metadata.sql import raw_connector
@@ -70,6 +69,9 @@ class PostgresLeaderLock:
     """
 
     def __init__(self, engine: Engine) -> None:
+        import psycopg  # here, not at the top: a registry on SQLite never loads the driver
+
+        self._errors = psycopg.Error
         self._connect = raw_connector(engine)
         self._conn: Any = None
         self._mutex = threading.Lock()
@@ -84,7 +86,7 @@ class PostgresLeaderLock:
         conn = self._connect()
         try:
             acquired = bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0])
-        except psycopg.Error:
+        except self._errors:
             conn.close()
             raise
         if not acquired:
@@ -102,7 +104,7 @@ class PostgresLeaderLock:
             return False
         try:
             self._conn.execute("SELECT 1")
-        except psycopg.Error:  # any failure of the connection means the session and its lock are gone
+        except self._errors:  # any failure of the connection means the session and its lock are gone
             self._drop()
             return False
         return True
@@ -110,14 +112,14 @@ class PostgresLeaderLock:
     def release(self) -> None:
         with self._mutex:
             if self._conn is not None:
-                with contextlib.suppress(psycopg.Error):
+                with contextlib.suppress(self._errors):
                     self._conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
                 self._drop()
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(psycopg.Error):
+            with contextlib.suppress(self._errors):
                 conn.close()
 
 

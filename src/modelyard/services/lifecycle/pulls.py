@@ -15,9 +15,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-import psycopg
-from sqlalchemy.exc import SQLAlchemyError
-
+from modelyard.metadata.errors import database_errors
 from modelyard.metadata.lifecycle import LifecycleStore
 from modelyard.services.runner import BlockingRunner
 
@@ -53,7 +51,7 @@ class PullRecorder:
             return 0
         try:
             await self._run(self._store.record_pulls, [(r, d, at) for (r, d), at in batch.items()])
-        except (OSError, psycopg.Error, SQLAlchemyError):
+        except database_errors():
             for key, at in batch.items():
                 self._pending[key] = max(at, self._pending.get(key, at))
             raise
@@ -70,7 +68,7 @@ class PullRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(OSError, psycopg.Error, SQLAlchemyError):
+        with contextlib.suppress(*database_errors()):
             await self.flush()
 
     async def _loop(self) -> None:
@@ -78,5 +76,5 @@ class PullRecorder:
             await asyncio.sleep(self.interval)
             try:
                 await self.flush()
-            except (OSError, psycopg.Error, SQLAlchemyError) as exc:
+            except database_errors() as exc:
                 log.warning("writing last-pulled times: %s (kept for the next flush)", exc)
