@@ -362,3 +362,63 @@ def test_a_full_pass_of_long_patterns_runs_on_postgresql(postgres_url: str, targ
         done = ran.json()
         assert done["status"] == "succeeded", done
         assert len(done["scope"]) == 600 and done["scope"].endswith("\u2026"), done["scope"]
+
+
+def test_a_delete_retried_after_a_re_push_leaves_the_tag(tmp_path: Path, target: LiveServer) -> None:
+    """A mirrored tag delete fails (the target is away) and waits its back-off; meanwhile the
+    tag is pushed again at the source and copied. The retried delete asks the source first and
+    leaves the target's tag alone."""
+    slow_retry = {**FAST, "replication_retry_base": 3.0, "replication_retry_max": 3.0}
+    with (
+        live_server(data_dir=tmp_path / "source", **slow_retry) as source,
+        httpx.Client(base_url=source.url, timeout=60) as api,
+        httpx.Client(base_url=target.url, timeout=30) as remote,
+    ):
+        setup(api, target.url, mirror_deletes=True)
+        push(api, "acme/llm", "v1", [b"one"])
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v1"), what="v1 on the target")
+        engine = create_engine(source.settings.resolved_database_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(t.replication_targets).values(url="http://127.0.0.1:9"))  # nothing listens
+            assert api.delete("/v2/acme/llm/manifests/v1").status_code == 202
+            tasks = t.replication_tasks.c
+
+            def delete_failed() -> bool:
+                with engine.connect() as conn:
+                    row = conn.execute(select(tasks.attempts).where(tasks.action == "delete")).first()
+                return row is not None and row.attempts >= 1
+
+            wait_for(delete_failed, what="the delete to fail once")
+            with engine.begin() as conn:
+                conn.execute(update(t.replication_targets).values(url=target.url))
+            again = push(api, "acme/llm", "v1", [b"one again"])
+            wait_for(lambda: manifest_on(remote, "acme/llm", "v1") == again, what="the re-push on the target")
+
+            def delete_done() -> bool:
+                with engine.connect() as conn:
+                    row = conn.execute(select(tasks.state).where(tasks.action == "delete")).one()
+                return bool(row.state != "pending")
+
+            wait_for(delete_done, what="the delete's retry")
+        finally:
+            engine.dispose()
+        assert manifest_on(remote, "acme/llm", "v1") == again
+        noted = [e for e in executions(api) if "skipped delete of acme/llm:v1" in (e["scope"] or "")]
+        assert noted and noted[0]["status"] == "succeeded", executions(api)
+
+
+def test_a_digest_delete_under_no_selected_tag_is_not_mirrored(api: httpx.Client, target: LiveServer) -> None:
+    """A rule for ``release-*`` with mirrored deletes: a ``dev-1`` manifest deleted by digest at
+    the source (retention's or a client's) stays on the target, where someone else tagged it;
+    a ``release-1`` one deleted by digest goes."""
+    setup(api, target.url, tags="release-*", mirror_deletes=True)
+    dev = push(api, "acme/llm", "dev-1", [b"dev weights"])
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        assert push(remote, "acme/llm", "dev-1", [b"dev weights"]) == dev  # on the target by other means
+        release = push(api, "acme/llm", "release-1", [b"release weights"])
+        wait_for(lambda: manifest_on(remote, "acme/llm", "release-1") == release, what="release-1 on the target")
+        assert api.delete(f"/v2/acme/llm/manifests/{dev}").status_code == 202
+        assert api.delete(f"/v2/acme/llm/manifests/{release}").status_code == 202
+        wait_for(lambda: manifest_on(remote, "acme/llm", release) is None, what="release-1 gone from the target")
+        assert manifest_on(remote, "acme/llm", "dev-1") == dev

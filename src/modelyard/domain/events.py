@@ -194,7 +194,7 @@ class AliasMoved(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestDeleted(Event):
     """A manifest was deleted by digest, and every tag on it ended (``how``: ``retention`` when a
-    retention policy removed it, with the ``tags`` it had; ``None``: a client's delete)."""
+    retention policy removed it; ``None``: a client's delete); ``tags``: the tags it had."""
 
     action: ClassVar[str] = "delete"
     repository: str

@@ -277,9 +277,11 @@ class ManifestService:
         repo = self._meta.repositories.get(repository)
         if is_digest(reference):
             digest = str(Digest.parse(reference))
-            event: Event = ManifestDeleted(actor=actor, repository=repository, digest=digest)
+            pointing = self._meta.tags.pointing_to(repository, digest) if repo is not None else []
+            # The tags it had go with the event (as retention's do): replication mirrors the
+            # delete only to a rule that selects one of them.
+            event: Event = ManifestDeleted(actor=actor, repository=repository, digest=digest, tags=tuple(pointing))
             if repo is not None:
-                pointing = self._meta.tags.pointing_to(repository, digest)
                 for tag in pointing:
                     if tag_is_immutable(repo, tag):
                         raise TagImmutable(repository, tag, digest, "left without its manifest")

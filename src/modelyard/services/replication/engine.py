@@ -136,6 +136,12 @@ class Replicator:
         if await run.client.manifest_digest(destination, tag) != record.digest:
             await run.client.put_manifest(destination, tag, record.media_type, record.content)
 
+    def on_source(self, repository: str, reference: str) -> bool:
+        """Whether the source has the tag or the manifest (by digest) now."""
+        if is_digest(reference):
+            return self._meta.manifests.get(repository, reference) is not None
+        return self._meta.manifests.resolve_tag(repository, reference) is not None
+
     def is_referrer(self, repository: str, digest: str) -> bool:
         record = self._meta.manifests.get(repository, digest)
         return record is not None and record.subject is not None
@@ -248,8 +254,16 @@ class Replicator:
         self._placed[(run.rule.target_id, digest)] = destination
 
     async def delete(self, run: Run, repository: str, reference: str) -> None:
-        """Mirror a delete: a tag (if the rule selects it) or a manifest by digest."""
+        """Mirror a delete: a tag (if the rule selects it) or a manifest by digest.
+
+        The source is asked again first, at the moment of the delete: a tag that is there again
+        (re-pushed after the delete, while this task waited for a retry or its event came late,
+        or pushed during a long full pass) or a manifest that is there again is not deleted on
+        the target -- its copy is, or was, another task."""
         if not is_digest(reference) and not run.rule.wants_tag(reference):
+            return
+        if await self._read(self.on_source, repository, reference):
+            run.notes.append(f"skipped delete of {repository}:{reference}: the source has it again")
             return
         try:
             deleted = await run.client.delete_manifest(run.rule.destination(repository), reference)

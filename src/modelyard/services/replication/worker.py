@@ -62,9 +62,17 @@ def task_for(rule: RuleRecord, row_id: int, event: Event) -> NewTask | None:
         return NewTask(rule.id, row_id, "copy", repository, event.alias) if rule.wants_tag(event.alias) else None
     if rule.mirror_deletes and isinstance(event, TagDeleted) and rule.wants_tag(event.tag):
         return NewTask(rule.id, row_id, "delete", repository, event.tag)
-    if rule.mirror_deletes and isinstance(event, ManifestDeleted):
+    if rule.mirror_deletes and isinstance(event, ManifestDeleted) and covered_delete(rule, event):
         return NewTask(rule.id, row_id, "delete", repository, event.digest)
     return None
+
+
+def covered_delete(rule: RuleRecord, event: ManifestDeleted) -> bool:
+    """Whether a manifest deleted by digest is one the rule covers: every tag (``*``), or one of
+    the tags it had when it went (retention says them) is selected. A manifest under no selected
+    tag -- a ``dev-*`` build retention removed, for a ``release-*`` rule -- is not the rule's to
+    delete on the target, where it may be tagged by someone else."""
+    return rule.tags == "*" or any(rule.wants_tag(tag) for tag in event.tags)
 
 
 class ReplicationWorker:
