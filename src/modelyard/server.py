@@ -33,6 +33,7 @@ from modelyard import metrics
 from modelyard.app import create_app
 from modelyard.bootstrap import build_registry, open_metadata
 from modelyard.config import Settings
+from modelyard.metadata.migrations import current_revision, head_revision
 
 log = logging.getLogger("modelyard")
 
@@ -196,11 +197,33 @@ def _worker(settings: Settings) -> None:
         sys.exit(1)
 
 
+def _upgrade(settings: Settings) -> None:
+    _configure_logging(settings)
+    open_metadata(settings).close()
+
+
+def _migrate(settings: Settings) -> None:
+    """Bring the database to the newest schema, in a child process when there is anything to do:
+    alembic (with Mako and Pygments) would stay in this process, which may go on to serve, for
+    its whole life (~12 MiB). A failure is reported by migrating here once more."""
+    store = open_metadata(settings, migrate=False)
+    try:
+        if current_revision(store.engine) == head_revision():
+            return
+    finally:
+        store.close()
+    child = multiprocessing.get_context("spawn").Process(target=_upgrade, args=(settings,), name="modelyard-migrate")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        open_metadata(settings).close()
+
+
 def run(settings: Settings) -> None:
     """Migrate, then serve until SIGINT/SIGTERM."""
     _configure_logging(settings)
     try:
-        open_metadata(settings).close()
+        _migrate(settings)
     except OSError as exc:
         raise ServeError(f"invalid setting 'data_dir': cannot use {settings.data_dir}: {exc.strerror or exc}") from None
     if settings.auth_enabled:
