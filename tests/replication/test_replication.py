@@ -422,3 +422,32 @@ def test_a_digest_delete_under_no_selected_tag_is_not_mirrored(api: httpx.Client
         assert api.delete(f"/v2/acme/llm/manifests/{release}").status_code == 202
         wait_for(lambda: manifest_on(remote, "acme/llm", release) is None, what="release-1 gone from the target")
         assert manifest_on(remote, "acme/llm", "dev-1") == dev
+
+
+def test_disabling_a_rule_drops_its_queued_deletes(api: httpx.Client, source: LiveServer, target: LiveServer) -> None:
+    """A mirrored delete waits for a retry (the target is away); the admin disables the rule.
+    When the target is back, the queued delete does not run: the task fails, saying why."""
+    setup(api, target.url, mirror_deletes=True)
+    digest = push(api, "acme/llm", "v1", [b"one"])
+    engine = create_engine(source.settings.resolved_database_url)
+    tasks = t.replication_tasks.c
+    with httpx.Client(base_url=target.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "acme/llm", "v1") == digest, what="v1 on the target")
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(t.replication_targets).values(url="http://127.0.0.1:9"))  # nothing listens
+            assert api.delete(f"/v2/acme/llm/manifests/{digest}").status_code == 202
+
+            def delete_task() -> Any:
+                with engine.connect() as conn:
+                    return conn.execute(select(tasks.state, tasks.last_error).where(tasks.action == "delete")).first()
+
+            wait_for(lambda: (row := delete_task()) is not None and row.last_error, what="the delete to fail once")
+            assert api.patch("/api/v1/replication/rules/to-dr", json={"enabled": False}).status_code == 200
+            with engine.begin() as conn:
+                conn.execute(update(t.replication_targets).values(url=target.url))
+            row = wait_for(lambda: (row := delete_task()).state != "pending" and row, what="the delete task to end")
+        finally:
+            engine.dispose()
+        assert row.state == "failed" and "disabled" in row.last_error, row
+        assert manifest_on(remote, "acme/llm", "v1") == digest

@@ -13,6 +13,9 @@ them, so they are a stopped leader's (their tasks are still pending and are retr
    that fails is due again after back-off (``replication_retry_base`` doubling up to
    ``replication_retry_max``), and fails for good after ``replication_max_attempts`` tries.
    The retry resumes: what reached the target before is skipped (``engine.py``).
+   A rule that is disabled drops its queued tasks (they fail with a note saying so): an admin
+   who switches a rule off because it does the wrong thing stops it now, queued deletes
+   included; a manual run after enabling it again catches up.
 3. **Schedule**: each enabled rule with ``interval_seconds`` whose last scheduled run started
    that long ago gets a full pass.
 """
@@ -37,6 +40,7 @@ log = logging.getLogger("modelyard.replication")
 
 CONSUMER = "replication"
 TASKS_PER_TICK = 200
+DISABLED = "cancelled: the rule was disabled (enable it and run it for what it missed)"
 INTERRUPTED = "interrupted: the server running it stopped before it ended (its tasks are retried)"
 
 
@@ -125,6 +129,10 @@ class ReplicationWorker:
         for rule_id, tasks in by_rule.items():
             rule = await self._run(self._store.rule_by_id, rule_id)
             if rule is None:
+                continue
+            if not rule.enabled:  # switched off with work queued: that work is dropped, deletes above all
+                for task in tasks:
+                    await self._run(self._store.finish_task, task.id, DISABLED, None)
                 continue
             scope = ", ".join(f"{t.action} {t.repository}:{t.reference}" for t in tasks)  # start() cuts it
             execution_id = await self.service.start(rule, "on_push", scope)
