@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 import shutil
 import ssl
@@ -182,9 +183,13 @@ def test_replication_commands(source: LiveServer, second: LiveServer, api: httpx
     assert [t["name"] for t in cli.json("replication", "target", "list")] == ["dr"]
 
 
-def test_a_target_with_token_auth_gets_the_stored_credentials(api: httpx.Client, tmp_path: Path) -> None:
+def test_a_target_with_token_auth_gets_the_stored_credentials(
+    api: httpx.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The target answers 401 with a Bearer challenge; the stored (encrypted) password earns the
-    token. A wrong one is a failed execution whose error says the target refused."""
+    token. A wrong one is a failed execution whose error says the target refused -- and neither
+    password is in that error, the replication.finished event, the audit log or the server log."""
+    caplog.set_level(logging.DEBUG)
     password = "target-admin-password-1"
     with live_server(data_dir=tmp_path / "locked", auth_enabled=True, admin_password=password) as locked:
         digest = push(api, "acme/llm", "v1", [b"weights"])
@@ -198,6 +203,13 @@ def test_a_target_with_token_auth_gets_the_stored_credentials(api: httpx.Client,
         refused = api.post("/api/v1/replication/rules/to-bad/run", json={"wait": True}).json()
         assert refused["status"] == "failed" and "401" in refused["error"], refused
         assert password not in str(api.get("/api/v1/replication/targets").json())
+        finished = [e for e in api.get("/api/v1/audit").json()["items"] if e["action"] == "replication.run"]
+        assert finished and finished[0]["detail"]["status"] == "failed", finished
+        listed = api.get("/api/v1/replication/executions", params={"rule": "to-bad"}).text
+        assert "replication to-bad (manual) execution" in caplog.text  # the server's log is read here
+        for secret in (password, "not-the-password"):
+            assert secret not in refused["error"] and secret not in listed
+            assert secret not in json.dumps(finished) and secret not in caplog.text
         done = api.post("/api/v1/replication/rules/to-good/run", json={"wait": True}).json()
         assert done["status"] == "succeeded" and done["manifests_copied"] == 1, done
         with httpx.Client(base_url=locked.url, timeout=30) as remote:
