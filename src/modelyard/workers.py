@@ -134,16 +134,32 @@ class BackgroundWorkers:
                 await self._tick()
             except database_errors() as exc:  # e.g. the database is away for a moment
                 log.warning("background work: %s", exc)
-                self.is_leader = False
+                await self._abandon()
             await asyncio.sleep(self._sleep_time())
+
+    async def _abandon(self) -> None:
+        """Leadership is lost (or cannot be known): cancel the jobs running, as the new leader
+        starts its own -- two replication passes over the same tasks would race each other's
+        copies and deletes. (A job in a thread finishes its call; its task is cancelled.)"""
+        self.is_leader = False
+        for job in self.jobs:
+            if job.task is not None and not job.task.done():
+                job.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job.task
+                log.info("background job %s cancelled: this process no longer leads", job.name)
+            job.task = None
+            job.due = min(job.due, time.monotonic() + job.interval)  # a cancelled run left it at inf
 
     async def _tick(self) -> None:
         held = await asyncio.to_thread(self._lock.still_held if self.is_leader else self._lock.try_acquire)
         if held != self.is_leader:
             log.info("this process %s background work", "leads" if held else "no longer leads")
-        self.is_leader = held
         if not held:
+            if self.is_leader:
+                await self._abandon()
             return
+        self.is_leader = held
         for job in self.jobs:
             if time.monotonic() >= job.due and (job.task is None or job.task.done()):
                 job.due = float("inf")  # until this run ends
