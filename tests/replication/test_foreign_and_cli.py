@@ -220,6 +220,25 @@ def test_a_target_with_token_auth_gets_the_stored_credentials(
             assert remote.head("/v2/acme/llm/manifests/v1", headers=headers).headers["Docker-Content-Digest"] == digest
 
 
+def test_mounts_work_with_a_token_auth_target(api: httpx.Client, tmp_path: Path) -> None:
+    """A blob the target holds in another repository is mounted, not sent again, also when the
+    target wants tokens: the mount's token asks for pull on the source repository as well."""
+    password = "target-admin-password-1"
+    shared = b"shared-layer" * 5000
+    with live_server(data_dir=tmp_path / "locked", auth_enabled=True, admin_password=password) as locked:
+        push(api, "acme/one", "v1", [shared])
+        push(api, "acme/two", "v1", [shared])
+        made = api.post("/api/v1/replication/targets", json={
+            "name": "locked", "url": locked.url, "username": "admin", "password": password,
+        })  # fmt: skip
+        assert made.status_code == 201, made.text
+        rule = {"name": "to-locked", "target": "locked", "repositories": "acme/*"}
+        assert api.post("/api/v1/replication/rules", json=rule).status_code == 201
+        done = api.post("/api/v1/replication/rules/to-locked/run", json={"wait": True}).json()
+        assert done["status"] == "succeeded", done
+        assert done["blobs_mounted"] == 2 and done["bytes_copied"] < 2 * len(shared), done  # config and layer
+
+
 #: The expiry test, past Settings' validation (test only): the target's tokens live 3 s (the
 #: floor is 30 s) and the source sends 32 KiB chunks (the floor is 1 MiB), so one blob of a few
 #: MiB takes several token lifetimes on loopback -- what a multi-GB blob does with real values.

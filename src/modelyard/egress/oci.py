@@ -217,16 +217,21 @@ class OciRegistryClient:
         if urlsplit(realm).scheme not in ("http", "https"):
             raise UpstreamDenied(f"the upstream's token realm is not an http(s) URL: {realm[:200]!r}", status=401)
         self._challenges[scope] = challenge
-        query = {"scope": params.get("scope", scope)}
+        # The challenge's scope, plus any other the request needs (a cross-repository mount
+        # needs pull on the source repository too: ``scope`` then holds both, space-separated,
+        # and each goes as its own ``scope`` parameter, as docker sends them).
+        scopes = [params["scope"]] if params.get("scope") else []
+        scopes += [item for item in scope.split(" ") if item and item not in scopes]
+        query: list[tuple[str, str | int | float | bool | None]] = [("scope", item) for item in scopes]
         if "service" in params:
-            query["service"] = params["service"]
+            query.append(("service", params["service"]))
         headers = {}
         basic = self._basic_header()
         if basic is not None:
             headers["Authorization"] = basic
         issued = time.monotonic()
         try:
-            response = await self._client.get(realm, params=query, headers=headers)
+            response = await self._client.get(realm, params=tuple(query), headers=headers)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"the upstream's token endpoint is unreachable: {type(exc).__name__}") from None
         if response.status_code != 200:

@@ -137,7 +137,11 @@ class OciPushClient(OciRegistryClient):
         """Put a blob into ``repository``: mounted from ``mount_from`` if the target can (then
         ``False``: no byte sent), else uploaded (``True``)."""
         scope = self._push_scope(repository)
-        query = f"?mount={quote(digest)}&from={quote(mount_from)}" if mount_from else ""
+        query = ""
+        if mount_from:
+            # A token server grants the mount only with pull on the source repository as well.
+            scope = f"{scope} repository:{mount_from}:pull"
+            query = f"?mount={quote(digest)}&from={quote(mount_from)}"
         what = f"an upload of {digest} to {repository}"
         response = await self._send(
             "POST", f"/v2/{repository}/blobs/uploads/{query}", scope, {"Content-Length": "0"}, what
