@@ -173,8 +173,9 @@ def test_replication_commands(source: LiveServer, second: LiveServer, api: httpx
     push(api, "acme/llm", "v2", [b"more weights"])  # a disabled rule queues nothing on push
     time.sleep(0.5)  # several of the leader's polls: the push's event is read and passed over
     cli("replication", "rule", "enable", "to-dr")
-    time.sleep(0.3)
+    marker = push(api, "acme/llm", "v3", [b"after enabling"])  # queued after v2's event: v2 was read by then
     with httpx.Client(base_url=second.url, timeout=30) as remote:
+        wait_for(lambda: manifest_on(remote, "copy/acme/llm", "v3") == marker, what="v3 on the target")
         assert manifest_on(remote, "copy/acme/llm", "v2") is None
     cli("replication", "rule", "enable", "nope", code=EXIT_NOT_FOUND)
     cli("replication", "rule", "rm", "to-dr")
