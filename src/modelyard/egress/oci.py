@@ -133,11 +133,32 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def _error_of(response: httpx.Response, what: str) -> UpstreamError:
-    """Map an upstream answer to the error tree, keeping its first OCI error code and message."""
+async def _error_body(response: httpx.Response) -> bytes:
+    """At most ``MAX_ERROR_BODY`` bytes of an error answer, then the response is closed: a
+    misbehaving upstream's endless 500 body never fills memory."""
+    pieces: list[bytes] = []
+    total = 0
+    try:
+        async for piece in response.aiter_bytes():
+            pieces.append(piece)
+            total += len(piece)
+            if total >= MAX_ERROR_BODY:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    return b"".join(pieces)[:MAX_ERROR_BODY]
+
+
+def _error_of(response: httpx.Response, what: str, content: bytes | None = None) -> UpstreamError:
+    """Map an upstream answer to the error tree, keeping its first OCI error code and message
+    (from ``content``, the bounded body of a streamed answer, or the read answer's own)."""
     code = message = None
     try:
-        body = json.loads(response.content[:MAX_ERROR_BODY]) if response.content else None
+        if content is None:
+            content = response.content
+        body = json.loads(content[:MAX_ERROR_BODY]) if content else None
         first = body["errors"][0] if isinstance(body, dict) and body.get("errors") else None
         if isinstance(first, dict):
             code, message = str(first.get("code", "")) or None, str(first.get("message", "")) or None
@@ -298,13 +319,7 @@ class OciRegistryClient:
                 continue
             if response.is_success:
                 return response
-            try:
-                await response.aread()
-            except httpx.HTTPError:
-                pass
-            finally:
-                await response.aclose()
-            raise _error_of(response, what)
+            raise _error_of(response, what, await _error_body(response))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- reads -----------------------------------------------------------------------------
