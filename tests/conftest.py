@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,12 @@ from modelyard.metadata.sql import create_metadata_engine
 from modelyard.storage.paths import sqlite_path
 from tests.pg import postgres_server, postgres_url  # noqa: F401  (one PostgreSQL server for the session)
 from tests.s3 import s3_options, s3_server  # noqa: F401  (one S3 server for the session)
+
+# The CLI's Rich consoles are made once, when modelyard.cli is first imported, and read the
+# terminal width then: whichever test imports it first must not leave them 80 columns wide for
+# the tests that read tables (with pytest-xdist that is a different test in each worker).
+os.environ["COLUMNS"] = "200"
+os.environ["NO_COLOR"] = "1"
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
