@@ -167,3 +167,20 @@ async def test_blob_whose_bytes_are_missing_answers_a_spec_error(client: TestCli
     response = await client.get(f"/v2/acme/llm/blobs/{digest}")
     assert await error_code(response) == "BLOB_UNKNOWN"
     assert "missing from storage" in (await response.json())["errors"][0]["message"]
+
+
+async def test_an_upload_just_being_started_keeps_its_bytes_whatever_the_grace(client: TestClient[Any, Any]) -> None:
+    """Starting an upload creates its scratch file a moment before its session row. A collection
+    in that moment, even with no grace period, must not take the file as a crash's leftover (it
+    did: the client's next request then got 404 BLOB_UPLOAD_UNKNOWN, seen in the gc race test
+    under two workers). One left by a crash long ago still goes."""
+    collector, settings = _collector(client)
+    store = open_blob_store(settings)
+    store.start_upload("just-starting")  # the row is not written yet
+    assert collector.collect(grace=NOW, upload_ttl=NOW).uploads == []
+    assert upload_path(settings.data_dir.resolve(), "just-starting").exists()
+
+    old = time.time() - 3600
+    os.utime(upload_path(settings.data_dir.resolve(), "just-starting"), (old, old))
+    assert collector.collect(grace=NOW, upload_ttl=NOW).uploads == ["just-starting"]
+    assert not upload_path(settings.data_dir.resolve(), "just-starting").exists()

@@ -26,6 +26,12 @@ from modelyard.storage.base import BlobStore
 _BATCH = 500
 
 
+# An upload's scratch bytes are created a moment before its session row: a file without a row
+# younger than this is an upload being started, not a crash's leftover -- whatever the grace
+# period (with none, gc took the file of an upload that had just begun, and its client got 404).
+ORPHAN_UPLOAD_AGE = timedelta(minutes=10)
+
+
 @dataclass(slots=True)
 class GcReport:
     dry_run: bool
@@ -53,7 +59,7 @@ class GarbageCollector:
         self._condemn_orphan_files((now - grace).timestamp(), report)
         if not dry_run:
             self._purge(report)
-        self._uploads(now - upload_ttl, now - grace, report)
+        self._uploads(now - upload_ttl, now - grace, report, orphan_cutoff=min(now - grace, now - ORPHAN_UPLOAD_AGE))
         return report
 
     def _condemn_unreferenced(self, cutoff: datetime, report: GcReport) -> None:
@@ -93,7 +99,7 @@ class GarbageCollector:
     def _delete_bytes(self, digest: str) -> None:
         self._store.delete(Digest.parse(digest))
 
-    def _uploads(self, expired: datetime, cutoff: datetime, report: GcReport) -> None:
+    def _uploads(self, expired: datetime, cutoff: datetime, report: GcReport, *, orphan_cutoff: datetime) -> None:
         sizes = {item.key: item for item in self._store.scan_uploads()}
         stale = self._meta.garbage.stale_uploads(expired)
         # Sessions whose bytes are gone can never take another chunk; one that was committing
@@ -106,7 +112,7 @@ class GarbageCollector:
         dead = list(dict.fromkeys([*stale, *bytesless]))
         if dead and not report.dry_run:
             self._meta.garbage.delete_uploads(dead)
-        files = [key for key, item in sizes.items() if item.modified < cutoff.timestamp()]
+        files = [key for key, item in sizes.items() if item.modified < orphan_cutoff.timestamp()]
         known = self._meta.garbage.known_uploads(files) if files else set()
         orphans = [key for key in files if key not in known]
         for upload_id in dict.fromkeys([*dead, *orphans]):
