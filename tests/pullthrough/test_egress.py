@@ -82,3 +82,29 @@ def test_unreachable_upstream_is_unavailable(tmp_path: Path) -> None:
             await client.aclose()
 
     asyncio.run(main())
+
+
+async def test_a_redirect_to_a_link_local_address_is_refused() -> None:
+    """An upstream can answer a blob GET with a redirect anywhere; one to the cloud metadata
+    address must not be followed (its answer would stream to the puller before the digest
+    check). A real aiohttp server on 127.0.0.1 plays the upstream."""
+    from aiohttp import web
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("http://169.254.169.254/latest/meta-data/iam/")
+
+    app = web.Application()
+    app.router.add_get("/v2/{name:.+}/blobs/{digest}", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = OciRegistryClient(f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        with pytest.raises(UpstreamUnavailable, match=r"link-local address 169\.254\.169\.254"):
+            async with client.blob("library/x", sha256(b"x")):
+                pass
+    finally:
+        await client.aclose()
+        await runner.cleanup()

@@ -27,6 +27,7 @@ What it does, read side:
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import ssl
@@ -67,6 +68,25 @@ __all__ = [
 ]
 
 USER_AGENT = "modelyard-egress/1"
+
+
+async def refuse_link_local(request: httpx.Request) -> None:
+    """An httpx request hook: no request of the egress client goes to a link-local address.
+
+    Cloud metadata services answer there (169.254.169.254), and an upstream or target can steer
+    the client with a redirect or a token realm: a pull-through blob would then stream the
+    metadata service's answer to the puller before its digest check fails. No registry, token
+    server or presigned URL lives there. Host names are not resolved here (a name resolving to
+    such an address still passes)."""
+    try:
+        address = ipaddress.ip_address(request.url.host)
+    except ValueError:
+        return  # a host name
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    if address.is_link_local or (mapped is not None and mapped.is_link_local):
+        raise httpx.RequestError(f"refused to send a request to the link-local address {address}", request=request)
+
+
 #: Every manifest type the registry stores; sent as one ``Accept`` header.
 MANIFEST_ACCEPT = ", ".join(
     [mediatypes.OCI_INDEX, mediatypes.OCI_MANIFEST, mediatypes.DOCKER_MANIFEST_LIST, mediatypes.DOCKER_MANIFEST]
@@ -203,6 +223,7 @@ class OciRegistryClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT},
             trust_env=False,
+            event_hooks={"request": [refuse_link_local]},
         )
 
     async def aclose(self) -> None:
