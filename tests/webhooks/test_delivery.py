@@ -147,6 +147,19 @@ async def test_a_refused_connection_is_logged_as_an_error(make_client: ClientFac
     assert all("Connect" in a["error"] for a in detail["log"]), detail["log"]
 
 
+async def test_a_webhook_to_a_link_local_address_is_never_sent(make_client: ClientFactory) -> None:
+    """Whoever manages webhooks of a repository must not make the registry post to the cloud
+    metadata service: the attempt is refused before it leaves, and logged."""
+    client = await make_client(**FAST, webhook_max_attempts=1)
+    hook = await create_webhook(client, "http://169.254.169.254/latest", "registry", ["manifest.pushed"])
+    await push_image(client, REPO, "v1")
+    await eventually(lambda: _state(client, hook["id"], "failed"))
+    (item,) = await deliveries(client, hook["id"])
+    detail = await delivery(client, hook["id"], item["id"])
+    assert [a["status_code"] for a in detail["log"]] == [None]
+    assert "link-local address 169.254.169.254" in detail["log"][0]["error"], detail["log"]
+
+
 @pytest.mark.postgres
 async def test_two_servers_on_one_database_deliver_each_event_once(
     make_client: ClientFactory, receiver: Receiver, postgres_url: str

@@ -28,12 +28,15 @@ class HttpxTransport:
     def _session(self) -> httpx.AsyncClient:
         import httpx  # on first send: most serving workers never send, and httpx costs ~5 MiB each
 
+        from modelyard.egress.oci import refuse_link_local
+
         if self._client is None:
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency),
                 headers={"User-Agent": USER_AGENT},
                 trust_env=False,
+                event_hooks={"request": [refuse_link_local]},  # no posts to cloud metadata services
             )
         return self._client
 
