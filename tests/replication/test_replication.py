@@ -336,7 +336,8 @@ def test_a_referrer_goes_only_with_a_subject_the_rule_selects(api: httpx.Client,
     release_card = push_card(api, "acme/llm", "release-1", b"# release card")
     with httpx.Client(base_url=target.url, timeout=30) as remote:
         wait_for(lambda: manifest_on(remote, "acme/llm", release_card) == release_card, what="the release card")
-        assert manifest_on(remote, "acme/llm", "release-1") == release
+        # The tag is its own on-push task: it may land after the card (which brought its subject).
+        wait_for(lambda: manifest_on(remote, "acme/llm", "release-1") == release, what="the release tag")
         assert manifest_on(remote, "acme/llm", dev_card) is None
         assert manifest_on(remote, "acme/llm", dev) is None
         assert remote.get(f"/v2/acme/llm/blobs/{sha256(b'dev weights')}").status_code == 404

@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.domain.reference import COMPONENT_PATTERN, NAME_PATTERN
+from modelyard.schemas.numbers import Integer
 
 # A registry root: a host name in punycode or an IPv4 address, an optional port, no path.
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
@@ -44,8 +45,11 @@ class ProxyCreate(_Model):
         None, max_length=4096, description="Password or token for the upstream; stored encrypted, never shown again."
     )
     tls_verify: bool = Field(True, description="Verify the upstream's certificate.")
-    tag_ttl_seconds: int = Field(
-        DEFAULT_TAG_TTL, ge=0, le=30 * 86400, description="How long a cached tag is served before it is revalidated."
+    tag_ttl_seconds: Integer = Field(
+        DEFAULT_TAG_TTL,
+        ge=0,
+        le=30 * 86400,
+        description="How long a cached tag is served before it is revalidated.",
     )
 
 
