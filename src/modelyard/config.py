@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     manifest_max_bytes: int = Field(4 * MiB, ge=1024, description="Largest manifest accepted.")
     chunk_min_length: int = Field(0, ge=0, description="OCI-Chunk-Min-Length advertised for chunked uploads.")
     upload_idle_timeout: float = Field(300.0, gt=0, description="Seconds an upload body may stall.")
+    upload_direct_min_bytes: int = Field(
+        4 * MiB,
+        ge=0,
+        description="Plain-HTTP upload bodies with a Content-Length of at least this many bytes are read straight "
+        "from the socket by a transfer thread, and their connection closes after the response (0: never).",
+    )
     fsync: bool = Field(True, description="fsync blobs and metadata before acknowledging them.")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs and manifests on /v2.")
     auth_enabled: bool = Field(

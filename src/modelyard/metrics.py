@@ -59,6 +59,10 @@ SENT_BYTES = Counter("modelyard_http_sent_bytes", "Response body bytes sent, by 
 UPLOADS_IN_PROGRESS = Gauge(
     "modelyard_uploads_in_progress", "Blob upload requests whose body is being received.", multiprocess_mode="livesum"
 )
+UPLOAD_DIRECT_BYTES = Counter(
+    "modelyard_upload_direct_bytes",
+    "Upload body bytes a transfer thread read straight from the socket (large plain-HTTP bodies).",
+)
 WORKERS = Gauge("modelyard_workers", "Serving worker processes.", multiprocess_mode="livesum")
 
 # -- authentication --------------------------------------------------------------------------

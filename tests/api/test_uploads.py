@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from modelyard.api.oci.common import REGISTRY
 from modelyard.bootstrap import open_blob_store
+from modelyard.storage.filesystem import FilesystemBlobStore
+from modelyard.storage.s3 import S3BlobStore
 from tests.api.support import data_of, raw_request, start_upload, unknown_digest, upload_id_of
 from tests.backends import backend  # noqa: F401  (every test here: SQLite+files and PostgreSQL+S3)
 from tests.conftest import ClientFactory
@@ -553,3 +558,38 @@ async def test_mount_with_invalid_arguments_is_400(client: Client) -> None:
     response = await client.post("/v2/team-b/app/blobs/uploads/", params={"mount": digest, "from": "Team-A/../base"})
     assert response.status == 400
     assert await error_code(response) == "NAME_INVALID"
+
+
+async def test_a_request_cancelled_while_its_upload_opens_releases_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client hangs up while the server is still opening the upload's writer (the test server,
+    like a shutdown, cancels the handler): the writer the thread then hands over is closed, so its
+    lock does not outlive the request and the client's retry is served, not told 429 for good."""
+    opened = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for store_class in (FilesystemBlobStore, S3BlobStore):
+        original = store_class.open_upload
+
+        def slow_open(self: Any, upload_id: str, offset: int, _original: Any = original) -> Any:
+            loop.call_soon_threadsafe(opened.set)
+            time.sleep(0.5)
+            return _original(self, upload_id, offset)
+
+        monkeypatch.setattr(store_class, "open_upload", slow_open)
+    data = data_of(64 * 1024, seed=21)
+    location = await start_upload(client, "acme/llm")
+    url = URL(location)
+    assert client.port is not None
+    _reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(
+        f"PATCH {url.raw_path} HTTP/1.1\r\nHost: registry\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data[:1000]
+    )
+    await writer.drain()
+    await asyncio.wait_for(opened.wait(), 10)
+    writer.close()  # gone while the writer is being opened
+    await asyncio.sleep(1.0)  # the open finishes in its thread
+    monkeypatch.undo()
+    response = await patch_chunk(client, location, data, 0)
+    assert response.status == 202, await response.text()
+    assert (await client.put(location, params={"digest": sha256(data)})).status == 201

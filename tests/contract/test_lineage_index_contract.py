@@ -34,6 +34,7 @@ def all_but(hidden: str) -> Callable[[str], Awaitable[bool]]:
 
     return visible
 
+
 def test_bases_and_subjects_link_versions_across_repositories(store: SqlMetadataStore) -> None:
     index = SqlLineageIndex(store)
     base = manifest("base")
@@ -141,9 +142,7 @@ async def test_the_walk_stops_at_its_bounds_and_says_so(store: SqlMetadataStore,
         near_end = await bounded.lineage("team/chain", "v3", everyone)
         assert [n.digest for n in near_end.descendants] == chain[4:7] and near_end.truncated  # v7 lies beyond
         # v3 with a bound of 4: the last descendant (v7) is exactly at the bound, nothing beyond.
-        at_end = await LineageService(store, index, models, runner, max_depth=4).lineage(
-            "team/chain", "v3", everyone
-        )
+        at_end = await LineageService(store, index, models, runner, max_depth=4).lineage("team/chain", "v3", everyone)
         assert [n.digest for n in at_end.descendants] == chain[4:8] and not at_end.truncated
 
         whole = await LineageService(store, index, models, runner).lineage("team/chain", "v4", everyone)

@@ -107,6 +107,11 @@ def _from_http_exception(exc: web.HTTPException) -> HttpError:
 CLIENT_CLOSED_REQUEST = 499
 
 
+class ClientGoneError(ConnectionResetError):
+    """The client closed the connection before its request body was complete, seen by code that
+    reads the socket itself (``api/oci/direct_body.py``) rather than through aiohttp."""
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -123,7 +128,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return error_response(_from_http_exception(exc))
     except Exception as exc:  # the one last-resort handler: log it, never leak a traceback
-        if isinstance(exc, ConnectionResetError) and _client_gone(request):  # "Connection lost" reading the body
+        # "Connection lost" reading the body, through aiohttp or straight from the socket:
+        if isinstance(exc, ClientGoneError) or (isinstance(exc, ConnectionResetError) and _client_gone(request)):
             log.info("client disconnected during %s %s; the request was abandoned", request.method, request.path)
             return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
         request_id = uuid.uuid4().hex[:12]

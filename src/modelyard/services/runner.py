@@ -19,8 +19,9 @@ class BlockingRunner:
     hashed and written in a thread leaves the event loop free to answer other requests.
     """
 
-    def __init__(self, max_workers: int = 32) -> None:
+    def __init__(self, max_workers: int = 32, max_transfers: int = 64) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="modelyard-io")
+        self._transfers = ThreadPoolExecutor(max_workers=max_transfers, thread_name_prefix="modelyard-body")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -31,7 +32,15 @@ class BlockingRunner:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
+    def submit_transfer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Start ``fn`` on a pool of its own: work that lasts as long as a client's transfer (an
+        upload body read in a thread) must never hold the threads short metadata and disk
+        calls need, however many slow clients there are."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._transfers, functools.partial(fn, *args, **kwargs))
+
     def shutdown(self) -> None:
+        self._transfers.shutdown(wait=True, cancel_futures=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -3,7 +3,9 @@
 How bytes move: the request body arrives in pieces of whatever size the socket gives; they are
 gathered into batches of about 1 MiB, and each batch is hashed and written (one vectored
 write) in a worker thread while the next batch is being received. One batch is in flight at
-a time, so memory per upload is bounded by two batches whatever the blob size.
+a time, so memory per upload is bounded by two batches whatever the blob size. A large body
+the API can read straight from the socket (a :class:`DirectBody`) skips the event loop
+altogether: one transfer thread receives into a reused buffer, hashes and writes it.
 
 Resumability: the acknowledged offset is stored with the session after the bytes up to it
 are made durable, together with the SHA-256 state at that offset (``storage/hashstate.py``), so
@@ -25,9 +27,11 @@ told about.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import hashlib
 import math
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -69,6 +73,33 @@ class ContentRange:
         return self.end - self.start + 1
 
 
+class DirectBody(abc.ABC):
+    """A request body read in a worker thread, off the event loop (the API's fast path for
+    large bodies, ``api/oci/direct_body.py``).
+
+    The service calls :meth:`begin` on the event loop once it is ready for the bytes (quotas and
+    permissions passed), then :meth:`pump` in a transfer thread, then :meth:`end` on the event
+    loop whatever happened -- after the thread has returned.
+    """
+
+    @abc.abstractmethod
+    async def begin(self) -> Sequence[bytes]:
+        """Invite the body and take it over; return the bytes of it already received."""
+
+    @abc.abstractmethod
+    def pump(self, sink: Callable[[memoryview], None], stop: threading.Event) -> int:
+        """Blocking: feed the rest of the body to ``sink`` (its buffer is reused after each call)
+        and return how many bytes that was. Raises if the body ends early or stalls, or soon
+        after ``stop`` is set."""
+
+    @abc.abstractmethod
+    def end(self) -> None:
+        """Give the connection back to the server (it closes after the response)."""
+
+
+Body = AsyncIterator[bytes] | DirectBody
+
+
 def _new_hasher(algorithm: str) -> Any:
     """A hasher for ``algorithm``; for SHA-256 one whose state can be saved, where OpenSSL allows."""
     if algorithm == "sha256" and hashstate.AVAILABLE:
@@ -102,6 +133,7 @@ class UploadService:
         self._store = store
         self._run = runner.run
         self._submit = runner.submit
+        self._submit_transfer = runner.submit_transfer
         self._hashers: OrderedDict[str, _HashState] = OrderedDict()
 
     async def start(
@@ -137,7 +169,7 @@ class UploadService:
         self,
         repository: str,
         upload_id: str,
-        body: AsyncIterator[bytes],
+        body: Body,
         content_range: ContentRange | None,
         owner: str | None = None,
         declared: int | None = None,
@@ -160,7 +192,7 @@ class UploadService:
         repository: str,
         upload_id: str,
         digest: Digest,
-        body: AsyncIterator[bytes] | None,
+        body: Body | None,
         content_range: ContentRange | None,
         owner: str | None = None,
         declared: int | None = None,
@@ -207,20 +239,17 @@ class UploadService:
             await self._run(writer.close)
         return offset
 
-    async def _finish_interrupted(self, record: UploadRecord, digest: Digest, body: AsyncIterator[bytes] | None) -> int:
+    async def _finish_interrupted(self, record: UploadRecord, digest: Digest, body: Body | None) -> int:
         """Finish a commit cut short after its bytes moved to their content address.
 
         The session recorded the digest its bytes hashed to before they moved, so only that
         digest can finish it, and only while the blob is stored at the acknowledged size.
         """
-        if body is not None:
-            async for piece in body:
-                if piece:
-                    raise RegistryError(
-                        ErrorCode.BLOB_UPLOAD_INVALID,
-                        f"upload {record.id} already holds all its {record.offset} bytes; "
-                        "send the closing PUT without a body",
-                    )
+        if body is not None and await self._has_bytes(body):
+            raise RegistryError(
+                ErrorCode.BLOB_UPLOAD_INVALID,
+                f"upload {record.id} already holds all its {record.offset} bytes; send the closing PUT without a body",
+            )
         if record.committing_digest != str(digest):
             raise RegistryError(
                 ErrorCode.DIGEST_INVALID,
@@ -240,6 +269,15 @@ class UploadService:
                 f"the bytes of upload {record.id} were lost; start a new upload",
             ) from None
         return record.offset
+
+    @staticmethod
+    async def _has_bytes(body: Body) -> bool:
+        if isinstance(body, DirectBody):
+            return True  # only ever made for a large declared length
+        async for piece in body:
+            if piece:
+                return True
+        return False
 
     async def _complete(self, upload_id: str, digest: Digest, size: int, settle: Callable[[], None]) -> None:
         """Record and link the blob and end the session, ``settle`` placing the bytes meanwhile."""
@@ -300,8 +338,15 @@ class UploadService:
             )
 
     async def _open(self, repository: str, record: UploadRecord) -> UploadWriter:
+        opening = self._submit(self._store.open_upload, record.id, record.offset)
         try:
-            return await self._run(self._store.open_upload, record.id, record.offset)
+            # Shielded: a request cancelled meanwhile (client gone, shutdown) must still close the
+            # writer the thread hands over, or its lock outlives it -- for good on a filesystem
+            # (an open descriptor's flock), for the lease on S3, every retry answered 429.
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(self._close_opened)
+            raise
         except UploadBusyError as exc:
             # A retry will do (429 + Retry-After, which OCI clients honour; a 416 would end the
             # push): a concurrent request's writer finishes, a dead replica's lease runs out.
@@ -309,6 +354,10 @@ class UploadService:
             raise RetryLater(f"another request is writing to upload {record.id}; retry in {wait} s", wait) from None
         except UploadMissingError:
             raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} has no data any more") from None
+
+    def _close_opened(self, opening: asyncio.Future[UploadWriter]) -> None:
+        if not opening.cancelled() and opening.exception() is None:
+            self._submit(opening.result().close)
 
     async def _hash_state(self, record: UploadRecord) -> _HashState:
         """The SHA-256 of the acknowledged bytes: this worker's own, the state saved with the
@@ -343,20 +392,13 @@ class UploadService:
             self._hashers.popitem(last=False)
 
     @staticmethod
-    def _write_batch(writer: UploadWriter, hasher: Any, batch: Sequence[bytes]) -> None:
+    def _write_batch(writer: UploadWriter, hasher: Any, batch: Sequence[bytes | memoryview]) -> None:
         for piece in batch:
             hasher.update(piece)
         writer.write(batch)
 
-    async def _receive(
-        self,
-        record: UploadRecord,
-        writer: UploadWriter,
-        body: AsyncIterator[bytes],
-        content_range: ContentRange | None,
-    ) -> int:
-        """Stream ``body`` into the upload; return the new acknowledged offset."""
-        state = await self._hash_state(record)
+    async def _receive_stream(self, body: AsyncIterator[bytes], writer: UploadWriter, hasher: Any) -> int:
+        """The body from the event loop, hashed and written a batch at a time in a worker thread."""
         received = 0
         pending: asyncio.Future[None] | None = None
         try:
@@ -368,31 +410,74 @@ class UploadService:
                 if batch_size >= BATCH_BYTES:
                     if pending is not None:
                         await pending
-                    pending = self._submit(self._write_batch, writer, state.hasher, batch)
+                    pending = self._submit(self._write_batch, writer, hasher, batch)
                     received += batch_size
                     batch, batch_size = [], 0
             if pending is not None:
                 await pending
                 pending = None
             if batch:
-                await self._run(self._write_batch, writer, state.hasher, batch)
+                await self._run(self._write_batch, writer, hasher, batch)
                 received += batch_size
-            if content_range is not None and content_range.length != received:
-                raise RegistryError(
-                    ErrorCode.SIZE_INVALID,
-                    f"Content-Range announced {content_range.length} bytes but the body had {received}",
-                )
-            new_offset = record.offset + received
-            await self._run(writer.sync)
-            saved = state.hasher.state() if isinstance(state.hasher, ResumableSha256) else None
-            if not await self._run(self._meta.uploads.set_offset, record.id, record.offset, new_offset, saved):
-                raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} ended while writing")
         except BaseException:
-            # The partial chunk is not acknowledged: the next open of the upload drops it, so the
-            # session stays at an offset the client knows.
+            # Never leave a batch being written when the caller closes the writer.
             if pending is not None:
                 await asyncio.wait([pending])
             raise
+        return received
+
+    async def _receive_direct(self, body: DirectBody, writer: UploadWriter, hasher: Any) -> int:
+        """The body read, hashed and written in one transfer thread; the event loop only waits."""
+        head = await body.begin()
+        stop = threading.Event()
+
+        def transfer() -> int:
+            self._write_batch(writer, hasher, head)
+
+            def sink(piece: memoryview) -> None:
+                hasher.update(piece)
+                writer.write((piece,))
+
+            return sum(len(piece) for piece in head) + body.pump(sink, stop)
+
+        done = self._submit_transfer(transfer)
+        try:
+            # Shielded: a cancelled request (server shutdown) must not return while the thread
+            # still writes -- the caller closes the writer next. The thread sees ``stop`` soon.
+            return await asyncio.shield(done)
+        except BaseException:
+            stop.set()
+            await asyncio.wait([done])
+            raise
+        finally:
+            body.end()
+
+    async def _receive(
+        self,
+        record: UploadRecord,
+        writer: UploadWriter,
+        body: Body,
+        content_range: ContentRange | None,
+    ) -> int:
+        """Stream ``body`` into the upload; return the new acknowledged offset."""
+        # A chunk that fails is not acknowledged: the next open of the upload drops its bytes, so
+        # the session stays at an offset the client knows. The hasher saw them, so it is dropped
+        # too (taken out of the cache here, put back only on success).
+        state = await self._hash_state(record)
+        if isinstance(body, DirectBody):
+            received = await self._receive_direct(body, writer, state.hasher)
+        else:
+            received = await self._receive_stream(body, writer, state.hasher)
+        if content_range is not None and content_range.length != received:
+            raise RegistryError(
+                ErrorCode.SIZE_INVALID,
+                f"Content-Range announced {content_range.length} bytes but the body had {received}",
+            )
+        new_offset = record.offset + received
+        await self._run(writer.sync)
+        saved = state.hasher.state() if isinstance(state.hasher, ResumableSha256) else None
+        if not await self._run(self._meta.uploads.set_offset, record.id, record.offset, new_offset, saved):
+            raise RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, f"upload {record.id} ended while writing")
         state.offset = new_offset
         self._remember(record.id, state)
         return new_offset

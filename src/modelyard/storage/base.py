@@ -55,8 +55,9 @@ class UploadWriter(Protocol):
     next :meth:`BlobStore.open_upload` at the acknowledged offset would see.
     """
 
-    def write(self, chunks: Sequence[bytes]) -> None:
-        """Append all ``chunks`` (one vectored write where the backend can)."""
+    def write(self, chunks: Sequence[bytes | memoryview]) -> None:
+        """Append all ``chunks`` (one vectored write where the backend can). The writer must not
+        keep a reference to them: the caller reuses its buffers once this returns."""
 
     def sync(self) -> None:
         """Make everything written so far durable: from here it counts as acknowledged."""

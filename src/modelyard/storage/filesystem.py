@@ -40,7 +40,7 @@ class FileUploadWriter:
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
 
-    def write(self, chunks: Sequence[bytes]) -> None:
+    def write(self, chunks: Sequence[bytes | memoryview]) -> None:
         pending = [memoryview(c) for c in chunks if c]
         while pending:
             written = os.writev(self._fd, pending[:1024])

@@ -140,7 +140,7 @@ class S3UploadWriter:
         self._buffer = bytearray()
         self._tail_bytes = sum(size for _, size in state.tail)
 
-    def write(self, chunks: Sequence[bytes]) -> None:
+    def write(self, chunks: Sequence[bytes | memoryview]) -> None:
         for chunk in chunks:
             self._buffer += chunk
         self._renew()

@@ -12,8 +12,8 @@ from modelyard.api.errors import HttpError
 from modelyard.domain.errors import ErrorCode
 
 __all__ = [
-    "REGISTRY", "body_chunks", "expect_continue_later", "has_body", "next_link", "query_limit", "registry_of",
-    "send_continue",
+    "REGISTRY", "body_chunks", "body_stalled", "expect_continue_later", "has_body", "next_link", "query_limit",
+    "registry_of", "send_continue",
 ]  # fmt: skip
 
 
@@ -57,17 +57,21 @@ async def body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterato
             async with asyncio.timeout(idle_timeout):
                 chunk, _ = await content.readchunk()
         except TimeoutError:
-            raise HttpError(
-                ErrorCode.BLOB_UPLOAD_INVALID,
-                f"no body data arrived for {idle_timeout:g} s; the partial chunk was discarded, "
-                "resume from the upload's current offset",
-                status=408,
-            ) from None
+            raise body_stalled(idle_timeout) from None
         if not chunk:
             if content.at_eof():
                 return
             continue  # the end of one chunk of a chunked transfer-encoding: more may follow
         yield chunk
+
+
+def body_stalled(idle_timeout: float) -> HttpError:
+    return HttpError(
+        ErrorCode.BLOB_UPLOAD_INVALID,
+        f"no body data arrived for {idle_timeout:g} s; the partial chunk was discarded, "
+        "resume from the upload's current offset",
+        status=408,
+    )
 
 
 def has_body(request: web.Request) -> bool:

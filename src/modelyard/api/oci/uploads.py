@@ -12,7 +12,8 @@ from aiohttp import web
 from modelyard.api.errors import HttpError
 from modelyard.api.headers import upload_headers
 from modelyard.api.oci.access import claims_of
-from modelyard.api.oci.common import body_chunks, has_body, registry_of
+from modelyard.api.oci.common import has_body, registry_of
+from modelyard.api.oci.direct_body import request_body
 from modelyard.api.oci.routing import V2Route
 from modelyard.domain.digest import Digest
 from modelyard.domain.errors import ErrorCode, RegistryError
@@ -101,7 +102,7 @@ async def start_upload(request: web.Request, route: V2Route) -> web.StreamRespon
         digest = Digest.parse(query["digest"])
         # The declared size meets the quotas before a byte of the body is read.
         record = await registry.uploads.start(route.name, owner, declared=request.content_length, digest=digest)
-        body = body_chunks(request, registry.settings.upload_idle_timeout)
+        body = request_body(request, registry.settings)
         try:
             await registry.uploads.commit(route.name, record.id, digest, body, None, owner)
         except BaseException:
@@ -122,7 +123,7 @@ async def patch_upload(request: web.Request, route: V2Route) -> web.StreamRespon
     record = await registry.uploads.append(
         route.name,
         _upload_id(route),
-        body_chunks(request, registry.settings.upload_idle_timeout),
+        request_body(request, registry.settings),
         content_range,
         _owner(request),
         declared=request.content_length,
@@ -139,7 +140,7 @@ async def put_upload(request: web.Request, route: V2Route) -> web.StreamResponse
         raise RegistryError(ErrorCode.DIGEST_INVALID, "closing an upload needs ?digest=<digest of the whole blob>")
     digest = Digest.parse(raw_digest)
     content_range = _parse_content_range(request.headers.get("Content-Range"))
-    body = body_chunks(request, registry.settings.upload_idle_timeout) if has_body(request) else None
+    body = request_body(request, registry.settings) if has_body(request) else None
     if body is None and content_range is not None:
         # Content-Range describes the final chunk in the body ("if present", says the spec):
         # without one it announces bytes that never come, and closing would ignore them.
