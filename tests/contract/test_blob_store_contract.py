@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,29 @@ def test_an_unacknowledged_chunk_is_dropped_by_the_next_open(blob_store: BlobSto
     digest = digest_of(b"acknowledged!")
     blob_store.commit_upload("u1", digest, 13)  # only the acknowledged bytes become the blob
     assert read_all(blob_store.read(digest)) == b"acknowledged!"
+
+
+def test_writes_from_a_reused_buffer_are_kept_exactly(blob_store: BlobStore) -> None:
+    """The upload service's transfer thread receives into one buffer and hands views of it to
+    ``write``, refilling it as soon as ``write`` returns: a writer keeps nothing by reference.
+    20 MiB crosses the filesystem's early-writeback steps (8 MiB, with fsync on) and S3's parts."""
+    data = random.Random(7).randbytes(20 * 1024 * 1024 + 123)
+    buffer = bytearray(1024 * 1024)
+    view = memoryview(buffer)
+    blob_store.start_upload("u1")
+    writer = blob_store.open_upload("u1", 0)
+    try:
+        for start in range(0, len(data), len(buffer)):
+            piece = data[start : start + len(buffer)]
+            view[: len(piece)] = piece
+            writer.write([view[: len(piece)]])
+        writer.sync()
+    finally:
+        writer.close()
+    buffer[:] = bytes(len(buffer))  # reused again after the last write
+    digest = digest_of(data)
+    blob_store.commit_upload("u1", digest, len(data))
+    assert read_all(blob_store.read(digest)) == data
 
 
 def test_one_writer_at_a_time(blob_store: BlobStore) -> None:

@@ -9,17 +9,39 @@ from :meth:`FilesystemBlobStore.local_path`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 from modelyard.domain.digest import Digest
 from modelyard.storage import paths
 from modelyard.storage.base import BlobMissingError, StoredItem, UploadBusyError, UploadMissingError
 
 _READ_SIZE = 4 * 1024 * 1024
+_WRITEBACK_BYTES = 8 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of the range's dirty pages, don't wait
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's ``sync_file_range(2)`` (not in ``os``), or ``None`` elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+_sync_file_range = _load_sync_file_range()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -31,7 +53,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FileUploadWriter:
-    """An exclusive (``flock``) writer on one upload file, appending after ``offset`` bytes."""
+    """An exclusive (``flock``) writer on one upload file, appending after ``offset`` bytes.
+
+    With ``fsync`` on, every 8 MiB written is handed to the disk at once (``sync_file_range``,
+    which does not wait): left to the kernel, a multi-GB body stays dirty in memory until the
+    closing ``fsync``, which then writes all of it while the client waits (2 GiB: ~2.4 s here).
+    """
 
     def __init__(self, fd: int, fsync: bool, offset: int) -> None:
         self._fd = fd
@@ -39,9 +66,12 @@ class FileUploadWriter:
         # Bytes past the acknowledged offset are from a request that died half-way.
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
+        self._position = offset
+        self._written_back = offset
 
     def write(self, chunks: Sequence[bytes | memoryview]) -> None:
         pending = [memoryview(c) for c in chunks if c]
+        self._position += sum(piece.nbytes for piece in pending)
         while pending:
             written = os.writev(self._fd, pending[:1024])
             # writev may write less than asked: drop what went out and go on.
@@ -53,6 +83,10 @@ class FileUploadWriter:
                 else:
                     pending[0] = head[written:]
                     written = 0
+        if self._fsync and _sync_file_range is not None and self._position - self._written_back >= _WRITEBACK_BYTES:
+            # Failure is harmless: the closing fsync writes whatever is left (and reports errors).
+            _sync_file_range(self._fd, self._written_back, self._position - self._written_back, _SYNC_FILE_RANGE_WRITE)
+            self._written_back = self._position
 
     def sync(self) -> None:
         if self._fsync:
