@@ -15,7 +15,6 @@ from modelyard.api.errors import API_VERSION_HEADER, HttpError
 from modelyard.api.oci import blobs, discovery, manifests, uploads
 from modelyard.api.oci.access import CHALLENGED, ChallengeMemory, authorize
 from modelyard.api.oci.common import expect_continue_later
-from modelyard.api.oci.direct_body import close_after_direct_body
 from modelyard.api.oci.routing import Endpoint, V2Route, parse_v2_path
 from modelyard.domain.errors import ErrorCode
 
@@ -62,7 +61,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app[CHALLENGED] = ChallengeMemory()
-    app.on_response_prepare.append(close_after_direct_body)
     app.router.add_route("*", "/v2", dispatch, expect_handler=expect_continue_later)
     # ``[\s\S]``, not ``.``: a name, tag or digest with a newline (``%0A``) must reach the
     # grammar checks (``NAME_INVALID`` ...), not fall through to a 404 ``UNSUPPORTED``.

@@ -32,16 +32,15 @@ from collections.abc import Callable, Sequence
 from aiohttp import hdrs, web
 
 from modelyard import metrics
-from modelyard.api.errors import ClientGoneError
+from modelyard.api.errors import CLOSE_CONNECTION, ClientGoneError
 from modelyard.api.oci.common import body_chunks, body_stalled, send_continue
 from modelyard.config import Settings
 from modelyard.services.uploads import Body, DirectBody
 
-__all__ = ["SocketBody", "close_after_direct_body", "request_body"]
+__all__ = ["SocketBody", "request_body"]
 
 _BUFFER_BYTES = 1024 * 1024
 _POLL_MS = 250  # how soon a thread waiting for bytes notices a stop (server shutdown)
-_CLOSE_AFTER: web.RequestKey[bool] = web.RequestKey("modelyard.close_after", bool)
 
 
 class _Stopped(Exception):
@@ -96,7 +95,7 @@ class SocketBody(DirectBody):
         self._fd = os.dup(transport.get_extra_info("socket").fileno())
         request.protocol.close()
         transport.pause_reading()
-        request[_CLOSE_AFTER] = True
+        request[CLOSE_CONNECTION] = True
         self._remaining = self._length - content.total_bytes
         return head
 
@@ -142,10 +141,3 @@ class SocketBody(DirectBody):
     def _gone(self) -> str:
         done = self._length - self._remaining + self._received
         return f"the client closed the connection after {done} of {self._length} body bytes"
-
-
-async def close_after_direct_body(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: a connection whose body a thread read says ``Connection: close``."""
-    if request.get(_CLOSE_AFTER):
-        response.force_close()
-        response.headers[hdrs.CONNECTION] = "close"  # aiohttp has chosen the header before this hook

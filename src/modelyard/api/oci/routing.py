@@ -10,6 +10,7 @@ path-traversing name is ``NAME_INVALID`` rather than a 404.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from modelyard.api.errors import HttpError
@@ -35,8 +36,14 @@ class V2Route:
     argument: str = ""
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_v2_path(path: str) -> V2Route:
-    """Map a request path (already percent-decoded) to its endpoint, name and argument."""
+    """Map a request path (already percent-decoded) to its endpoint, name and argument.
+
+    Cached: the metrics middleware and the dispatcher both ask for every request, and clients
+    ask for the same few paths over and over (a manifest GET by tag). Refusals raise, so they
+    are not cached.
+    """
     rest = path[len("/v2") :]
     if rest in ("", "/"):
         return V2Route(Endpoint.BASE)

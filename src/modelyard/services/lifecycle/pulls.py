@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from modelyard.metadata.errors import database_errors
@@ -27,14 +28,15 @@ class PullRecorder:
         self._store = store
         self._run = runner.run
         self.interval = interval
-        self._pending: dict[tuple[str, str], datetime] = {}
+        # Epoch seconds, made datetimes at flush: ``datetime.now(UTC)`` on every GET cost ~2 %.
+        self._pending: dict[tuple[str, str], float] = {}
         self._task: asyncio.Task[None] | None = None
         #: Batches written so far (one transaction each).
         self.flushes = 0
 
     def record(self, repository: str, digest: str) -> None:
         """Remember that ``digest`` of ``repository`` was pulled now (no I/O)."""
-        self._pending[(repository, digest)] = datetime.now(UTC)
+        self._pending[(repository, digest)] = time.time()
 
     @property
     def pending(self) -> int:
@@ -50,7 +52,8 @@ class PullRecorder:
         if not batch:
             return 0
         try:
-            await self._run(self._store.record_pulls, [(r, d, at) for (r, d), at in batch.items()])
+            pulls = [(r, d, datetime.fromtimestamp(at, UTC)) for (r, d), at in batch.items()]
+            await self._run(self._store.record_pulls, pulls)
         except database_errors():
             for key, at in batch.items():
                 self._pending[key] = max(at, self._pending.get(key, at))
