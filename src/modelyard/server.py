@@ -18,6 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -26,6 +27,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from aiohttp import web
 
@@ -231,12 +233,47 @@ def run(settings: Settings) -> None:
     else:
         log.warning("authentication is disabled: anyone who can reach this port can push, pull and delete")
     if settings.workers == 1:
-        asyncio.run(_serve(settings, reuse_port=False))
-        return
+        _exec_serving_process(settings)
     asyncio.run(_probe_address(settings))
     _announce(settings)
     with _metrics_directory():
         _run_workers(settings)
+
+
+def _exec_serving_process(settings: Settings) -> NoReturn:
+    """Become a lean process that serves (same PID, signals and output), via ``exec``.
+
+    The process that parsed the command line also holds the CLI (Typer, Rich, the HTTP
+    clients: ~9 MiB) and whatever migrating and creating the first administrator touched
+    (argon2's 19 MiB at its peak); a worker of ``--workers N`` holds none of it. ``exec`` gives
+    the one-worker server the same footing. The settings travel through an inherited pipe,
+    pickled (never through the environment or the command line, where their secrets would show).
+    """
+    payload = pickle.dumps(settings)
+    if len(payload) > 65536:  # a pipe holds 64 KiB before a write blocks; settings are ~2 KiB
+        raise ServeError("the settings are too large to hand to the serving process")
+    read_end, write_end = os.pipe()
+    os.write(write_end, payload)
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # what was printed (a generated admin password) must not die with the image
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, "-m", "modelyard.serving", str(read_end)])
+
+
+def serve_from_pipe(fd: int) -> None:
+    """The exec'd serving process: settings from ``fd``, then serve until SIGINT/SIGTERM."""
+    with os.fdopen(fd, "rb") as pipe:
+        settings = pickle.loads(pipe.read())  # written by our own parent, just now
+    if not isinstance(settings, Settings):
+        raise SystemExit("modelyard: the serving process got no settings")
+    _configure_logging(settings)
+    try:
+        asyncio.run(_serve(settings, reuse_port=False))
+    except ServeError as exc:
+        print(f"modelyard: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 @contextlib.contextmanager

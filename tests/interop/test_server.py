@@ -214,3 +214,14 @@ def test_unusable_data_dir_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     result = run_serve(*serve_command(free_port(), blocker / "data"))
     assert_one_line_error(result, "'data_dir'", str(blocker / "data"))
+
+
+def test_one_worker_serves_from_a_lean_process_with_the_same_pid(server: ServerProcess) -> None:
+    """With one worker, ``modelyard serve`` execs ``python -m modelyard.serving``: the PID a
+    supervisor started (and signals) serves, without the CLI's modules or its start-up peaks."""
+    command = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+    assert command[1:3] == [b"-m", b"modelyard.serving"], command
+    # The settings (secrets included) came through an inherited pipe, not the command line.
+    assert all(b"--data-dir" not in part for part in command)
+    status, _, _ = request(server, "GET", "/v2/")
+    assert status == 200
