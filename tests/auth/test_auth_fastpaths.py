@@ -90,6 +90,30 @@ def test_a_remembered_password_ends_with_a_password_change_or_the_account(
     assert registry.token_response(auth=("rotating", PASSWORD)).status_code == 200
 
 
+def test_a_token_request_records_its_login_with_its_token_and_a_login_without_one(
+    registry_factory: AuthRegistryFactory,
+) -> None:
+    """The login and the token of one request are written together (one group-commit round, not
+    two); a login whose request then fails (too many scopes) is still recorded, on its own."""
+    registry = registry_factory()
+    admin = registry.refresh_token("admin", ADMIN_PASSWORD)
+    _user(registry, admin, "recorded")
+    assert registry.token_response("repository:acme/x:pull", auth=("recorded", PASSWORD)).status_code == 200
+    too_many = [f"repository:acme/r{i}:pull" for i in range(101)]  # refused: at most 100 scopes
+    refused = registry.token_response(*too_many, auth=("recorded", PASSWORD))
+    assert refused.status_code == 400, refused.text
+    events = registry.api("GET", "/api/v1/audit", admin, 200, params={"actor": "user:recorded", "limit": 10})["items"]
+    # Newest first: the failed request's login alone, then the first request's token and login.
+    assert [(e["action"], e["outcome"]) for e in events] == [
+        ("login", "success"),
+        ("token.issue", "success"),
+        ("login", "success"),
+    ], events
+    token_event, login_event = events[1], events[2]
+    assert token_event["id"] == login_event["id"] + 1  # the login right before its token
+    assert token_event["client_ip"] == login_event["client_ip"] == "127.0.0.1"
+
+
 def test_every_token_issued_is_in_the_audit_log_when_answered(registry_factory: AuthRegistryFactory) -> None:
     registry = registry_factory(login_failures_per_address=1000)
     admin = registry.refresh_token("admin", ADMIN_PASSWORD)

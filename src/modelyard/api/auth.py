@@ -85,9 +85,10 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def _login(request: web.Request, registry: Registry, username: str, password: str) -> Login:
-    """A login at ``/auth/token``; a refused one is challenged for Basic credentials again."""
+    """A login at ``/auth/token``; a refused one is recorded and challenged for Basic credentials
+    again, a successful one is recorded with its token (:func:`_issue`)."""
     try:
-        return await registry.auth.login(username, password, client_ip(request), record_success=True)
+        return await registry.auth.login(username, password, client_ip(request), record_success=False)
     except RegistryError as exc:
         if exc.code is ErrorCode.UNAUTHORIZED:
             raise with_headers(exc, {"WWW-Authenticate": f'Basic realm="{registry.settings.token_service}"'}) from exc
@@ -95,9 +96,24 @@ async def _login(request: web.Request, registry: Registry, username: str, passwo
 
 
 async def _issue(
-    request: web.Request, registry: Registry, login: Login, scopes: list[Scope], *, offline: bool
-) -> dict[str, Any]:
-    tokens = await registry.auth.issue(login, scopes, client_ip(request), offline=offline)
+    request: web.Request,
+    registry: Registry,
+    login: Login,
+    scope_values: list[str],
+    *,
+    offline: bool,
+    password_login: bool,
+) -> tuple[dict[str, Any], list[Scope]]:
+    """The token answer's body and the scopes asked for; a password login is recorded with the
+    token, in one write, or on its own if no token comes of it (too many scopes, say)."""
+    ip = client_ip(request)
+    logged_in = (registry.auth.login_succeeded(login, ip),) if password_login else ()
+    try:
+        scopes = parse_scopes(scope_values)
+        tokens = await registry.auth.issue(login, scopes, ip, offline=offline, along=logged_in)
+    except Exception:
+        await registry.auth.record(*logged_in)
+        raise
     body: dict[str, Any] = {
         "token": tokens.access.token,
         "access_token": tokens.access.token,
@@ -106,7 +122,7 @@ async def _issue(
     }
     if tokens.refresh is not None:
         body["refresh_token"] = tokens.refresh
-    return body
+    return body, scopes
 
 
 def _check_service(registry: Registry, service: str | None) -> None:
@@ -127,9 +143,10 @@ async def get_token(request: web.Request) -> web.StreamResponse:
     _check_service(registry, request.query.get("service"))
     credentials = basic_credentials(request)
     login = Login(ANONYMOUS) if credentials is None else await _login(request, registry, *credentials)
-    scopes = parse_scopes(request.query.getall("scope", []))
     offline = request.query.get("offline_token", "").lower() == "true"
-    return _json(await _issue(request, registry, login, scopes, offline=offline))
+    scope_values = request.query.getall("scope", [])
+    body, _ = await _issue(request, registry, login, scope_values, offline=offline, password_login=bool(credentials))
+    return _json(body)
 
 
 async def post_token(request: web.Request) -> web.StreamResponse:
@@ -144,9 +161,10 @@ async def post_token(request: web.Request) -> web.StreamResponse:
         login = await registry.read(registry.auth.refresh, str(form.get("refresh_token") or ""))
     else:
         raise HttpError(ErrorCode.UNSUPPORTED, "grant_type must be 'password' or 'refresh_token'", status=400)
-    scopes = parse_scopes([str(v) for v in form.getall("scope", [])])
     offline = str(form.get("access_type") or "") == "offline"
-    body = await _issue(request, registry, login, scopes, offline=offline)
+    scope_values = [str(v) for v in form.getall("scope", [])]
+    password_login = grant == "password"
+    body, scopes = await _issue(request, registry, login, scope_values, offline=offline, password_login=password_login)
     body.pop("token")
     body["scope"] = " ".join(str(s) for s in scopes)
     return _json(body)
