@@ -109,12 +109,14 @@ def test_an_offset_the_metadata_never_recorded_is_skipped_by_the_next_open(s3_op
 
 
 def test_a_dead_writers_lease_expires_and_is_taken_over(s3_options: S3Options) -> None:
-    first, second = (S3BlobStore(replace(s3_options, lease_seconds=1.0)) for _ in range(2))
+    # 4 s, not 1: the lease is measured in the S3 server's clock with one-second resolution, so a
+    # 1 s lease could look expired at once -- a loaded CI machine saw no busy writer at all.
+    first, second = (S3BlobStore(replace(s3_options, lease_seconds=4.0)) for _ in range(2))
     first.start_upload("u1")
     first.open_upload("u1", 0)  # never closed: its process was killed
     with pytest.raises(UploadBusyError):
         second.open_upload("u1", 0)
-    time.sleep(2.5)  # the lease is measured in the S3 server's clock, with one-second resolution
+    time.sleep(5.5)
     writer = second.open_upload("u1", 0)
     writer.write([b"taken over"])
     writer.sync()
