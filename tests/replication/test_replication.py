@@ -405,8 +405,13 @@ def test_a_delete_retried_after_a_re_push_leaves_the_tag(tmp_path: Path, target:
         finally:
             engine.dispose()
         assert manifest_on(remote, "acme/llm", "v1") == again
-        noted = [e for e in executions(api) if "skipped delete of acme/llm:v1" in (e["scope"] or "")]
-        assert noted and noted[0]["status"] == "succeeded", executions(api)
+        # The execution's record is finished a moment after the task leaves "pending": wait for it.
+        def noted() -> list[dict[str, Any]]:
+            found = [e for e in executions(api) if "skipped delete of acme/llm:v1" in (e["scope"] or "")]
+            return [e for e in found if e["status"] != "running"]
+
+        skipped = wait_for(noted, what="the execution noting the skipped delete")
+        assert skipped[0]["status"] == "succeeded", executions(api)
 
 
 def test_a_digest_delete_under_no_selected_tag_is_not_mirrored(api: httpx.Client, target: LiveServer) -> None:
