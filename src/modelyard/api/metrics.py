@@ -17,10 +17,11 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from modelyard import metrics
@@ -30,6 +31,8 @@ from modelyard.api.oci.ranges import BlobFileResponse
 from modelyard.api.oci.routing import Endpoint, parse_v2_path
 from modelyard.domain.errors import RegistryError
 from modelyard.domain.operations import StorageStats
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 V2_TEMPLATES = {
     Endpoint.BASE: "/v2/",
@@ -62,19 +65,9 @@ def route_template(request: web.Request) -> str:
 
 # A metric's child per label values, found once: ``labels()`` checks and locks on every call,
 # ~4 % of a manifest GET. Bounded (methods are the client's to choose).
-@functools.lru_cache(maxsize=2048)
-def _requests(method: str, route: str, status: str) -> Counter:
-    return metrics.REQUESTS.labels(method=method, route=route, status=status)
-
-
-@functools.lru_cache(maxsize=512)
-def _request_seconds(method: str, route: str) -> Histogram:
-    return metrics.REQUEST_SECONDS.labels(method=method, route=route)
-
-
-@functools.lru_cache(maxsize=512)
-def _bytes(counter: Counter, route: str) -> Counter:
-    return counter.labels(route=route)
+@functools.lru_cache(maxsize=4096)
+def _child(metric: M, *values: str) -> M:
+    return metric.labels(*values)
 
 
 @web.middleware
@@ -119,13 +112,13 @@ async def metrics_middleware(
     finally:
         if uploading:
             metrics.UPLOADS_IN_PROGRESS.dec()
-        _requests(request.method, template, status).inc()
-        _request_seconds(request.method, template).observe(time.monotonic() - start)
+        _child(metrics.REQUESTS, request.method, template, status).inc()
+        _child(metrics.REQUEST_SECONDS, request.method, template).observe(time.monotonic() - start)
         received = request.content.total_bytes if request.body_exists else 0
         if received:
-            _bytes(metrics.RECEIVED_BYTES, template).inc(received)
+            _child(metrics.RECEIVED_BYTES, template).inc(received)
         if sent:
-            _bytes(metrics.SENT_BYTES, template).inc(sent)
+            _child(metrics.SENT_BYTES, template).inc(sent)
 
 
 class StorageCollector(Collector):

@@ -24,20 +24,17 @@ class BlockingRunner:
         self._transfers = ThreadPoolExecutor(max_workers=max_transfers, thread_name_prefix="modelyard-body")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await self.submit(fn, *args, **kwargs)
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """Start ``fn`` in a thread now and return its future (to overlap with other work)."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def submit_transfer(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """Start ``fn`` on a pool of its own: work that lasts as long as a client's transfer (an
         upload body read in a thread) must never hold the threads short metadata and disk
         calls need, however many slow clients there are."""
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._transfers, functools.partial(fn, *args, **kwargs))
+        return asyncio.get_running_loop().run_in_executor(self._transfers, functools.partial(fn, *args, **kwargs))
 
     def shutdown(self) -> None:
         self._transfers.shutdown(wait=True, cancel_futures=True)

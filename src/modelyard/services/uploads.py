@@ -273,7 +273,7 @@ class UploadService:
     @staticmethod
     async def _has_bytes(body: Body) -> bool:
         if isinstance(body, DirectBody):
-            return True  # only ever made for a large declared length
+            return True  # only ever made for a declared length of at least one byte
         async for piece in body:
             if piece:
                 return True

@@ -65,19 +65,19 @@ class ResumableSha256:
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         assert _LIB is not None
-        size = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
-        if not size:
+        view = memoryview(data)
+        if not view.nbytes:
             return
+        pointer: bytes | int
         if isinstance(data, bytes):
-            address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
-            _LIB.SHA256_Update(ctypes.byref(self._ctx), address, size)
-        elif memoryview(data).readonly:
-            self.update(bytes(data))  # rare (a view of bytes): a copy, still correct
+            pointer = data
+        elif view.readonly:
+            pointer = bytes(view)  # a view of bytes: rare, copied
         else:
-            # A reused receive buffer: hash it where it is (a copy would fault in fresh pages of
+            # A reused receive buffer: hashed where it is (a copy would fault in fresh pages for
             # every piece: ~40 % of an upload's CPU, measured with perf).
-            view = (ctypes.c_char * size).from_buffer(data)
-            _LIB.SHA256_Update(ctypes.byref(self._ctx), ctypes.addressof(view), size)
+            pointer = ctypes.addressof((ctypes.c_char * view.nbytes).from_buffer(view))
+        _LIB.SHA256_Update(ctypes.byref(self._ctx), pointer, view.nbytes)
 
     def state(self) -> bytes:
         return bytes(self._ctx)
