@@ -378,6 +378,16 @@ class AliasService:
             repo, alias, digest, principal=principal, limits=self._limits(principal, repo.name), current=current
         )
 
+    def _check_may_move(self, repo: RepositoryRecord, alias: str, principal: Principal | None) -> None:
+        """The checks of a move that do not depend on its target (the caller's tag permissions,
+        protected aliases), before a rollback searches the history: a caller who may not move
+        ``alias`` is refused as such, whether or not there is an earlier target."""
+        found = self._meta.manifests.resolve_tag(repo.name, alias)
+        if found is not None:  # a missing alias is rollback_target's "does not exist"
+            limits = self._limits(principal, repo.name)
+            # No digest: the gates, which judge the target, are left to _admit.
+            self.check_write(repo, alias, None, principal=principal, limits=limits, current=found.digest)
+
     async def _write(
         self,
         repo: RepositoryRecord,
@@ -474,6 +484,7 @@ class AliasService:
         def plan() -> tuple[RepositoryRecord, str, str, str]:
             repo = self._repo(repository)
             name = self._alias_name(repo, alias)
+            self._check_may_move(repo, name, principal)
             current, target = self.rollback_target(repository, name, to)
             if expected_digest is not None and expected_digest != current:
                 raise _conflict(repository, name, expected_digest, current)
