@@ -11,6 +11,7 @@ page, and a post without the form's CSRF token is refused before the handler run
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +33,6 @@ from modelyard.policy.authorizer import Permission
 from modelyard.web import session
 
 HERE = Path(__file__).parent
-TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("web_templates", jinja2.Environment)
 # Only the registry's own scripts, styles and images (and data: images of READMEs); no framing.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -85,7 +85,9 @@ def repo_url(name: str, *rest: str) -> str:
     return path
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """The templates, one set per process: they ship inside the package and never change."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -119,7 +121,7 @@ class WebCall(Call):
         return await self.registry.read(self._render, template, status, context)
 
     def _render(self, template: str, status: int, context: dict[str, Any]) -> web.Response:
-        env = self.request.app[TEMPLATES]
+        env = environment()
         started = time.perf_counter()
         html = env.get_template(template).render(
             viewer=self.principal,
