@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(50, ge=1, description="Failed logins per client address per window.")
     login_failure_window: int = Field(900, ge=10, description="The failed-login window, seconds.")
     password_hash_concurrency: int = Field(
-        2, ge=1, le=64, description="Password checks (argon2, 19 MiB each) run at once per worker."
+        2, ge=1, le=64, description="Password checks (argon2, 7 MiB each) run at once per worker."
     )
     password_hash_queue: int = Field(
         16, ge=0, description="Password checks that may wait for one; beyond that a login gets 429 at once."

@@ -245,7 +245,7 @@ def _exec_serving_process(settings: Settings) -> NoReturn:
 
     The process that parsed the command line also holds the CLI (Typer, Rich, the HTTP
     clients: ~9 MiB) and whatever migrating and creating the first administrator touched
-    (argon2's 19 MiB at its peak); a worker of ``--workers N`` holds none of it. ``exec`` gives
+    (argon2's memory at its peak); a worker of ``--workers N`` holds none of it. ``exec`` gives
     the one-worker server the same footing. The settings travel through an inherited pipe,
     pickled (never through the environment or the command line, where their secrets would show).
     """
