@@ -23,7 +23,11 @@ from modelyard.workers import BackgroundWorkers
 
 WORKERS: web.AppKey[BackgroundWorkers] = web.AppKey("workers", BackgroundWorkers)
 
-READ_BUFFER_BYTES = 1024 * 1024
+# How much of a streamed request body aiohttp buffers before it stops reading the socket (it
+# pauses at twice this). Bodies with a Content-Length mostly bypass it (api/oci/direct_body.py);
+# for chunked ones (skopeo, docker) 1 MiB cost ~1.7 MiB more per upload in flight than 256 KiB,
+# for no speed (bench/README.md, "Fourth pass").
+READ_BUFFER_BYTES = 256 * 1024
 # Only admin JSON bodies are read whole; /v2 bodies stream and never hit this limit.
 ADMIN_BODY_MAX_BYTES = 4 * 1024 * 1024
 
