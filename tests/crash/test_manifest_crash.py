@@ -107,7 +107,12 @@ def test_acknowledged_manifests_and_tags_survive_a_kill(crash_server: ServerProc
     threads = [threading.Thread(target=pusher, args=(server, s, config, stop), daemon=True) for s in states]
     for thread in threads:
         thread.start()
-    time.sleep(random.uniform(1.0, 2.5))
+    # Kill at a random moment once every pusher could have been acknowledged at least once: a
+    # fixed delay left a loaded machine (PostgreSQL + S3 under a parallel suite) 2 manifests.
+    deadline = time.monotonic() + 60
+    while sum(len(s.manifests) for s in states) < THREADS and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(random.uniform(0.0, 1.5))
     server.kill()
     stop.set()
     for thread in threads:
