@@ -8,7 +8,8 @@ the server's CPU seconds per GB for each method:
 * ``loop-sendfile``: ``loop.sendfile`` on the event loop (what aiohttp's ``FileResponse`` does);
 * ``thread-sendfile``: blocking ``os.sendfile`` from a thread on a duplicate of the socket;
 * ``thread-write``: ``readv`` into a reused buffer and blocking ``sendall`` from a thread, the
-  shape of CNCF Distribution 2.8.2's download (``io.Copy``: 32 KiB ``write`` calls, ``strace``).
+  shape of CNCF Distribution 2.8.2's download (``io.Copy``: 32 KiB ``write`` calls, ``strace``);
+* ``thread-write-poll``: the same on the socket left non-blocking, waiting with ``poll``.
 
     .venv/bin/python bench/send_paths.py --file /tmp/modelyard-bench/blob-2GiB.bin --repeats 3
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import select
 import socket
 import statistics
 import subprocess
@@ -31,6 +33,7 @@ METHODS = {
     "loop-sendfile": (0,),
     "thread-sendfile": (1 << 30, 256 * 1024),
     "thread-write": (32 * 1024, 256 * 1024, 1024 * 1024),
+    "thread-write-poll": (32 * 1024, 256 * 1024),
 }
 
 
@@ -59,6 +62,27 @@ def _send_by_write(sock_fd: int, path: Path, chunk: int) -> None:
             sock.sendall(view[:count])
 
 
+def _send_by_write_nonblocking(sock_fd: int, path: Path, chunk: int) -> None:
+    """As a server must: the socket's descriptor stays non-blocking (its event loop shares the
+    flag with every duplicate), so a full socket buffer is waited for with ``poll``."""
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    poller = select.poll()
+    fd = os.dup(sock_fd)
+    poller.register(fd, select.POLLOUT)
+    try:
+        with open(path, "rb", buffering=0) as source:
+            while count := source.readinto(buffer):
+                done = 0
+                while done < count:
+                    try:
+                        done += os.write(fd, view[done:count])
+                    except BlockingIOError:
+                        poller.poll(250)
+    finally:
+        os.close(fd)
+
+
 async def _serve(path: Path, method: str, chunk: int, ready: threading.Event, port: list[int]) -> None:
     size = path.stat().st_size
     head = (
@@ -77,8 +101,10 @@ async def _serve(path: Path, method: str, chunk: int, ready: threading.Event, po
                 await loop.sendfile(writer.transport, source, 0, size)
         elif method == "thread-sendfile":
             await loop.run_in_executor(None, _send_by_sendfile, fd, path, size, chunk)
-        else:
+        elif method == "thread-write":
             await loop.run_in_executor(None, _send_by_write, fd, path, chunk)
+        else:
+            await loop.run_in_executor(None, _send_by_write_nonblocking, fd, path, chunk)
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)

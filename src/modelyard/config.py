@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         description="Plain-HTTP upload bodies with a Content-Length of at least this many bytes are read straight "
         "from the socket by a transfer thread, and their connection closes after the response (0: never).",
     )
+    blob_send_threads: int = Field(
+        16,
+        ge=0,
+        le=1024,
+        description="Blob downloads from local files copied to the socket by a thread at once, per worker; more are "
+        "sent with sendfile on the event loop (0: always sendfile). Copying is faster over loopback and to a proxy "
+        "on the same host; sendfile spares the copy through a network card.",
+    )
+    blob_send_idle_timeout: float = Field(
+        300.0, gt=0, description="Seconds a download copied by a thread may wait for the client to read."
+    )
     fsync: bool = Field(True, description="fsync blobs and metadata before acknowledging them.")
     delete_enabled: bool = Field(True, description="Allow DELETE of blobs and manifests on /v2.")
     auth_enabled: bool = Field(

@@ -63,6 +63,10 @@ UPLOAD_DIRECT_BYTES = Counter(
     "modelyard_upload_direct_bytes",
     "Upload body bytes a transfer thread read straight from the socket (large plain-HTTP bodies).",
 )
+BLOB_SEND_COPIED_BYTES = Counter(
+    "modelyard_blob_send_copied_bytes",
+    "Blob download bytes a thread copied to the socket (api/oci/direct_send.py); the rest went by sendfile.",
+)
 WORKERS = Gauge("modelyard_workers", "Serving worker processes.", multiprocess_mode="livesum")
 
 # -- authentication --------------------------------------------------------------------------

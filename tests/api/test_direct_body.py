@@ -92,7 +92,7 @@ async def test_a_monolithic_body_arrives_byte_exact_and_the_connection_closes(di
     # cannot carry another request, and the client is told so.
     assert response.headers["Connection"] == "close"
     # Most of the body went through the thread: what aiohttp parsed before the handler was ready
-    # for it is bounded by its read buffer (1 MiB, paused at twice that).
+    # for it is bounded by its read buffer (256 KiB, paused at twice that).
     assert direct_bytes() - before >= len(data) - 4 * MiB
     await assert_blob(direct, "acme/llm", sha256(data), data)
     # The next request on the client simply opens a new connection.

@@ -405,6 +405,7 @@ def test_a_delete_retried_after_a_re_push_leaves_the_tag(tmp_path: Path, target:
         finally:
             engine.dispose()
         assert manifest_on(remote, "acme/llm", "v1") == again
+
         # The execution's record is finished a moment after the task leaves "pending": wait for it.
         def noted() -> list[dict[str, Any]]:
             found = [e for e in executions(api) if "skipped delete of acme/llm:v1" in (e["scope"] or "")]

@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from modelyard.api.context import REGISTRY
 from modelyard.api.errors import API_VERSION_HEADER, HttpError
 from modelyard.api.oci import blobs, discovery, manifests, uploads
 from modelyard.api.oci.access import CHALLENGED, ChallengeMemory, authorize
 from modelyard.api.oci.common import expect_continue_later
+from modelyard.api.oci.direct_send import BLOB_SENDER, BlobSender
 from modelyard.api.oci.routing import Endpoint, V2Route, parse_v2_path
 from modelyard.domain.errors import ErrorCode
 
@@ -61,6 +63,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app[CHALLENGED] = ChallengeMemory()
+    sender = app[BLOB_SENDER] = BlobSender.from_settings(app[REGISTRY].settings)
+
+    async def stop_sender(_app: web.Application) -> None:
+        sender.shutdown()
+
+    app.on_cleanup.append(stop_sender)
     app.router.add_route("*", "/v2", dispatch, expect_handler=expect_continue_later)
     # ``[\s\S]``, not ``.``: a name, tag or digest with a newline (``%0A``) must reach the
     # grammar checks (``NAME_INVALID`` ...), not fall through to a 404 ``UNSUPPORTED``.

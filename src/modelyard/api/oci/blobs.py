@@ -1,4 +1,4 @@
-"""``/v2/<name>/blobs/<digest>``: download (with ``Range``, zero-copy) and delete."""
+"""``/v2/<name>/blobs/<digest>``: download (with ``Range``; ``ranges.py``, ``direct_send.py``) and delete."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from modelyard.services.blobs import BlobInfo
 
 
 async def get_blob(request: web.Request, route: V2Route) -> web.StreamResponse:
-    """``GET``/``HEAD``. ``Range`` is served with ``sendfile`` (206/416, see ``ranges.py``)."""
+    """``GET``/``HEAD``, with ``Range`` (206/416, see ``ranges.py``)."""
     registry = registry_of(request)
     digest = Digest.parse(route.argument)
     try:

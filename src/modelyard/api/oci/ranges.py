@@ -1,8 +1,8 @@
 """Blob downloads with ``Range`` as RFC 9110 (section 14) words it, over aiohttp's ``FileResponse``.
 
-``FileResponse`` serves byte ranges with ``sendfile`` (zero-copy), and that is kept; but a few
-of its answers differ from the RFC, so :class:`BlobFileResponse` settles them before it sees
-the request:
+``FileResponse`` serves byte ranges and is kept (its body goes out through a copying thread
+when one is free, ``direct_send.py``, else with its ``sendfile``); but a few of its answers
+differ from the RFC, so :class:`BlobFileResponse` settles them before it sees the request:
 
 - ``Range: bytes=-0`` asks for the last zero bytes: unsatisfiable, **416** (RFC 9110 14.1.1:
   a suffix range is satisfiable only with a non-zero length). ``FileResponse`` sent the whole
@@ -30,10 +30,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO, Any
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
+
+from modelyard.api.oci.direct_send import BLOB_SENDER
 
 _ZERO_SUFFIX = re.compile(r"^\s*-\s*0+\s*$")
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
@@ -75,6 +78,18 @@ class BlobFileResponse(web.FileResponse):
                 headers.popall(hdrs.RANGE, None)
             request = request.clone(headers=headers)
         return await super().prepare(request)
+
+    async def _sendfile(self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int) -> AbstractStreamWriter:
+        """The body copied by a thread when one is free (``direct_send.py``), else ``sendfile``."""
+        sender = request.app.get(BLOB_SENDER) if isinstance(request, web.Request) else None
+        writer = await web.StreamResponse.prepare(self, request)  # the head, as FileResponse sends it
+        assert writer is not None
+        transport = request.transport
+        if sender is None or not sender.has_room() or transport is None or transport.get_write_buffer_size():
+            return await super()._sendfile(request, fobj, offset, count)  # its prepare is a no-op now
+        await sender.send(transport, fobj.fileno(), offset, count)
+        await web.StreamResponse.write_eof(self)
+        return writer
 
     async def _plan(self, request: web.BaseRequest) -> _Plan:
         value = request.headers.get(hdrs.RANGE)
