@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ssl
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY as PROMETHEUS
 
+from modelyard.app import create_app
+from modelyard.config import Settings
 from tests.api.support import data_of, start_upload
 from tests.conftest import ClientFactory
 from tests.helpers import sha256
@@ -164,3 +173,44 @@ async def test_a_client_that_leaves_mid_download_frees_its_thread(make_client: C
         assert (await answer_head(reader))[0] == 200
         await reader.readexactly(MiB)
     assert await copied_again(client, path, len(data), within=10)
+
+
+def server_tls(directory: Path) -> ssl.SSLContext:
+    """A TLS server context with a throwaway self-signed certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+async def test_a_tls_connection_is_never_written_around_its_encryption(tmp_path: Path) -> None:
+    """The socket under a TLS connection is there to be written, and the bytes would go out in
+    clear: such downloads keep aiohttp's own path, and arrive intact."""
+    settings = Settings(data_dir=tmp_path / "data", fsync=False, access_log=False, auth_enabled=False)
+    server = TestServer(create_app(settings))
+    await server.start_server(ssl=server_tls(tmp_path))
+    async with TestClient(server) as client:
+        assert client.make_url("/").scheme == "https"
+        await download_over_tls(client)
+
+
+async def download_over_tls(client: Client) -> None:
+    data = data_of(2 * MiB + 3, seed=7)
+    location = (await client.post(f"/v2/{REPO}/blobs/uploads/", ssl=False)).headers["Location"]
+    stored = await client.put(location, params={"digest": sha256(data)}, data=data, ssl=False)
+    assert stored.status == 201, await stored.text()
+    before = copied_bytes()
+    response = await client.get(f"/v2/{REPO}/blobs/{sha256(data)}", ssl=False)
+    assert response.status == 200 and await response.read() == data
+    ranged = await client.get(f"/v2/{REPO}/blobs/{sha256(data)}", headers={"Range": "bytes=5-9"}, ssl=False)
+    assert ranged.status == 206 and await ranged.read() == data[5:10]
+    assert copied_bytes() == before

@@ -62,13 +62,20 @@ class BlobSender:
     def from_settings(cls, settings: Settings) -> BlobSender:
         return cls(settings.blob_send_threads, settings.blob_send_idle_timeout)
 
-    def has_room(self) -> bool:
-        return self._pool is not None and self._busy < self._limit
+    def accepts(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether a thread may send on ``transport`` now: one is free, and the connection is a
+        plain socket (bytes written to a TLS connection's socket would go out unencrypted) with
+        nothing of aiohttp's still waiting to be written before the body."""
+        if self._pool is None or self._busy >= self._limit or transport.is_closing():
+            return False
+        if transport.get_extra_info("sslcontext") is not None or transport.get_extra_info("socket") is None:
+            return False
+        return isinstance(transport, asyncio.WriteTransport) and transport.get_write_buffer_size() == 0
 
-    async def send(self, transport: asyncio.Transport, source_fd: int, offset: int, count: int) -> None:
+    async def send(self, transport: asyncio.BaseTransport, source_fd: int, offset: int, count: int) -> None:
         """Copy ``count`` bytes of ``source_fd`` from ``offset`` to the transport's socket.
 
-        The caller checked :meth:`has_room` and that the transport has nothing buffered. Raises
+        The caller checked :meth:`accepts`. Raises
         :class:`ClientGoneError` (after closing the transport) if the client went away or stalled.
         """
         assert self._pool is not None

@@ -85,7 +85,7 @@ class BlobFileResponse(web.FileResponse):
         writer = await web.StreamResponse.prepare(self, request)  # the head, as FileResponse sends it
         assert writer is not None
         transport = request.transport
-        if sender is None or not sender.has_room() or transport is None or transport.get_write_buffer_size():
+        if sender is None or self.compression or transport is None or not sender.accepts(transport):
             return await super()._sendfile(request, fobj, offset, count)  # its prepare is a no-op now
         await sender.send(transport, fobj.fileno(), offset, count)
         await web.StreamResponse.write_eof(self)
