@@ -82,18 +82,20 @@ class BlobSender:
         sock_fd = os.dup(transport.get_extra_info("socket").fileno())
         stop = threading.Event()
         self._busy += 1
-        loop = asyncio.get_running_loop()
-        done = loop.run_in_executor(self._pool, self._copy, source_fd, offset, count, sock_fd, stop)
         try:
-            # Shielded: a cancelled request must not return while the thread still writes.
-            await asyncio.shield(done)
-        except BaseException as exc:
-            stop.set()
-            await asyncio.wait([done])
-            transport.close()  # the body was cut short: the connection cannot carry another answer
-            if isinstance(exc, ConnectionError | TimeoutError):  # gone (reset, broken pipe) or stalled
-                raise ClientGoneError(str(exc)) from exc
-            raise
+            done = asyncio.get_running_loop().run_in_executor(
+                self._pool, self._copy, source_fd, offset, count, sock_fd, stop
+            )
+            try:
+                # Shielded: a cancelled request must not return while the thread still writes.
+                await asyncio.shield(done)
+            except BaseException as exc:
+                stop.set()
+                await asyncio.wait([done])
+                transport.close()  # the body was cut short: the connection cannot carry another answer
+                if isinstance(exc, ConnectionError | TimeoutError):  # gone (reset, broken pipe) or stalled
+                    raise ClientGoneError(str(exc)) from exc
+                raise
         finally:
             self._busy -= 1
             os.close(sock_fd)
