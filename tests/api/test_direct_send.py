@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -18,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY as PROMETHEUS
 
 from modelyard.app import create_app
 from modelyard.config import Settings
 from tests.api.support import data_of, start_upload
 from tests.conftest import ClientFactory
-from tests.helpers import sha256
+from tests.helpers import self_signed_certificate, sha256
 
 Client = TestClient[Any, Any]
 MiB = 1024 * 1024
@@ -177,18 +172,8 @@ async def test_a_client_that_leaves_mid_download_frees_its_thread(make_client: C
 
 def server_tls(directory: Path) -> ssl.SSLContext:
     """A TLS server context with a throwaway self-signed certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))  # fmt: skip
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    context.load_cert_chain(*self_signed_certificate(directory))
     return context
 
 

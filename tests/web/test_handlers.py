@@ -5,18 +5,14 @@ repositories answering like missing ones, a reader refused a change, and READMEs
 
 from __future__ import annotations
 
-import datetime
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import ClientFactory
+from tests.helpers import self_signed_certificate
 from tests.web.seed import HOSTILE_README
 from tests.web.support import ADMIN, Client, api, basic, csrf_of, readme, sign_in
 
@@ -97,19 +93,8 @@ async def test_next_only_leads_into_the_ui(web: Client) -> None:
 
 
 async def test_session_cookie_is_secure_under_tls(make_client: ClientFactory, tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))  # fmt: skip
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    client = await make_client(
-        auth_enabled=True, admin_password=ADMIN[1], tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem"
-    )
+    cert, key = self_signed_certificate(tmp_path)
+    client = await make_client(auth_enabled=True, admin_password=ADMIN[1], tls_cert=cert, tls_key=key)
     form = await client.get("/ui/login")
     assert "Secure" in set_cookies(form)["modelyard_csrf"]
     token = csrf_of(await form.text())
