@@ -37,14 +37,14 @@ from modelyard.api.oci.common import body_chunks, body_stalled, send_continue
 from modelyard.config import Settings
 from modelyard.services.uploads import Body, DirectBody
 
-__all__ = ["SocketBody", "request_body"]
+__all__ = ["STOP_POLL_MS", "SocketBody", "TransferStopped", "request_body"]
 
 _BUFFER_BYTES = 1024 * 1024
-_POLL_MS = 250  # how soon a thread waiting for bytes notices a stop (server shutdown)
+STOP_POLL_MS = 250  # how soon a transfer thread waiting on its socket notices a stop (server shutdown)
 
 
-class _Stopped(Exception):
-    """The request was cancelled while its body was being received (nobody reads this)."""
+class TransferStopped(Exception):
+    """The request was cancelled while a transfer thread moved its body (nobody reads this)."""
 
 
 def request_body(request: web.Request, settings: Settings) -> Body:
@@ -109,11 +109,11 @@ class SocketBody(DirectBody):
         last_data = time.monotonic()
         while remaining:
             if stop.is_set():
-                raise _Stopped
+                raise TransferStopped
             try:
                 count = os.readv(self._fd, [view[: min(len(view), remaining)]])
             except BlockingIOError:
-                poller.poll(_POLL_MS)
+                poller.poll(STOP_POLL_MS)
                 if time.monotonic() - last_data > self._idle_timeout:
                     raise body_stalled(self._idle_timeout) from None
                 continue

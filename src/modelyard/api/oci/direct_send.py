@@ -37,16 +37,12 @@ from aiohttp import web
 
 from modelyard import metrics
 from modelyard.api.errors import ClientGoneError
+from modelyard.api.oci.direct_body import STOP_POLL_MS, TransferStopped
 from modelyard.config import Settings
 
 __all__ = ["BLOB_SENDER", "BlobSender"]
 
 CHUNK_BYTES = 32 * 1024  # the fastest size measured (bench/send_paths.py): the copy stays in cache
-_POLL_MS = 250  # how soon a thread waiting for the client notices a stop
-
-
-class _Stopped(Exception):
-    """The request was cancelled while its body was being sent (nobody reads this)."""
 
 
 class BlobSender:
@@ -75,8 +71,8 @@ class BlobSender:
     async def send(self, transport: asyncio.BaseTransport, source_fd: int, offset: int, count: int) -> None:
         """Copy ``count`` bytes of ``source_fd`` from ``offset`` to the transport's socket.
 
-        The caller checked :meth:`accepts`. Raises
-        :class:`ClientGoneError` (after closing the transport) if the client went away or stalled.
+        The caller checked :meth:`accepts`. Raises :class:`ClientGoneError` (after closing the
+        transport) if the client went away or stalled.
         """
         assert self._pool is not None
         sock_fd = os.dup(transport.get_extra_info("socket").fileno())
@@ -115,12 +111,12 @@ class BlobSender:
             written = 0
             while written < read:
                 if stop.is_set():
-                    raise _Stopped
+                    raise TransferStopped
                 try:
                     written += os.write(sock_fd, view[written:read])
                     last_progress = time.monotonic()
                 except BlockingIOError:
-                    poller.poll(_POLL_MS)
+                    poller.poll(STOP_POLL_MS)
                     if time.monotonic() - last_progress > self._idle_timeout:
                         raise TimeoutError(
                             f"the client read nothing for {self._idle_timeout:g} s after {sent + written} bytes"
